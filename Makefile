@@ -1,0 +1,43 @@
+# Halyard developer entry points. Every target makes what it needs: a fresh
+# machine with Python 3.11+, Go and kubectl needs no other set-up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help venv test e2e demo demo-down crds bench clean
+
+help:
+	@echo "make demo       local Kubernetes control plane + a real LLMDeployment serving a request"
+	@echo "make demo-down  stop the demo cluster and remove its state"
+	@echo "make test       unit and integration tests (CPU, no cluster)"
+	@echo "make e2e        end-to-end tests against a real control plane"
+	@echo "make crds       regenerate crds/ from the typed API models"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -e '.[worker,bench,dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+e2e: $(STAMP)
+	$(PY) -m pytest -m e2e e2e $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(VENV)/bin/halyard demo up
+
+demo-down: $(STAMP)
+	$(VENV)/bin/halyard demo down
+
+crds: $(STAMP)
+	$(PY) -m halyard_operator.api.crdgen > crds/llmdeployments.halyard.dev.yaml
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""The `halyard` user command line: dev cluster, demo, benchmarks, fleet simulator."""

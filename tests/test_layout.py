@@ -1,0 +1,27 @@
+"""The repository layout never shadows the standard library."""
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_stdlib_operator_not_shadowed_from_repo_root():
+    out = subprocess.run(
+        [sys.executable, "-c", "import operator; print(operator.itemgetter(1)([5, 7]))"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )
+    assert out.stdout.strip() == "7"
+
+
+def test_source_folders_are_not_packages():
+    assert not (ROOT / "operator" / "__init__.py").exists()
+    assert not (ROOT / "worker" / "__init__.py").exists()
+
+
+def test_halyard_cli_unfinished_command_exits_nonzero():
+    out = subprocess.run(
+        [sys.executable, "-m", "halyard_operator.cli.main", "sim"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert out.returncode != 0 or "not implemented" not in out.stderr

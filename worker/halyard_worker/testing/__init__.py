@@ -1,0 +1,1 @@
+"""Helpers that build small, self-contained models for tests, demos and benchmarks."""
