@@ -32,7 +32,10 @@ def not_implemented(what: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="halyard", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="halyard",
+        description="Halyard: LLM inference on Kubernetes (dev cluster, demo, benchmarks, fleet simulator).",
+    )
     parser.add_argument("--version", action="version", version=f"halyard {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
