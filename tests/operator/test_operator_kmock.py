@@ -145,6 +145,10 @@ async def test_disabling_spot_deletes_the_spot_pool(cluster):
 async def test_delete_removes_the_object(cluster):
     await cluster.create_llmd(sample("fixed-size.yaml"))
     await reconciled(cluster, "chat-fixed")
+    # Only kopf's own finalizer (it stops the timer first); children go by owner references.
+    finalizers = await cluster.wait_for(
+        lambda: cluster.get(LLMD, "chat-fixed")["metadata"].get("finalizers"), what="kopf's finalizer")
+    assert finalizers == ["halyard.dev/kopf-finalizer"]
     resp = await cluster.kmock.delete(f"/apis/halyard.dev/v1alpha1/namespaces/{NAMESPACE}/llmdeployments/chat-fixed")
     assert resp.status == 200
     await cluster.wait_for(lambda: cluster.get(LLMD, "chat-fixed") is None, what="object gone")
