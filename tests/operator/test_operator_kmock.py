@@ -187,3 +187,12 @@ async def test_created_children_are_announced_as_events(cluster):
                                       what="events")
     assert f"Created Deployment {NAMESPACE}/chat-fixed-ondemand" in messages
     assert f"Created Service {NAMESPACE}/chat-fixed" in messages
+
+
+async def test_operator_needs_no_crd_or_namespace_access(cluster):
+    # The ClusterRole grants neither: kopf's scanning is disabled.
+    await cluster.create_llmd(sample("fixed-size.yaml"))
+    await reconciled(cluster, "chat-fixed")
+    paths = [r.url.path for r in cluster.requests()]
+    assert not [p for p in paths if "customresourcedefinitions" in p]
+    assert not [p for p in paths if p.rstrip("/").endswith("/api/v1/namespaces")]
