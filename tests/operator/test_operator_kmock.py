@@ -196,3 +196,20 @@ async def test_operator_needs_no_crd_or_namespace_access(cluster):
     paths = [r.url.path for r in cluster.requests()]
     assert not [p for p in paths if "customresourcedefinitions" in p]
     assert not [p for p in paths if p.rstrip("/").endswith("/api/v1/namespaces")]
+
+
+async def test_update_that_breaks_the_spec_keeps_children_as_they_were(cluster):
+    await cluster.create_llmd(sample("fixed-size.yaml"))
+    await reconciled(cluster, "chat-fixed")
+    before = cluster.get(DEPLOY, "chat-fixed-ondemand")["metadata"]["annotations"][HASH_ANNOTATION]
+    await cluster.kmock.patch(f"/apis/halyard.dev/v1alpha1/namespaces/{NAMESPACE}/llmdeployments/chat-fixed",
+                              json={"metadata": {"generation": 2},
+                                    "spec": {"replicas": 5, "engine": {"extraArgs": ["--host=0.0.0.0"]}}})
+    llmd = await cluster.wait_for(
+        lambda: (o := cluster.get(LLMD, "chat-fixed")) and condition(o, "Degraded")["status"] == "True" and o,
+        what="Degraded after the update")
+    assert condition(llmd, "Degraded")["reason"] == "InvalidExtraArgs"
+    assert condition(llmd, "Progressing")["reason"] == "Blocked"
+    dep = cluster.get(DEPLOY, "chat-fixed-ondemand")
+    assert dep["spec"]["replicas"] == 2
+    assert dep["metadata"]["annotations"][HASH_ANNOTATION] == before
