@@ -54,6 +54,7 @@ async def _load(state: AppState, load) -> None:
     except Exception as err:
         state.load_error = f"{type(err).__name__}: {err}"
         log.exception("model failed to load")
+        state.on_fatal()
         return
     log.info("model %s loaded in %.1fs", state.config.served_model_name, time.monotonic() - started)
 

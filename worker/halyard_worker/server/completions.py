@@ -18,7 +18,6 @@ def _prepare(state, req: CompletionRequest):
         raise APIError(400, "echo together with logprobs is not supported", param="echo")
     runtime = state.runtime
     prompts = protocol.completion_prompts(req, runtime.encode)
-    protocol.check_vocab(prompts, len(runtime.tokenizer))
     params = []
     for prompt in prompts:
         max_tokens = protocol.resolve_max_tokens(

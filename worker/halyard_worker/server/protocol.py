@@ -21,14 +21,6 @@ def completion_prompts(req: CompletionRequest, encode) -> list[list[int]]:
     return [encode(p) if isinstance(p, str) else list(p) for p in prompt]
 
 
-def check_vocab(prompts: list[list[int]], vocab_size: int) -> None:
-    for prompt in prompts:
-        bad = [t for t in prompt if t >= vocab_size]
-        if bad:
-            raise APIError(400, f"prompt: token id {bad[0]} is outside the vocabulary "
-                                f"(0..{vocab_size - 1})", param="prompt")
-
-
 def resolve_max_tokens(requested: int | None, default: int | None, prompt_len: int,
                        max_model_len: int, prompt_param: str) -> int:
     """Completion budget for one prompt; 400 with the numbers when it cannot fit."""

@@ -94,7 +94,10 @@ def build_runtime(config: ServerConfig) -> ModelRuntime:
     from halyard_worker.engine.async_engine import AsyncEngine
 
     engine = AsyncEngine(engine_config(config))
-    tokenizer = getattr(engine, "tokenizer", None) or AutoTokenizer.from_pretrained(config.model)
-    max_len = getattr(engine, "max_model_len", None) or config.max_model_len or _model_max_len(config.model)
+    engine.start()
+    # A tokenizer instance of our own: the engine thread uses its instance
+    # concurrently, and Rust tokenizers are not meant to be shared that way.
+    tokenizer = AutoTokenizer.from_pretrained(config.model)
+    max_len = engine.max_model_len
     return ModelRuntime(engine=engine, tokenizer=tokenizer, served_name=config.served_model_name,
                         max_model_len=int(max_len), chat_template=config.chat_template)

@@ -52,6 +52,7 @@ async def serve_async(config: ServerConfig) -> int:
     uv_config = uvicorn.Config(app, host=config.host, port=config.port, log_level="info",
                                timeout_graceful_shutdown=5, access_log=False)
     server = _Server(uv_config)
+    state.on_fatal = lambda: setattr(server, "should_exit", True)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _on_signal, state, server)
@@ -63,12 +64,8 @@ async def serve_async(config: ServerConfig) -> int:
 
 
 def _shutdown_engine(state: AppState) -> None:
-    engine = state.runtime.engine if state.runtime else None
-    for name in ("shutdown", "close", "stop"):
-        method = getattr(engine, name, None)
-        if callable(method):
-            method()
-            return
+    if state.runtime is not None:
+        state.runtime.engine.shutdown()
 
 
 def serve(config: ServerConfig) -> int:

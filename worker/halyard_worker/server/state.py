@@ -20,6 +20,7 @@ class AppState:
         self.config = config
         self.runtime = runtime
         self.load_error: str | None = None
+        self.on_fatal = lambda: None  # called when the model cannot load (the runner exits)
         self.created = int(time.time())
         self.metrics = ServerMetrics(config.served_model_name, max_model_len, config.max_queue,
                                      self._gauges)
