@@ -117,7 +117,8 @@ def run(args) -> int:
     title = args.label or args.base_url
     print(serve_report.table(summary, title))
     if args.result_json:
-        config = {k: v for k, v in vars(args).items() if k not in ("func", "api_key")}
+        config = {k: (str(v) if isinstance(v, float) and v == float("inf") else v)
+                  for k, v in vars(args).items() if k not in ("func", "api_key")}
         serve_report.save_json(args.result_json, {"config": config, "summary": summary,
                                                   "requests": [result_dict(r) for r in results]})
     if args.plot:
