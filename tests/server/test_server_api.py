@@ -160,3 +160,22 @@ def test_priority_field_is_accepted(client):
     out = client.completions.create(model=MODEL, prompt="Hi", max_tokens=2,
                                     extra_body={"priority": 5, **FIXED})
     assert out.usage.completion_tokens == 2
+
+
+def test_stream_of_several_prompts_finishes_every_choice(client):
+    chunks = list(client.completions.create(
+        model=MODEL, prompt=["Hello", "Spot instances"], max_tokens=3, temperature=0, stream=True,
+        stream_options={"include_usage": True}, extra_body=FIXED))
+    finished = {c.choices[0].index: c.choices[0].finish_reason
+                for c in chunks if c.choices and c.choices[0].finish_reason}
+    assert finished == {0: "length", 1: "length"}
+    assert chunks[-1].usage.completion_tokens == 6
+
+
+def test_chat_logprobs(client):
+    out = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Hi"}], max_tokens=3, temperature=0,
+        logprobs=True, top_logprobs=2, extra_body=FIXED)
+    content = out.choices[0].logprobs.content
+    assert len(content) == 3
+    assert all(item.logprob <= 0 and len(item.top_logprobs) == 2 for item in content)

@@ -105,3 +105,20 @@ def test_arrivals_have_the_requested_rate():
     assert times == sorted(times)
     assert 9.0 < 4000 / times[-1] < 11.0
     assert arrival_times(random.Random(0), 3, float("inf"), 1.0) == [0.0, 0.0, 0.0]
+
+
+def test_chat_template_file_overrides_the_tokenizers(tiny_model, tmp_path):
+    from transformers import AutoTokenizer
+
+    from halyard_worker.server.runtime import ModelRuntime
+
+    template = tmp_path / "t.jinja"
+    template.write_text("{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}")
+    config = config_from_args(_parse("--model", str(tiny_model), "--chat-template", str(template)))
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    runtime = ModelRuntime(engine=None, tokenizer=tok, served_name="m", max_model_len=512,
+                           chat_template=config.chat_template)
+    ids = runtime.render_chat([{"role": "user", "content": "Hello"}])
+    assert tok.decode(ids) == "[user] Hello\n"
+    default = ModelRuntime(engine=None, tokenizer=tok, served_name="m", max_model_len=512)
+    assert "<|assistant|>" in tok.decode(default.render_chat([{"role": "user", "content": "Hello"}]))
