@@ -122,3 +122,14 @@ def test_chat_template_file_overrides_the_tokenizers(tiny_model, tmp_path):
     assert tok.decode(ids) == "[user] Hello\n"
     default = ModelRuntime(engine=None, tokenizer=tok, served_name="m", max_model_len=512)
     assert "<|assistant|>" in tok.decode(default.render_chat([{"role": "user", "content": "Hello"}]))
+
+
+def test_bench_serve_client_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; import halyard_operator.cli.main, halyard_worker.bench.serve, "
+            "halyard_worker.bench.serve_client, halyard_worker.bench.serve_stats; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
