@@ -185,3 +185,10 @@ async def test_drainer_waits_for_in_flight_then_aborts_at_the_deadline():
     drainer = Drainer(gate, timeout=0.05)
     await drainer.start()
     assert drainer.state == "stopped" and gate.drain_expired and gate.in_flight == 0
+
+
+def test_model_may_be_a_file_uri(tmp_path):
+    model = tmp_path / "m1"
+    model.mkdir()
+    config = config_from_args(_parse("--model", f"file://{model}"))
+    assert config.model == str(model) and config.served_model_name == "m1"
