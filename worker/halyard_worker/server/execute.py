@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from halyard_worker.server.errors import APIError
+from halyard_worker.server.errors import APIError, error_body
 from halyard_worker.server.generation import ChoiceRun, Job, Piece
 from halyard_worker.server.responses import sse
 
@@ -88,9 +88,9 @@ def stream_response(run: ChoiceRun, request: Request, events: Callable[[AsyncIte
             async for payload in events(run.pieces()):
                 yield sse(payload)
             yield sse("[DONE]")
-        except APIError as err:  # engine refused after the stream began
-            yield sse({"error": {"message": err.message, "type": "invalid_request_error",
-                                 "param": err.param, "code": err.code}})
+        except Exception as err:  # failed after the 200 went out: report in-band
+            failure = err if isinstance(err, APIError) else APIError(500, f"internal error: {err}")
+            yield sse(error_body(failure.status, failure.message, failure.param, failure.code))
             yield sse("[DONE]")
         finally:
             watcher.cancel()
