@@ -9,8 +9,7 @@ import time
 import httpx
 import pytest
 
-from conftest import free_port
-from server_helpers import MODEL
+from server_helpers import MODEL, free_port
 
 pytestmark = pytest.mark.slow
 
