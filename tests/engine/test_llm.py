@@ -51,3 +51,14 @@ def test_priority_list_is_accepted_and_all_finish(llm):
     outs = llm.generate(["a b c", "Hello", "The"], SamplingParams(temperature=0, max_tokens=3, min_tokens=3),
                         priority=[2, 0, 1])
     assert [len(o.token_ids) for o in outs] == [3, 3, 3]
+
+
+def test_one_bad_prompt_rejects_the_call_without_leaking_requests(llm):
+    from halyard_worker.engine.types import InvalidParameter
+
+    with pytest.raises(InvalidParameter) as err:
+        llm.generate(["Hello", ""], SamplingParams(max_tokens=2))
+    assert err.value.param == "prompt"
+    assert not llm.engine.has_unfinished()
+    [out] = llm.generate("Hello", SamplingParams(temperature=0, max_tokens=2, min_tokens=2))
+    assert len(out.token_ids) == 2
