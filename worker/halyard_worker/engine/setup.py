@@ -44,7 +44,11 @@ def eos_token_ids(path, mc: ModelConfig, tokenizer) -> tuple[int, ...]:
 def load_tokenizer(path: str):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(path)
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except Exception as err:  # transformers raises many types for a bad directory
+        raise FileNotFoundError(f"could not load a tokenizer from {path!r} (it needs tokenizer.json "
+                                f"or tokenizer.model with tokenizer_config.json): {err}") from err
 
 
 def choose_max_model_len(config: EngineConfig, model_config: ModelConfig) -> int:
