@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-num-seqs", type=int, default=64)
     parser.add_argument("--max-num-batched-tokens", type=int, default=2048)
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads for every method (default 1: on a shared "
+                        help="torch CPU threads for every method, 0 = torch default (default 1: on a shared "
                              "machine OpenMP spin-waits make more threads slower)")
     parser.add_argument("--skip-transformers", action="store_true", help="engine only")
     parser.add_argument("--out", help="write the results as JSON here")
