@@ -51,11 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--quantization", default=None, choices=[None, "int8", "int4"])
+    parser.add_argument("--quantization", default="none", choices=["none", "int8", "int4"],
+                        help="engine weights only; transformers always runs unquantized")
     parser.add_argument("--max-num-seqs", type=int, default=64)
     parser.add_argument("--max-num-batched-tokens", type=int, default=2048)
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads for every method (default 1: on a shared "
+                        help="torch CPU threads for every method, 0 = torch default (default 1: on a shared "
                              "machine OpenMP spin-waits make more threads slower)")
     parser.add_argument("--skip-transformers", action="store_true", help="engine only")
     parser.add_argument("--out", help="write the results as JSON here")
@@ -82,7 +83,7 @@ def build_bench_model(path: str) -> str:
 def bench_engine(args, model: str, work: Workload) -> Result:
     from halyard_worker import LLM, SamplingParams
 
-    llm = LLM(model, dtype=args.dtype, device=args.device, quantization=args.quantization,
+    llm = LLM(model, dtype=args.dtype, device=args.device, quantization=None if args.quantization == "none" else args.quantization,
               max_num_seqs=args.max_num_seqs, max_num_batched_tokens=args.max_num_batched_tokens,
               enable_prefix_caching=False)
     params = [SamplingParams(temperature=0, max_tokens=n, ignore_eos=True) for n in work.output_lens]
