@@ -10,8 +10,8 @@ from halyard_worker.kernels.loader import aligned16, dtype_tag, launch, ptr, req
 def write_kv(k_cache: torch.Tensor, v_cache: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
              slot_mapping: torch.Tensor) -> None:
     """k, v: [T, Hkv, D] (token stride free, heads packed) -> slots of k/v_cache [N, B, Hkv, D]."""
-    require(k_cache.is_cuda and k_cache.dim() == 4 and k_cache.is_contiguous() and v_cache.is_contiguous(),
-            "write_kv: k_cache and v_cache must be contiguous CUDA tensors [num_blocks, block_size, Hkv, D]")
+    require(k_cache.dim() == 4 and k_cache.is_contiguous() and v_cache.is_contiguous(),
+            "write_kv: k_cache and v_cache must be contiguous tensors [num_blocks, block_size, Hkv, D]")
     require(v_cache.shape == k_cache.shape and v_cache.dtype == k_cache.dtype,
             "write_kv: v_cache must match k_cache")
     _, _, hkv, d = k_cache.shape

@@ -87,6 +87,7 @@ def kernel(name: str, function: str, device_index: int):
 
 def launch(name: str, function: str, device, grid, block, args, shared_mem: int = 0) -> None:
     """Launch on torch's current stream of `device`; never synchronises the host."""
+    require(device.type == "cuda", f"{function}: the CuPy kernels need CUDA tensors, got device {device}")
     import cupy
     import torch
 

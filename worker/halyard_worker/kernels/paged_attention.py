@@ -17,7 +17,7 @@ MAX_GROUP = 8  # query heads per KV head
 
 
 def _check(q, k_cache, v_cache, block_tables, context_lens) -> None:
-    require(q.is_cuda and q.dim() == 3 and q.is_contiguous(), "paged_attention_decode: q must be contiguous [S, H, D]")
+    require(q.dim() == 3 and q.is_contiguous(), "paged_attention_decode: q must be contiguous [S, H, D]")
     require(k_cache.dim() == 4 and k_cache.is_contiguous() and v_cache.is_contiguous()
             and v_cache.shape == k_cache.shape,
             "paged_attention_decode: k_cache and v_cache must be contiguous [num_blocks, block_size, Hkv, D]")

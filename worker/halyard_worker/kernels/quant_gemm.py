@@ -27,8 +27,8 @@ def _as(t, dtype):
 
 
 def _check_x(name: str, x: torch.Tensor, k: int, bias, n: int) -> None:
-    require(x.is_cuda and x.is_contiguous() and x.shape[-1] == k,
-            f"{name}: x must be a contiguous CUDA tensor [T, {k}], got {tuple(x.shape)}")
+    require(x.is_contiguous() and x.shape[-1] == k,
+            f"{name}: x must be a contiguous tensor [T, {k}], got {tuple(x.shape)}")
     require(bias is None or bias.shape == (n,), f"{name}: bias must be [{n}]")
 
 

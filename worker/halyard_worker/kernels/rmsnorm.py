@@ -8,7 +8,7 @@ from halyard_worker.kernels.loader import aligned16, dtype_tag, launch, ptr, req
 
 
 def _check(x: torch.Tensor, weight: torch.Tensor, residual: torch.Tensor | None) -> None:
-    require(x.is_cuda and x.is_contiguous(), "rms_norm: x must be a contiguous CUDA tensor [T, hidden]")
+    require(x.is_contiguous(), "rms_norm: x must be a contiguous tensor [T, hidden]")
     hidden = x.shape[-1]
     require(hidden % 8 == 0, f"rms_norm: hidden size must be a multiple of 8, got {hidden}")
     require(weight.shape == (hidden,) and weight.dtype == x.dtype and weight.is_contiguous(),

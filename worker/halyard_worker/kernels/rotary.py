@@ -8,7 +8,7 @@ from halyard_worker.kernels.loader import dtype_tag, launch, ptr, require
 
 
 def _check_heads(name: str, x: torch.Tensor) -> None:
-    require(x.is_cuda and x.dim() == 3, f"rotary: {name} must be a CUDA tensor [T, heads, D]")
+    require(x.dim() == 3, f"rotary: {name} must be [T, heads, D], got {tuple(x.shape)}")
     require(x.stride(2) == 1 and x.stride(1) == x.shape[2],
             f"rotary: {name} must have packed heads (strides [*, D, 1]), got {tuple(x.stride())}")
 

@@ -11,8 +11,8 @@ THREADS = 256
 
 def silu_and_mul(gate_up: torch.Tensor) -> torch.Tensor:
     """gate_up: [T, 2I] (gate then up) -> [T, I]."""
-    require(gate_up.is_cuda and gate_up.is_contiguous(),
-            "silu_and_mul: gate_up must be a contiguous CUDA tensor [T, 2I]")
+    require(gate_up.is_contiguous(),
+            "silu_and_mul: gate_up must be a contiguous tensor [T, 2I]")
     two_i = gate_up.shape[-1]
     require(two_i % 16 == 0, f"silu_and_mul: last dim must be 2I with I a multiple of 8, got {two_i}")
     require(aligned16(gate_up), "silu_and_mul: gate_up must start on a 16-byte boundary")

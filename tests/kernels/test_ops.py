@@ -1,0 +1,64 @@
+"""`--kernels` selection and the CUDA-graph batch padding, on CPU."""
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from halyard_worker.kernels import reference, select_ops  # noqa: E402
+from halyard_worker.kernels.cuda_graphs import DecodeGraphs, GraphPlan  # noqa: E402
+from halyard_worker.kernels.ops import KernelOps, resolve_mode  # noqa: E402
+
+
+def test_auto_on_cpu_is_the_torch_reference():
+    ops = select_ops("auto", "cpu")
+    assert ops.mode == "torch"
+    assert ops.paged_attention_decode is reference.paged_attention_decode
+
+
+def test_cupy_on_cpu_says_why_and_what_to_use():
+    with pytest.raises(ValueError, match="--kernels cupy cannot run: device is 'cpu'.*use --kernels torch or auto"):
+        select_ops("cupy", "cpu")
+
+
+def test_unknown_mode_names_the_flag():
+    with pytest.raises(ValueError, match="--kernels must be one of auto, cupy, torch, got 'fast'"):
+        resolve_mode("fast", "cpu")
+
+
+def test_op_names_are_the_engine_op_table():
+    model_ops = pytest.importorskip("halyard_worker.model.ops")
+    assert KernelOps.op_names() == model_ops.OP_NAMES
+
+
+def test_install_swaps_every_engine_op_and_reset_restores():
+    model_ops = pytest.importorskip("halyard_worker.model.ops")
+    calls = []
+    fake = KernelOps("cupy", *[lambda *a, name=n, **k: calls.append(name) for n in KernelOps.op_names()])
+    try:
+        fake.install(model_ops)
+        model_ops.silu_and_mul(torch.zeros(1, 2))
+        assert calls == ["silu_and_mul"]
+    finally:
+        model_ops.reset()
+    assert model_ops.silu_and_mul is model_ops.reference("silu_and_mul")
+
+
+def test_graph_plan_pads_to_the_next_captured_size():
+    plan = GraphPlan((1, 2, 4, 8, 16))
+    assert [plan.padded(n) for n in (1, 3, 8, 9, 16, 17)] == [1, 4, 8, 16, 16, None]
+    with pytest.raises(ValueError, match="ascending"):
+        GraphPlan((4, 2))
+
+
+def test_decode_graphs_need_buffers_for_the_largest_size_and_pad_values():
+    plan = GraphPlan((1, 2, 4))
+    with pytest.raises(ValueError, match="'positions' has 2 rows, the largest graph needs 4"):
+        DecodeGraphs(lambda **k: None, {"positions": torch.zeros(2)}, {"positions": 0}, plan)
+    with pytest.raises(ValueError, match=r"pad_values lacks \['slot_mapping'\]"):
+        DecodeGraphs(lambda **k: None, {"slot_mapping": torch.zeros(4)}, {}, plan)
+
+
+def test_uncaptured_batches_run_eagerly():
+    graphs = DecodeGraphs(lambda x: x * 2, {"x": torch.zeros(4)}, {"x": 0}, GraphPlan((1, 2, 4)))
+    assert torch.equal(graphs.run(x=torch.ones(3)), torch.full((3,), 2.0))  # nothing captured yet
