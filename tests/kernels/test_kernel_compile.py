@@ -50,3 +50,9 @@ def test_source_error_is_reported_with_the_log():
 def test_bf16_header_comes_from_the_nvidia_wheels():
     include = nvrtc.find_toolchain().include_dir
     assert any(opt == f"-I{include}" for opt in nvrtc.compile_options("sm_90"))
+
+
+def test_site_packages_fallback_finds_the_same_toolchain():
+    found = nvrtc._from_site_packages()
+    assert found is not None and (nvrtc.Path(found.include_dir) / "cuda_fp16.h").exists()
+    assert nvrtc.Path(found.library).name.startswith("libnvrtc.so")

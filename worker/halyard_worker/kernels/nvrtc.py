@@ -30,23 +30,42 @@ class Toolchain:
     include_dir: str
 
 
-@functools.lru_cache(maxsize=1)
-def find_toolchain() -> Toolchain:
-    """Locate libnvrtc and the directory holding cuda_bf16.h in the nvidia wheels."""
+def _from_pathfinder() -> Toolchain | None:
     try:
         from cuda import pathfinder
-    except ImportError as err:
-        raise NvrtcError("cuda-pathfinder is not installed; install the 'worker' extra "
-                         "(the CUDA build of torch pulls it in)") from err
+    except ImportError:
+        return None
     try:
         lib = pathfinder.load_nvidia_dynamic_lib("nvrtc").abs_path
         include = pathfinder.find_nvidia_header_directory("cudart")
-    except Exception as err:  # pathfinder raises several not-found types
-        raise NvrtcError(f"NVRTC or the CUDA runtime headers were not found ({err}); "
-                         "install torch's nvidia wheels (nvidia-cuda-nvrtc, nvidia-cuda-runtime)") from err
-    if include is None or not (Path(include) / "cuda_bf16.h").exists():
-        raise NvrtcError(f"cuda_bf16.h not found in {include!r}; install nvidia-cuda-runtime")
-    return Toolchain(library=str(lib), include_dir=str(include))
+    except Exception:  # pathfinder raises several not-found types
+        return None
+    return Toolchain(str(lib), str(include)) if lib and include else None
+
+
+def _from_site_packages() -> Toolchain | None:
+    """nvidia/<pkg>/lib/libnvrtc.so.* and nvidia/<pkg>/include/cuda_bf16.h in any site dir."""
+    import site
+    import sys
+
+    for root in [*site.getsitepackages(), *sys.path]:
+        nvidia = Path(root) / "nvidia"
+        libs = sorted(nvidia.glob("*/lib/libnvrtc.so.*")) if nvidia.is_dir() else []
+        headers = sorted(nvidia.glob("*/include/cuda_bf16.h")) if nvidia.is_dir() else []
+        libs = [p for p in libs if "builtins" not in p.name]
+        if libs and headers:
+            return Toolchain(str(libs[-1]), str(headers[-1].parent))
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def find_toolchain() -> Toolchain:
+    """Locate libnvrtc and the directory holding cuda_bf16.h in the nvidia wheels."""
+    found = _from_pathfinder() or _from_site_packages()
+    if found is None or not (Path(found.include_dir) / "cuda_bf16.h").exists():
+        raise NvrtcError("NVRTC or the CUDA headers (cuda_bf16.h) were not found; install the CUDA build "
+                         "of torch with its nvidia wheels (nvidia-cuda-nvrtc, nvidia-cuda-runtime)")
+    return found
 
 
 @functools.lru_cache(maxsize=1)

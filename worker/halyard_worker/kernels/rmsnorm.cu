@@ -9,11 +9,12 @@ using namespace halyard;
 template <typename T>
 __device__ void rms_norm_row(const T* __restrict__ x, const T* __restrict__ residual,
                              const T* __restrict__ weight, T* __restrict__ out,
-                             T* __restrict__ residual_out, int H, float eps) {
+                             T* residual_out, int H, float eps) {  // residual_out is re-read: not restrict
   __shared__ float scratch[32];
   const long long row = blockIdx.x;
   const T* xr = x + row * H;
-  const T* src = xr;  // the normalised input h (re-read in pass 2; an L1/L2 hit)
+  // Pass 2 re-reads h (an L1/L2 hit); each thread reads back only the packs it wrote itself.
+  const T* src = residual != nullptr ? residual_out + row * H : xr;
   float sumsq = 0.f;
   for (int j = threadIdx.x * PACK; j < H; j += blockDim.x * PACK) {
     float h[PACK];
@@ -27,10 +28,6 @@ __device__ void rms_norm_row(const T* __restrict__ x, const T* __restrict__ resi
     }
 #pragma unroll
     for (int i = 0; i < PACK; ++i) sumsq += h[i] * h[i];
-  }
-  if (residual != nullptr) {
-    src = residual_out + row * H;
-    __threadfence_block();  // pass 2 reads what other threads of this block wrote
   }
   const float rstd = rsqrtf(block_sum(sumsq, scratch) / H + eps);
   for (int j = threadIdx.x * PACK; j < H; j += blockDim.x * PACK) {

@@ -1,14 +1,14 @@
 // Fused SiLU-and-multiply of the merged gate/up projection.
 //   gate_up: [T, 2I] (gate = columns [0, I), up = [I, 2I)), out: [T, I]
 //   out = T(T(silu(gate)) * up)   -- the rounding of the torch reference
-// Grid: (ceil(I / (8 * 256)), T); block: 256 threads, 8 elements each; I % 8 == 0.
+// Grid: (T, ceil(I / (8 * 256))); block: 256 threads, 8 elements each; I % 8 == 0.
 #include "common.cuh"
 using namespace halyard;
 
 template <typename T>
 __device__ void silu_mul_row(const T* __restrict__ gate_up, T* __restrict__ out, int I) {
-  const long long row = blockIdx.y;
-  const int j = (blockIdx.x * blockDim.x + threadIdx.x) * PACK;
+  const long long row = blockIdx.x;
+  const int j = (blockIdx.y * blockDim.x + threadIdx.x) * PACK;
   if (j >= I) return;
   float g[PACK], u[PACK];
   unpack8<T>(load8(gate_up + row * 2 * I + j), g);

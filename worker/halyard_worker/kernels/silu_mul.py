@@ -20,7 +20,7 @@ def silu_and_mul(gate_up: torch.Tensor) -> torch.Tensor:
     rows = gate_up.numel() // two_i
     out = torch.empty(*gate_up.shape[:-1], inter, dtype=gate_up.dtype, device=gate_up.device)
     if rows:
-        grid = (-(-inter // (8 * THREADS)), rows)
+        grid = (rows, -(-inter // (8 * THREADS)))
         launch("silu_mul", f"silu_mul_{dtype_tag(gate_up.dtype)}", gate_up.device, grid, (THREADS,),
                (ptr(gate_up), ptr(out), np.int32(inter)))
     return out
