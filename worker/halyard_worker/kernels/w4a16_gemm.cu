@@ -34,17 +34,25 @@ __device__ void w4a16_tile(const T* __restrict__ x, const unsigned char* __restr
 #pragma unroll
     for (int r = 0; r < ROWS; ++r) acc[m][r] = 0.f;
 
-  for (int k = lane * KLANE; k < K; k += WARP * KLANE) {
-    uint4 wq[ROWS];
-    float s[ROWS], z[ROWS];
+  // Weights (and scales) of step k + STEP are loaded before step k is computed: two steps in flight.
+  constexpr int STEP = WARP * KLANE;
+  auto load_rows = [&](int kk, uint4 (&wd)[ROWS], float (&sd)[ROWS], float (&zd)[ROWS]) {
 #pragma unroll
     for (int r = 0; r < ROWS; ++r) {
-      const bool ok = n0 + r < N;
-      const long long g = (long long)(n0 + r) * groups + k / G;
-      wq[r] = ok ? load_stream(w + ((long long)(n0 + r) * K + k) / 2) : make_uint4(0, 0, 0, 0);
-      s[r] = ok ? to_f32(scale[g]) : 0.f;
-      z[r] = (ok && zero != nullptr) ? to_f32(zero[g]) : 8.f;
+      const bool ok = kk < K && n0 + r < N;
+      const long long g = (long long)(n0 + r) * groups + kk / G;
+      wd[r] = ok ? load_stream(w + ((long long)(n0 + r) * K + kk) / 2) : make_uint4(0, 0, 0, 0);
+      sd[r] = ok ? to_f32(scale[g]) : 0.f;
+      zd[r] = (ok && zero != nullptr) ? to_f32(zero[g]) : 8.f;
     }
+  };
+  uint4 wq[ROWS];
+  float s[ROWS], z[ROWS];
+  load_rows(lane * KLANE, wq, s, z);
+  for (int k = lane * KLANE; k < K; k += STEP) {
+    uint4 next_w[ROWS];
+    float next_s[ROWS], next_z[ROWS];
+    load_rows(k + STEP, next_w, next_s, next_z);
 #pragma unroll
     for (int part = 0; part < 4; ++part) {  // 8 weights per part: one 32-bit word of each row
       float wf[ROWS][PACK];
@@ -70,6 +78,12 @@ __device__ void w4a16_tile(const T* __restrict__ x, const unsigned char* __restr
           acc[m][r] = fmaf(s[r], d - z[r] * sx, acc[m][r]);
         }
       }
+    }
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r) {
+      wq[r] = next_w[r];
+      s[r] = next_s[r];
+      z[r] = next_z[r];
     }
   }
 #pragma unroll

@@ -34,11 +34,18 @@ __device__ void w8a16_tile(const T* __restrict__ x, const signed char* __restric
 #pragma unroll
     for (int r = 0; r < ROWS; ++r) acc[m][r] = 0.f;
 
-  for (int k = lane * KLANE; k < K; k += WARP * KLANE) {
-    uint4 wq[ROWS];
+  // Weights of step k + STEP are loaded before step k is computed: two steps in flight per warp.
+  constexpr int STEP = WARP * KLANE;
+  auto load_rows = [&](int kk, uint4 (&dst)[ROWS]) {
 #pragma unroll
     for (int r = 0; r < ROWS; ++r)
-      wq[r] = (n0 + r < N) ? load_stream(w + (long long)(n0 + r) * K + k) : make_uint4(0, 0, 0, 0);
+      dst[r] = (kk < K && n0 + r < N) ? load_stream(w + (long long)(n0 + r) * K + kk) : make_uint4(0, 0, 0, 0);
+  };
+  uint4 wq[ROWS];
+  load_rows(lane * KLANE, wq);
+  for (int k = lane * KLANE; k < K; k += STEP) {
+    uint4 next[ROWS];
+    load_rows(k + STEP, next);
 #pragma unroll
     for (int part = 0; part < 2; ++part) {  // 8 weights per part: words (x, y) then (z, w)
       float wf[ROWS][PACK];
@@ -62,6 +69,8 @@ __device__ void w8a16_tile(const T* __restrict__ x, const signed char* __restric
           for (int i = 0; i < PACK; ++i) acc[m][r] = fmaf(wf[r][i], xf[i], acc[m][r]);
       }
     }
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r) wq[r] = next[r];
   }
 #pragma unroll
   for (int m = 0; m < MT; ++m)
