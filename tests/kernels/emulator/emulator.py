@@ -4,6 +4,7 @@ launchers (checks, allocation, arguments) drive the real kernel source on CPU te
 """
 from __future__ import annotations
 
+import collections
 import ctypes
 import functools
 import subprocess
@@ -20,6 +21,7 @@ CTYPES = {np.uint64: ctypes.c_uint64, np.int64: ctypes.c_int64, np.int32: ctypes
           np.float32: ctypes.c_float}
 LAUNCHER_MODULES = ("rmsnorm", "silu_mul", "rotary", "kv_cache", "paged_attention", "quant_gemm")
 BLOCK_TIMEOUT_S = 60
+LAUNCHED: collections.Counter = collections.Counter()  # kernel function name -> launches
 
 
 @functools.lru_cache(maxsize=None)
@@ -38,6 +40,7 @@ def build(name: str) -> ctypes.CDLL:
 def launch(name, function, device, grid, block, args, shared_mem=0) -> None:
     """Run every block of `function` in turn, one OS thread per CUDA thread."""
     lib = build(name)
+    LAUNCHED[function] += 1
     fn = getattr(lib, function)
     fn.restype = None
     fn.argtypes = [CTYPES[type(a)] for a in args]
