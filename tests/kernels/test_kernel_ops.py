@@ -62,3 +62,26 @@ def test_decode_graphs_need_buffers_for_the_largest_size_and_pad_values():
 def test_uncaptured_batches_run_eagerly():
     graphs = DecodeGraphs(lambda x: x * 2, {"x": torch.zeros(4)}, {"x": 0}, GraphPlan((1, 2, 4)))
     assert torch.equal(graphs.run(x=torch.ones(3)), torch.full((3,), 2.0))  # nothing captured yet
+
+
+def test_kernels_flag_defaults_to_auto_and_rejects_unknown_modes(capsys):
+    import argparse
+
+    from halyard_worker.kernels import add_kernels_argument
+
+    parser = argparse.ArgumentParser()
+    add_kernels_argument(parser)
+    assert parser.parse_args([]).kernels == "auto"
+    assert parser.parse_args(["--kernels", "torch"]).kernels == "torch"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--kernels", "triton"])
+    assert "invalid choice: 'triton'" in capsys.readouterr().err
+
+
+def test_importing_the_package_pulls_neither_torch_nor_cupy():
+    import subprocess
+    import sys
+
+    code = "import sys, halyard_worker.kernels; print('torch' in sys.modules, 'cupy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -6,6 +6,6 @@ Importing this package imports neither torch nor CuPy; the launchers do.
 """
 from __future__ import annotations
 
-from halyard_worker.kernels.ops import MODES, KernelOps, resolve_mode, select_ops
+from halyard_worker.kernels.ops import MODES, KernelOps, add_kernels_argument, resolve_mode, select_ops
 
-__all__ = ["MODES", "KernelOps", "resolve_mode", "select_ops"]
+__all__ = ["MODES", "KernelOps", "add_kernels_argument", "resolve_mode", "select_ops"]

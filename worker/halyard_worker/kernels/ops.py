@@ -94,3 +94,10 @@ def _cupy_ops() -> KernelOps:
 def select_ops(mode: str, device) -> KernelOps:
     """The op set for `--kernels mode` on `device` ("cuda", "cuda:1", "cpu", torch.device)."""
     return _cupy_ops() if resolve_mode(mode, device) == "cupy" else _torch_ops()
+
+
+def add_kernels_argument(parser) -> None:
+    """`--kernels {auto,cupy,torch}` for a command line (the server's `serve`, benchmarks)."""
+    parser.add_argument("--kernels", choices=MODES, default="auto",
+                        help="hot-path ops: CUDA kernels via CuPy, the torch reference, "
+                             "or auto (CuPy when a CUDA GPU, CuPy and NVRTC are present)")
