@@ -72,7 +72,8 @@ def build_runner(config: EngineConfig) -> Built:
     dtype = choose_dtype(config.dtype, mc, device.type)
     max_len = choose_max_model_len(config, mc)
     tokenizer = load_tokenizer(config.tokenizer or str(path))
-    model = load_model(path, mc, dtype, str(device), max_len, config.quantization)
+    calibration = [tokenizer.encode(t) for t in config.quantization_calibration] or None
+    model = load_model(path, mc, dtype, str(device), max_len, config.quantization, calibration)
     per_block = kv_bytes_per_block(model, config.block_size, dtype)
     budget = kv_budget_bytes(config, device) - (activation_reserve(config, mc, dtype)
                                                 if device.type == "cuda" else 0)
