@@ -78,7 +78,7 @@ def test_write_kv_accepts_a_strided_qkv_view_but_checks_slots():
 def test_int4_group_size_and_scales_shape():
     x = torch.zeros(1, 256, dtype=BF16)
     packed = torch.zeros(8, 128, dtype=torch.uint8)
-    with pytest.raises(ValueError, match="group_size must be a multiple of 32"):
+    with pytest.raises(ValueError, match="group_size must divide in=256, got 100"):
         quant_gemm.int4_linear(x, packed, torch.ones(8, 3, dtype=BF16), None, 100)
     with pytest.raises(ValueError, match=r"scales and zeros must be \[8, 2\]"):
         quant_gemm.int4_linear(x, packed, torch.ones(8, 4, dtype=BF16), None, 128)
@@ -86,10 +86,21 @@ def test_int4_group_size_and_scales_shape():
 
 def test_int8_checks_weight_layout():
     x = torch.zeros(1, 40, dtype=BF16)
-    with pytest.raises(ValueError, match="in % 16 == 0"):
-        quant_gemm.int8_linear(x, torch.zeros(8, 40, dtype=torch.int8), torch.ones(8, dtype=BF16))
+    with pytest.raises(ValueError, match="qweight must be contiguous int8"):
+        quant_gemm.int8_linear(x, torch.zeros(8, 40, dtype=torch.uint8), torch.ones(8, dtype=BF16))
     with pytest.raises(ValueError, match=r"x must be a contiguous tensor \[T, 64\]"):
         quant_gemm.int8_linear(x, torch.zeros(8, 64, dtype=torch.int8), torch.ones(8, dtype=BF16))
+
+
+def test_shapes_outside_the_kernels_take_the_torch_path():
+    """int8 with in % 16 != 0 and int4 groups below 32 (small models) must still work."""
+    x = torch.randn(2, 40)
+    q, s = reference.quantize_int8(torch.randn(8, 40))
+    torch.testing.assert_close(quant_gemm.int8_linear(x, q, s), reference.int8_linear(x, q, s))
+    packed, s4, z4 = reference.quantize_int4(torch.randn(8, 48), 16)
+    x = torch.randn(2, 48)
+    torch.testing.assert_close(quant_gemm.int4_linear(x, packed, s4, z4, 16),
+                               reference.int4_linear(x, packed, s4, z4, 16))
 
 
 def test_batches_above_the_gemv_range_use_dequantize_and_matmul():

@@ -48,25 +48,45 @@ def launch(name, function, device, grid, block, args, shared_mem=0) -> None:
     gx, gy, gz = (tuple(grid) + (1, 1))[:3]
     threads = block[0]
     assert threads % 32 == 0 and threads <= 1024, "block size must be whole warps"
+    pool = _pool(threads)
     for bz in range(gz):
         for by in range(gy):
             for bx in range(gx):
                 lib.emu_begin_block(bx, by, bz, gx, gy, gz, threads)
-                _run_block(lib, fn, values, threads, (bx, by, bz))
+                pool.run(lib, fn, values, (bx, by, bz))
                 lib.emu_end_block()
 
 
-def _run_block(lib, fn, values, threads: int, where) -> None:
-    def body(tx: int) -> None:
-        lib.emu_set_thread(tx)
-        fn(*values)
+class _Pool:
+    """`threads` persistent OS threads that run one block per `run()`."""
 
-    workers = [threading.Thread(target=body, args=(tx,), daemon=True) for tx in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(BLOCK_TIMEOUT_S)
-        assert not w.is_alive(), f"block {where} deadlocked: a barrier or shuffle is not reached by every thread"
+    def __init__(self, threads: int):
+        self.start, self.done = threading.Barrier(threads + 1), threading.Barrier(threads + 1)
+        self.job = None
+        for tx in range(threads):
+            threading.Thread(target=self._work, args=(tx,), daemon=True).start()
+
+    def _work(self, tx: int) -> None:
+        while True:
+            self.start.wait()
+            lib, fn, values = self.job
+            lib.emu_set_thread(tx)
+            fn(*values)
+            self.done.wait()
+
+    def run(self, lib, fn, values, where) -> None:
+        self.job = (lib, fn, values)
+        self.start.wait()
+        try:
+            self.done.wait(BLOCK_TIMEOUT_S)
+        except threading.BrokenBarrierError:
+            _pool.cache_clear()  # its threads are stuck for good
+            raise AssertionError(f"block {where} deadlocked: a barrier or shuffle is not reached by every thread")
+
+
+@functools.lru_cache(maxsize=None)
+def _pool(threads: int) -> _Pool:
+    return _Pool(threads)
 
 
 def install(monkeypatch) -> None:

@@ -2,7 +2,9 @@
 
 The kernels serve decode-sized batches (M <= MAX_M rows); larger batches
 (prefill) dequantize and use torch's matmul, where compute, not weight
-bandwidth, bounds the time. Scales (and zeros) are read in the activation
+bandwidth, bounds the time. Shapes the kernels do not cover (int8 with
+in % 16 != 0, int4 groups that are not a multiple of 32: small models'
+fallback group sizes) also take the torch path. Scales (and zeros) are read in the activation
 dtype, as the torch reference rounds them; store them in that dtype at load
 to avoid a conversion per call.
 """
@@ -48,11 +50,11 @@ def int8_linear(x, qweight, scales, bias=None) -> torch.Tensor:
     """y = x @ (qweight * scales)^T + bias. x: [T, in]; qweight: [out, in] int8; scales: [out]."""
     n, k = qweight.shape
     _check_x("int8_linear", x, k, bias, n)
-    if x.numel() // k > MAX_M:
-        return reference.int8_linear(x, qweight, scales, bias)
-    require(qweight.dtype == torch.int8 and qweight.is_contiguous() and k % 16 == 0,
-            f"int8_linear: qweight must be contiguous int8 [out, in] with in % 16 == 0, got {qweight.dtype} {k}")
+    require(qweight.dtype == torch.int8 and qweight.is_contiguous(),
+            f"int8_linear: qweight must be contiguous int8 [out, in], got {qweight.dtype}")
     require(scales.shape == (n,), f"int8_linear: scales must be [{n}], got {tuple(scales.shape)}")
+    if x.numel() // k > MAX_M or k % 16:
+        return reference.int8_linear(x, qweight, scales, bias)
     scales, bias = _as(scales, x.dtype), _as(bias, x.dtype)
     require(aligned16(x, qweight), "int8_linear: x and qweight must start on 16-byte boundaries")
     return _gemm("w8a16_gemm", "w8a16", x, qweight, (ptr(scales),), n, k, bias)
@@ -62,13 +64,12 @@ def int4_linear(x, packed, scales, zeros, group_size: int, bias=None) -> torch.T
     """y = x @ ((q - zeros) * scales)^T + bias. packed: [out, in/2] uint8; scales/zeros: [out, in/G]."""
     n, k = packed.shape[0], packed.shape[1] * 2
     _check_x("int4_linear", x, k, bias, n)
-    if x.numel() // k > MAX_M:
-        return reference.int4_linear(x, packed, scales, zeros, group_size, bias)
     require(packed.dtype == torch.uint8 and packed.is_contiguous(), "int4_linear: packed must be contiguous uint8")
-    require(group_size % 32 == 0 and k % group_size == 0,
-            f"int4_linear: group_size must be a multiple of 32 dividing in={k}, got {group_size}")
+    require(group_size > 0 and k % group_size == 0, f"int4_linear: group_size must divide in={k}, got {group_size}")
     require(scales.shape == (n, k // group_size) and (zeros is None or zeros.shape == scales.shape),
             f"int4_linear: scales and zeros must be [{n}, {k // group_size}], got {tuple(scales.shape)}")
+    if x.numel() // k > MAX_M or group_size % 32:
+        return reference.int4_linear(x, packed, scales, zeros, group_size, bias)
     scales, zeros, bias = _as(scales, x.dtype), _as(zeros, x.dtype), _as(bias, x.dtype)
     require(aligned16(x, packed), "int4_linear: x and packed must start on 16-byte boundaries")
     return _gemm("w4a16_gemm", "w4a16", x, packed, (ptr(scales), ptr(zeros)), n, k, bias,
