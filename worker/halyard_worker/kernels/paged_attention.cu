@@ -26,6 +26,21 @@ struct DecodeArgs {
   float scale;  // softmax scale (1/sqrt(D) for Llama)
 };
 
+// Shared memory of one pass-1 block.
+template <int D> struct DecodeSmem {
+  float q[MAX_G][D];          // scaled queries (log2 domain)
+  float p[MAX_G][PARTITION];  // logits, then softmax numerators
+  float acc[MAX_G][D];        // sum_t p[g][t] * v_t
+  float m[MAX_G], l[MAX_G];   // max logit and sum of numerators per query head
+};
+
+// What one pass-1 block works on: sequence s, KV head hk, tokens [start, start + n_tok).
+struct Slice {
+  const long long* table;  // this sequence's block table [MB]
+  long long head0;         // flat index of its first query head (s * H + hk * G)
+  int hk, G, start, n_tok;
+};
+
 // Row [D] of (position pos, kv head hk) in a paged cache.
 template <typename T, int D>
 __device__ __forceinline__ const T* kv_row(const T* cache, const long long* table, int pos, int hk,
@@ -34,54 +49,35 @@ __device__ __forceinline__ const T* kv_row(const T* cache, const long long* tabl
   return cache + (slot * a.Hkv + hk) * D;
 }
 
+// Token t of pass `pass` + u for this thread's token group, and its K or V pack (zero past the end).
 template <typename T, int D>
-__device__ void decode_partition(const T* __restrict__ q, const T* __restrict__ k_cache, const T* __restrict__ v_cache,
-                                 const long long* __restrict__ block_tables, const long long* __restrict__ context_lens,
-                                 T* __restrict__ out, float* __restrict__ part_out, float* __restrict__ part_max,
-                                 float* __restrict__ part_sum, DecodeArgs a) {
-  static_assert(D % PACK == 0 && D / PACK <= WARP, "head dim must be a multiple of 8, at most 256");
-  constexpr int TPT = D / PACK;               // lanes per token
-  constexpr int TOK_PER_PASS = THREADS / TPT;  // tokens loaded per block-wide pass
-  __shared__ float q_s[MAX_G][D];
-  __shared__ float p_s[MAX_G][PARTITION];  // logits, then probabilities
-  __shared__ float acc_s[MAX_G][D];
-  __shared__ float m_s[MAX_G], l_s[MAX_G];
-
-  const int s = blockIdx.z, hk = blockIdx.y, part = blockIdx.x;
-  const int G = a.H / a.Hkv;
-  const int ctx = (int)context_lens[s];
-  const int start = part * PARTITION;
-  const long long head0 = (long long)s * a.H + hk * G;  // first query head of this block
-  if (start >= ctx) {  // nothing to attend; a 1-partition launch still owes an output
-    if (a.P == 1)
-      for (int i = threadIdx.x; i < G * D; i += THREADS) out[head0 * D + i] = from_f32<T>(0.f);
-    return;
-  }
-  const int n_tok = min(PARTITION, ctx - start);
-  const long long* table = block_tables + (long long)s * a.MB;
-  for (int i = threadIdx.x; i < G * D; i += THREADS) {
-    q_s[i / D][i % D] = to_f32(q[head0 * D + i]) * a.scale * LOG2E;
-    acc_s[i / D][i % D] = 0.f;
-  }
-  __syncthreads();
-
+__device__ __forceinline__ void load_tokens(const T* cache, const Slice& sl, const DecodeArgs& a, int pass,
+                                            uint4 (&kv)[UNROLL]) {
+  constexpr int TPT = D / PACK, TOK_PER_PASS = THREADS / TPT;
   const int tg = threadIdx.x / TPT, tl = threadIdx.x % TPT;
-  const int n_pass = (n_tok + TOK_PER_PASS - 1) / TOK_PER_PASS;
+#pragma unroll
+  for (int u = 0; u < UNROLL; ++u) {
+    const int t = (pass + u) * TOK_PER_PASS + tg;
+    kv[u] = t < sl.n_tok ? load_stream(kv_row<T, D>(cache, sl.table, sl.start + t, sl.hk, a) + tl * PACK)
+                         : make_uint4(0, 0, 0, 0);
+  }
+}
+
+// Pass 1a: sm.p[g][t] = q_g . k_t. A token group of D/8 lanes holds one K row; its partial
+// dots are summed with width-limited shuffles. Loop bounds are block-uniform (no divergence).
+template <typename T, int D>
+__device__ void logits_pass(const T* k_cache, const Slice& sl, const DecodeArgs& a, DecodeSmem<D>& sm) {
+  constexpr int TPT = D / PACK, TOK_PER_PASS = THREADS / TPT;
+  const int tg = threadIdx.x / TPT, tl = threadIdx.x % TPT;
   float qr[MAX_G][PACK];
 #pragma unroll
   for (int g = 0; g < MAX_G; ++g)
 #pragma unroll
-    for (int i = 0; i < PACK; ++i) qr[g][i] = g < G ? q_s[g][tl * PACK + i] : 0.f;
-
-  // Pass 1a: logits p_s[g][t] = q_g . k_t (log2 domain). Loop bounds are block-uniform.
+    for (int i = 0; i < PACK; ++i) qr[g][i] = g < sl.G ? sm.q[g][tl * PACK + i] : 0.f;
+  const int n_pass = (sl.n_tok + TOK_PER_PASS - 1) / TOK_PER_PASS;
   for (int pass = 0; pass < n_pass; pass += UNROLL) {
     uint4 kv[UNROLL];
-#pragma unroll
-    for (int u = 0; u < UNROLL; ++u) {
-      const int t = (pass + u) * TOK_PER_PASS + tg;
-      kv[u] = t < n_tok ? load_stream(kv_row<T, D>(k_cache, table, start + t, hk, a) + tl * PACK)
-                        : make_uint4(0, 0, 0, 0);
-    }
+    load_tokens<T, D>(k_cache, sl, a, pass, kv);
 #pragma unroll
     for (int u = 0; u < UNROLL; ++u) {
       const int t = (pass + u) * TOK_PER_PASS + tg;
@@ -89,91 +85,127 @@ __device__ void decode_partition(const T* __restrict__ q, const T* __restrict__ 
       unpack8<T>(kv[u], kf);
 #pragma unroll
       for (int g = 0; g < MAX_G; ++g) {
-        if (g >= G) break;
+        if (g >= sl.G) break;
         float dot = 0.f;
 #pragma unroll
         for (int i = 0; i < PACK; ++i) dot = fmaf(qr[g][i], kf[i], dot);
         dot = warp_sum(dot, TPT);
-        if (tl == 0 && t < n_tok) p_s[g][t] = dot;
+        if (tl == 0 && t < sl.n_tok) sm.p[g][t] = dot;
       }
     }
   }
-  __syncthreads();
+}
 
-  // Pass 1b: softmax numerators per query head; one warp per head.
+// Pass 1b: softmax numerators 2^(logit - max) per query head; one warp per head.
+template <int D>
+__device__ void softmax_pass(const Slice& sl, DecodeSmem<D>& sm) {
   const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
-  for (int g = warp; g < G; g += NWARPS) {
+  for (int g = warp; g < sl.G; g += NWARPS) {
     float m = neg_inf();
-    for (int t = lane; t < n_tok; t += WARP) m = fmaxf(m, p_s[g][t]);
+    for (int t = lane; t < sl.n_tok; t += WARP) m = fmaxf(m, sm.p[g][t]);
     m = warp_max(m);
     float l = 0.f;
-    for (int t = lane; t < n_tok; t += WARP) {
-      const float e = exp2f(p_s[g][t] - m);
-      p_s[g][t] = e;
+    for (int t = lane; t < sl.n_tok; t += WARP) {
+      const float e = exp2f(sm.p[g][t] - m);
+      sm.p[g][t] = e;
       l += e;
     }
     l = warp_sum(l);
     if (lane == 0) {
-      m_s[g] = m;
-      l_s[g] = l;
+      sm.m[g] = m;
+      sm.l[g] = l;
     }
   }
-  __syncthreads();
+}
 
-  // Pass 1c: acc[g][d] = sum_t p[g][t] * v_t[d]; each lane owns 8 dims of its token group.
+// Pass 1c: sm.acc[g][d] = sum_t p[g][t] * v_t[d]; each lane owns 8 dims of its token group.
+// Token groups of a warp are summed with shuffles, then warps through shared atomics.
+template <typename T, int D>
+__device__ void value_pass(const T* v_cache, const Slice& sl, const DecodeArgs& a, DecodeSmem<D>& sm) {
+  constexpr int TPT = D / PACK, TOK_PER_PASS = THREADS / TPT;
+  const int tg = threadIdx.x / TPT, tl = threadIdx.x % TPT, lane = threadIdx.x % WARP;
   float acc[MAX_G][PACK];
 #pragma unroll
   for (int g = 0; g < MAX_G; ++g)
 #pragma unroll
     for (int i = 0; i < PACK; ++i) acc[g][i] = 0.f;
+  const int n_pass = (sl.n_tok + TOK_PER_PASS - 1) / TOK_PER_PASS;
   for (int pass = 0; pass < n_pass; pass += UNROLL) {
     uint4 kv[UNROLL];
+    load_tokens<T, D>(v_cache, sl, a, pass, kv);
 #pragma unroll
     for (int u = 0; u < UNROLL; ++u) {
       const int t = (pass + u) * TOK_PER_PASS + tg;
-      kv[u] = t < n_tok ? load_stream(kv_row<T, D>(v_cache, table, start + t, hk, a) + tl * PACK)
-                        : make_uint4(0, 0, 0, 0);
-    }
-#pragma unroll
-    for (int u = 0; u < UNROLL; ++u) {
-      const int t = (pass + u) * TOK_PER_PASS + tg;
-      if (t >= n_tok) continue;
+      if (t >= sl.n_tok) continue;
       float vf[PACK];
       unpack8<T>(kv[u], vf);
 #pragma unroll
       for (int g = 0; g < MAX_G; ++g) {
-        if (g >= G) break;
-        const float p = p_s[g][t];
+        if (g >= sl.G) break;
+        const float p = sm.p[g][t];
 #pragma unroll
         for (int i = 0; i < PACK; ++i) acc[g][i] = fmaf(p, vf[i], acc[g][i]);
       }
     }
   }
-  // Reduce the token groups of a warp with shuffles, then the warps through shared atomics.
 #pragma unroll
   for (int g = 0; g < MAX_G; ++g) {
-    if (g >= G) break;
+    if (g >= sl.G) break;
 #pragma unroll
     for (int i = 0; i < PACK; ++i) {
       float v = acc[g][i];
       for (int off = TPT; off < WARP; off <<= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
-      if (lane < TPT) atomicAdd(&acc_s[g][tl * PACK + i], v);
+      if (lane < TPT) atomicAdd(&sm.acc[g][tl * PACK + i], v);
     }
   }
-  __syncthreads();
+}
 
-  for (int i = threadIdx.x; i < G * D; i += THREADS) {
+// One partition's result: the output itself when P == 1, else fp32 partials for pass 2.
+template <typename T, int D>
+__device__ void write_partition(const Slice& sl, const DecodeArgs& a, const DecodeSmem<D>& sm, int part, T* out,
+                                float* part_out, float* part_max, float* part_sum) {
+  for (int i = threadIdx.x; i < sl.G * D; i += THREADS) {
     const int g = i / D, d = i % D;
     if (a.P == 1) {
-      out[head0 * D + i] = from_f32<T>(acc_s[g][d] / l_s[g]);
+      out[sl.head0 * D + i] = from_f32<T>(sm.acc[g][d] / sm.l[g]);
     } else {
-      part_out[((head0 + g) * a.P + part) * D + d] = acc_s[g][d];
+      part_out[((sl.head0 + g) * a.P + part) * D + d] = sm.acc[g][d];
     }
   }
-  if (a.P > 1 && threadIdx.x < G) {
-    part_max[(head0 + threadIdx.x) * a.P + part] = m_s[threadIdx.x];
-    part_sum[(head0 + threadIdx.x) * a.P + part] = l_s[threadIdx.x];
+  if (a.P > 1 && threadIdx.x < sl.G) {
+    part_max[(sl.head0 + threadIdx.x) * a.P + part] = sm.m[threadIdx.x];
+    part_sum[(sl.head0 + threadIdx.x) * a.P + part] = sm.l[threadIdx.x];
   }
+}
+
+template <typename T, int D>
+__device__ void decode_partition(const T* __restrict__ q, const T* __restrict__ k_cache, const T* __restrict__ v_cache,
+                                 const long long* __restrict__ block_tables, const long long* __restrict__ context_lens,
+                                 T* __restrict__ out, float* __restrict__ part_out, float* __restrict__ part_max,
+                                 float* __restrict__ part_sum, DecodeArgs a) {
+  static_assert(D % PACK == 0 && D / PACK <= WARP, "head dim must be a multiple of 8, at most 256");
+  __shared__ DecodeSmem<D> sm;
+  const int s = blockIdx.z, part = blockIdx.x;
+  const int G = a.H / a.Hkv, ctx = (int)context_lens[s], start = part * PARTITION;
+  const Slice sl{block_tables + (long long)s * a.MB, (long long)s * a.H + blockIdx.y * G, (int)blockIdx.y, G, start,
+                 min(PARTITION, ctx - start)};
+  if (start >= ctx) {  // nothing to attend; a 1-partition launch still owes an output
+    if (a.P == 1)
+      for (int i = threadIdx.x; i < G * D; i += THREADS) out[sl.head0 * D + i] = from_f32<T>(0.f);
+    return;
+  }
+  for (int i = threadIdx.x; i < G * D; i += THREADS) {
+    sm.q[i / D][i % D] = to_f32(q[sl.head0 * D + i]) * a.scale * LOG2E;
+    sm.acc[i / D][i % D] = 0.f;
+  }
+  __syncthreads();
+  logits_pass<T, D>(k_cache, sl, a, sm);
+  __syncthreads();
+  softmax_pass<D>(sl, sm);
+  __syncthreads();
+  value_pass<T, D>(v_cache, sl, a, sm);
+  __syncthreads();
+  write_partition<T, D>(sl, a, sm, part, out, part_out, part_max, part_sum);
 }
 
 // Pass 2: merge the partitions of one (sequence, query head).
