@@ -6,12 +6,12 @@
 // so a warp streams 512 contiguous bytes per row per step. Per 8-weight slice:
 //   acc[m][r] += scale * (sum_i q_i x_i - zero * sum_i x_i)
 // Grid: (ceil(M / MT), ceil(N / (WARPS * ROWS))); block: WARPS * 32 threads; K % G == 0, G % 32 == 0.
-#include "common.cuh"
+#include "gemm_common.cuh"
 using namespace halyard;
 
 namespace {
-constexpr int WARPS = 4;
-constexpr int ROWS = 4;        // output channels per warp
+constexpr int WARPS = GEMM_WARPS;
+constexpr int ROWS = GEMM_ROWS;
 constexpr int KLANE = 32;      // int4 weights per lane per step (one uint4 of packed bytes)
 
 // Nibble i (0..7) of `word` -> float, without I2F: 0x4B00000q is 2^23 + q as fp32.
@@ -19,6 +19,40 @@ __device__ __forceinline__ float u4_to_f32(unsigned int word, int i) {
   return __uint_as_float(((word >> (4 * i)) & 0xFu) | 0x4B000000u) - 8388608.f;
 }
 }  // namespace
+
+// One 32-weight lane step (a single group):
+//   acc[m][r] += s[r] * (sum_i q[n0 + r, k + i] x[m0 + m, k + i] - z[r] * sum_i x[m0 + m, k + i]).
+template <typename T, int MT>
+__device__ __forceinline__ void accumulate_step(const uint4 (&wq)[ROWS], const float (&s)[ROWS],
+                                                const float (&z)[ROWS], const T* x, int k, int m0, int M, int K,
+                                                float (&acc)[MT][ROWS]) {
+#pragma unroll
+  for (int part = 0; part < 4; ++part) {  // 8 weights per part: one 32-bit word of each row
+    float wf[ROWS][PACK];
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r) {
+      const unsigned int word = part == 0 ? wq[r].x : part == 1 ? wq[r].y : part == 2 ? wq[r].z : wq[r].w;
+#pragma unroll
+      for (int i = 0; i < PACK; ++i) wf[r][i] = u4_to_f32(word, i);
+    }
+#pragma unroll
+    for (int m = 0; m < MT; ++m) {
+      if (m0 + m >= M) break;
+      float xf[PACK];
+      unpack8<T>(load8(x + (long long)(m0 + m) * K + k + part * PACK), xf);
+      float sx = 0.f;
+#pragma unroll
+      for (int i = 0; i < PACK; ++i) sx += xf[i];
+#pragma unroll
+      for (int r = 0; r < ROWS; ++r) {
+        float d = 0.f;
+#pragma unroll
+        for (int i = 0; i < PACK; ++i) d = fmaf(wf[r][i], xf[i], d);
+        acc[m][r] = fmaf(s[r], d - z[r] * sx, acc[m][r]);
+      }
+    }
+  }
+}
 
 template <typename T, int MT>
 __device__ void w4a16_tile(const T* __restrict__ x, const unsigned char* __restrict__ w,
@@ -29,11 +63,7 @@ __device__ void w4a16_tile(const T* __restrict__ x, const unsigned char* __restr
   const int n0 = (blockIdx.y * WARPS + warp) * ROWS;
   const int groups = K / G;
   float acc[MT][ROWS];
-#pragma unroll
-  for (int m = 0; m < MT; ++m)
-#pragma unroll
-    for (int r = 0; r < ROWS; ++r) acc[m][r] = 0.f;
-
+  zero_tile<MT>(acc);
   // Weights (and scales) of step k + STEP are loaded before step k is computed: two steps in flight.
   constexpr int STEP = WARP * KLANE;
   auto load_rows = [&](int kk, uint4 (&wd)[ROWS], float (&sd)[ROWS], float (&zd)[ROWS]) {
@@ -53,32 +83,7 @@ __device__ void w4a16_tile(const T* __restrict__ x, const unsigned char* __restr
     uint4 next_w[ROWS];
     float next_s[ROWS], next_z[ROWS];
     load_rows(k + STEP, next_w, next_s, next_z);
-#pragma unroll
-    for (int part = 0; part < 4; ++part) {  // 8 weights per part: one 32-bit word of each row
-      float wf[ROWS][PACK];
-#pragma unroll
-      for (int r = 0; r < ROWS; ++r) {
-        const unsigned int word = part == 0 ? wq[r].x : part == 1 ? wq[r].y : part == 2 ? wq[r].z : wq[r].w;
-#pragma unroll
-        for (int i = 0; i < PACK; ++i) wf[r][i] = u4_to_f32(word, i);
-      }
-#pragma unroll
-      for (int m = 0; m < MT; ++m) {
-        if (m0 + m >= M) break;
-        float xf[PACK];
-        unpack8<T>(load8(x + (long long)(m0 + m) * K + k + part * PACK), xf);
-        float sx = 0.f;
-#pragma unroll
-        for (int i = 0; i < PACK; ++i) sx += xf[i];
-#pragma unroll
-        for (int r = 0; r < ROWS; ++r) {
-          float d = 0.f;
-#pragma unroll
-          for (int i = 0; i < PACK; ++i) d = fmaf(wf[r][i], xf[i], d);
-          acc[m][r] = fmaf(s[r], d - z[r] * sx, acc[m][r]);
-        }
-      }
-    }
+    accumulate_step<T, MT>(wq, s, z, x, k, m0, M, K, acc);
 #pragma unroll
     for (int r = 0; r < ROWS; ++r) {
       wq[r] = next_w[r];
@@ -86,18 +91,7 @@ __device__ void w4a16_tile(const T* __restrict__ x, const unsigned char* __restr
       z[r] = next_z[r];
     }
   }
-#pragma unroll
-  for (int m = 0; m < MT; ++m)
-#pragma unroll
-    for (int r = 0; r < ROWS; ++r) {
-      const float total = warp_sum(acc[m][r]);
-      const int n = n0 + r;
-      if (lane == (m * ROWS + r) % WARP && m0 + m < M && n < N) {
-        float v = total;
-        if (bias != nullptr) v += to_f32(bias[n]);
-        y[(long long)(m0 + m) * N + n] = from_f32<T>(v);
-      }
-    }
+  store_tile<T, MT>(acc, static_cast<const T*>(nullptr), bias, y, m0, n0, M, N);
 }
 
 #define W4A16(NAME, T, MT)                                                                          \

@@ -7,12 +7,12 @@
 // activations come from L1/L2. A block owns WARPS * ROWS channels and MT batch rows;
 // blockIdx.x walks the batch tiles so tiles sharing weights run together (L2 reuse).
 // Grid: (ceil(M / MT), ceil(N / (WARPS * ROWS))); block: WARPS * 32 threads; K % 16 == 0.
-#include "common.cuh"
+#include "gemm_common.cuh"
 using namespace halyard;
 
 namespace {
-constexpr int WARPS = 4;
-constexpr int ROWS = 4;        // output channels per warp
+constexpr int WARPS = GEMM_WARPS;
+constexpr int ROWS = GEMM_ROWS;
 constexpr int KLANE = 16;      // int8 weights per lane per step (one uint4)
 
 // int8 byte i of `word` -> float, without I2F: 0x4B0000xx is 2^23 + xx as fp32.
@@ -22,6 +22,35 @@ __device__ __forceinline__ float i8_to_f32(unsigned int word, int i) {
 }
 }  // namespace
 
+// One 16-weight lane step: acc[m][r] += sum_i w[n0 + r, k + i] * x[m0 + m, k + i].
+template <typename T, int MT>
+__device__ __forceinline__ void accumulate_step(const uint4 (&wq)[ROWS], const T* x, int k, int m0, int M, int K,
+                                                float (&acc)[MT][ROWS]) {
+#pragma unroll
+  for (int part = 0; part < 2; ++part) {  // 8 weights per part: words (x, y) then (z, w)
+    float wf[ROWS][PACK];
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r) {
+      const unsigned int lo = part ? wq[r].z : wq[r].x, hi = part ? wq[r].w : wq[r].y;
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        wf[r][i] = i8_to_f32(lo, i);
+        wf[r][4 + i] = i8_to_f32(hi, i);
+      }
+    }
+#pragma unroll
+    for (int m = 0; m < MT; ++m) {
+      if (m0 + m >= M) break;
+      float xf[PACK];
+      unpack8<T>(load8(x + (long long)(m0 + m) * K + k + part * PACK), xf);
+#pragma unroll
+      for (int r = 0; r < ROWS; ++r)
+#pragma unroll
+        for (int i = 0; i < PACK; ++i) acc[m][r] = fmaf(wf[r][i], xf[i], acc[m][r]);
+    }
+  }
+}
+
 template <typename T, int MT>
 __device__ void w8a16_tile(const T* __restrict__ x, const signed char* __restrict__ w, const T* __restrict__ scale,
                            const T* __restrict__ bias, T* __restrict__ y, int M, int N, int K) {
@@ -29,11 +58,7 @@ __device__ void w8a16_tile(const T* __restrict__ x, const signed char* __restric
   const int m0 = blockIdx.x * MT;
   const int n0 = (blockIdx.y * WARPS + warp) * ROWS;
   float acc[MT][ROWS];
-#pragma unroll
-  for (int m = 0; m < MT; ++m)
-#pragma unroll
-    for (int r = 0; r < ROWS; ++r) acc[m][r] = 0.f;
-
+  zero_tile<MT>(acc);
   // Weights of step k + STEP are loaded before step k is computed: two steps in flight per warp.
   constexpr int STEP = WARP * KLANE;
   auto load_rows = [&](int kk, uint4 (&dst)[ROWS]) {
@@ -46,44 +71,11 @@ __device__ void w8a16_tile(const T* __restrict__ x, const signed char* __restric
   for (int k = lane * KLANE; k < K; k += STEP) {
     uint4 next[ROWS];
     load_rows(k + STEP, next);
-#pragma unroll
-    for (int part = 0; part < 2; ++part) {  // 8 weights per part: words (x, y) then (z, w)
-      float wf[ROWS][PACK];
-#pragma unroll
-      for (int r = 0; r < ROWS; ++r) {
-        const unsigned int lo = part ? wq[r].z : wq[r].x, hi = part ? wq[r].w : wq[r].y;
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          wf[r][i] = i8_to_f32(lo, i);
-          wf[r][4 + i] = i8_to_f32(hi, i);
-        }
-      }
-#pragma unroll
-      for (int m = 0; m < MT; ++m) {
-        if (m0 + m >= M) break;
-        float xf[PACK];
-        unpack8<T>(load8(x + (long long)(m0 + m) * K + k + part * PACK), xf);
-#pragma unroll
-        for (int r = 0; r < ROWS; ++r)
-#pragma unroll
-          for (int i = 0; i < PACK; ++i) acc[m][r] = fmaf(wf[r][i], xf[i], acc[m][r]);
-      }
-    }
+    accumulate_step<T, MT>(wq, x, k, m0, M, K, acc);
 #pragma unroll
     for (int r = 0; r < ROWS; ++r) wq[r] = next[r];
   }
-#pragma unroll
-  for (int m = 0; m < MT; ++m)
-#pragma unroll
-    for (int r = 0; r < ROWS; ++r) {
-      const float total = warp_sum(acc[m][r]);
-      const int n = n0 + r;
-      if (lane == (m * ROWS + r) % WARP && m0 + m < M && n < N) {
-        float v = total * to_f32(scale[n]);
-        if (bias != nullptr) v += to_f32(bias[n]);
-        y[(long long)(m0 + m) * N + n] = from_f32<T>(v);
-      }
-    }
+  store_tile<T, MT>(acc, scale, bias, y, m0, n0, M, N);
 }
 
 #define W8A16(NAME, T, MT)                                                                        \
