@@ -85,3 +85,43 @@ def test_importing_the_package_pulls_neither_torch_nor_cupy():
     code = "import sys, halyard_worker.kernels; print('torch' in sys.modules, 'cupy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+class ReplayAsForward:
+    """Stands in for a captured graph: replay recomputes `forward` on the static buffers."""
+
+    def __init__(self, forward, views, out):
+        self.forward, self.views, self.out = forward, views, out
+
+    def replay(self):
+        self.out.copy_(self.forward(**self.views))
+
+
+def test_replay_copies_the_live_batch_and_pads_the_rest():
+    def forward(tables, lens):
+        return tables.sum(dim=1) + lens  # [B]
+
+    plan = GraphPlan((2, 4))
+    buffers = {"tables": torch.zeros(4, 5, dtype=torch.long), "lens": torch.zeros(4, dtype=torch.long)}
+    graphs = DecodeGraphs(forward, buffers, {"tables": 7, "lens": 0}, plan)
+    for size in plan.batch_sizes:  # what capture() leaves behind, without CUDA
+        views = {k: v[:size] for k, v in buffers.items()}
+        fake = ReplayAsForward(forward, views, torch.zeros(size, dtype=torch.long))
+        graphs.graphs[size] = (fake, fake.out)
+    live = {"tables": torch.tensor([[1, 2, 3], [4, 5, 6], [7, 8, 9]]), "lens": torch.tensor([10, 20, 30])}
+    out = graphs.run(**live)
+    assert out.tolist() == [1 + 2 + 3 + 7 + 7 + 10, 4 + 5 + 6 + 14 + 20, 7 + 8 + 9 + 14 + 30]
+    assert buffers["tables"][3].tolist() == [7] * 5 and buffers["lens"][3] == 0  # padding row
+    assert torch.equal(graphs.run(tables=torch.ones(5, 5, dtype=torch.long), lens=torch.zeros(5, dtype=torch.long)),
+                       torch.full((5,), 5))  # above the largest size: eager
+
+
+def test_cubins_are_cached_by_source_and_flags(tmp_path, monkeypatch):
+    from halyard_worker.kernels import loader
+
+    monkeypatch.setenv("HALYARD_KERNEL_CACHE", str(tmp_path))
+    first = loader.cubin_file("silu_mul", "sm_80")
+    assert first.parent == tmp_path and first.read_bytes()[:4] == b"\x7fELF"
+    stamp = first.stat().st_mtime_ns
+    assert loader.cubin_file("silu_mul", "sm_80") == first and first.stat().st_mtime_ns == stamp  # no recompile
+    assert loader.cubin_file("silu_mul", "sm_90") != first  # per architecture
