@@ -23,7 +23,7 @@ def write_kv(k_cache: torch.Tensor, v_cache: torch.Tensor, k: torch.Tensor, v: t
     for name, x in (("k", k), ("v", v)):
         require(x.shape == (t, hkv, d) and x.dtype == k_cache.dtype,
                 f"write_kv: {name} must be [{t}, {hkv}, {d}] {k_cache.dtype}, got {tuple(x.shape)} {x.dtype}")
-        require(x.stride(2) == 1 and x.stride(1) == d and x.stride(0) % 8 == 0,
+        require(x.stride(2) == 1 and (hkv == 1 or x.stride(1) == d) and (t <= 1 or x.stride(0) % 8 == 0),
                 f"write_kv: {name} must have packed heads and a token stride that is a multiple of 8")
     require(aligned16(k, v, k_cache, v_cache), "write_kv: tensors must start on 16-byte boundaries")
     if t:

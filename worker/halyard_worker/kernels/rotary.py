@@ -9,7 +9,7 @@ from halyard_worker.kernels.loader import dtype_tag, launch, ptr, require
 
 def _check_heads(name: str, x: torch.Tensor) -> None:
     require(x.dim() == 3, f"rotary: {name} must be [T, heads, D], got {tuple(x.shape)}")
-    require(x.stride(2) == 1 and x.stride(1) == x.shape[2],
+    require(x.stride(2) == 1 and (x.shape[1] == 1 or x.stride(1) == x.shape[2]),
             f"rotary: {name} must have packed heads (strides [*, D, 1]), got {tuple(x.stride())}")
 
 
