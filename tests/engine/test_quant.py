@@ -108,3 +108,26 @@ def test_quantized_engine_generates(tiny_model, mode):
     llm = LLM(str(tiny_model), quantization=mode)
     outs = llm.generate(["Hello world", "The quick"], SamplingParams(temperature=0, max_tokens=6, min_tokens=6))
     assert all(len(o.token_ids) == 6 for o in outs)
+
+
+@pytest.mark.parametrize("mode", ["int8", "int4"])
+def test_every_layer_of_a_tiny_model_round_trips_within_bounds(tiny_model_factory, mode):
+    from halyard_worker.model.loader import load_config, load_model
+    from halyard_worker.model.quant import create_quantized_state_dict, quantizable_linears
+
+    path = tiny_model_factory(arch="qwen2", hidden_size=48, num_heads=3, num_kv_heads=1)
+    model = load_model(path, load_config(path), torch.float32, "cpu", 64)
+    state = create_quantized_state_dict(model, mode)
+    linears = quantizable_linears(model)
+    assert len(linears) == 4 * 2  # qkv, o, gate_up, down per layer; lm_head excluded
+    for name, lin in linears.items():
+        entry = state[name]
+        w = lin.weight.float()
+        err = (dequantize(mode, entry, entry["group_size"]) - w).abs()
+        if mode == "int8":
+            bound = entry["scales"][:, None] / 2
+        else:
+            g = entry["group_size"]
+            bound = entry["scales"].repeat_interleave(g, dim=1)  # one step per group
+        assert (err <= bound + 1e-6).all(), name
+        assert err.mean() < 0.1 * w.abs().mean() * (1 if mode == "int8" else 4), name
