@@ -84,30 +84,30 @@ def gather_kv(k_cache, v_cache, block_table: torch.Tensor, ctx_len: int):
 def paged_attention_prefill(q, k_cache, v_cache, block_table, ctx_len: int, scale: float):
     """Causal attention of one sequence's last Tq positions (q: [Tq, H, D]) over its
     `ctx_len` cached tokens, with torch SDPA. Returns [Tq, H, D]."""
-    tq, h, _ = q.shape
-    k, v = gather_kv(k_cache, v_cache, block_table, ctx_len)
-    rep = h // k.shape[1]
-    k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
-    q_pos = torch.arange(ctx_len - tq, ctx_len, device=q.device)
-    mask = q_pos[:, None] >= torch.arange(ctx_len, device=q.device)[None, :]  # [Tq, S]
-    out = F.scaled_dot_product_attention(q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1),
-                                         attn_mask=mask, scale=scale)
+    tq = q.shape[0]
+    k, v = gather_kv(k_cache, v_cache, block_table, ctx_len)  # [S, Hkv, D]
+    qh, kh, vh = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)  # [H or Hkv, S, D]
+    if tq == ctx_len:
+        out = F.scaled_dot_product_attention(qh, kh, vh, is_causal=True, scale=scale, enable_gqa=True)
+    else:
+        q_pos = torch.arange(ctx_len - tq, ctx_len, device=q.device)
+        mask = q_pos[:, None] >= torch.arange(ctx_len, device=q.device)[None, :]  # [Tq, S]
+        out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=mask, scale=scale, enable_gqa=True)
     return out.transpose(0, 1)
 
 
 def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scale: float):
-    """q: [S, H, D]; block_tables: [S, MB] int64; context_lens: [S] int64 -> [S, H, D]."""
+    """q: [S, H, D]; block_tables: [S, MB] int64; context_lens: [S] int64 -> [S, H, D] (SDPA, GQA)."""
     s, h, d = q.shape
     _, b, hkv, _ = k_cache.shape
-    mb = block_tables.shape[1]
-    k = k_cache[block_tables].reshape(s, mb * b, hkv, d)  # [S, L, Hkv, D]
-    v = v_cache[block_tables].reshape(s, mb * b, hkv, d)
-    qg = q.reshape(s, hkv, h // hkv, d)  # [S, Hkv, G, D]
-    scores = torch.einsum("skgd,slkd->skgl", qg.float(), k.float()) * scale  # [S, Hkv, G, L]
-    valid = torch.arange(mb * b, device=q.device)[None, :] < context_lens[:, None]  # [S, L]
-    scores.masked_fill_(~valid[:, None, None, :], float("-inf"))
-    out = torch.einsum("skgl,slkd->skgd", scores.softmax(dim=-1), v.float())
-    return out.reshape(s, h, d).to(q.dtype)
+    length = block_tables.shape[1] * b
+    flat = block_tables.reshape(-1)
+    k = k_cache.index_select(0, flat).view(s, length, hkv, d).transpose(1, 2)  # [S, Hkv, L, D]
+    v = v_cache.index_select(0, flat).view(s, length, hkv, d).transpose(1, 2)
+    valid = torch.arange(length, device=q.device)[None, :] < context_lens[:, None]  # [S, L]
+    out = F.scaled_dot_product_attention(q[:, :, None, :], k, v, attn_mask=valid[:, None, None, :],
+                                         scale=scale, enable_gqa=True)  # [S, H, 1, D]
+    return out[:, :, 0, :]
 
 
 def dequant_int8(qweight: torch.Tensor, scales: torch.Tensor, dtype) -> torch.Tensor:
