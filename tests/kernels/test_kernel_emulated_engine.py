@@ -19,10 +19,11 @@ pytestmark = [pytest.mark.slow,
 PROMPTS = ["The quick brown fox", "Kubernetes schedules pods onto nodes", "Hello"]
 
 
-def greedy(path, quantization=None, max_tokens=6) -> list[list[int]]:
+def greedy(path, quantization=None, max_tokens=6, kernels="torch") -> list[list[int]]:
     from halyard_worker import LLM, SamplingParams
 
-    llm = LLM(model=str(path), dtype="bfloat16", device="cpu", max_num_seqs=4, quantization=quantization)
+    llm = LLM(model=str(path), dtype="bfloat16", device="cpu", max_num_seqs=4, quantization=quantization,
+              kernels=kernels)
     outs = llm.generate(PROMPTS, SamplingParams(temperature=0.0, max_tokens=max_tokens, ignore_eos=True))
     return [list(o.token_ids) for o in outs]
 
@@ -33,16 +34,17 @@ def greedy(path, quantization=None, max_tokens=6) -> list[list[int]]:
 def test_kernel_ops_reproduce_the_torch_reference_greedy_tokens(tiny_model_factory, monkeypatch, quantization,
                                                                  max_tokens):
     ops = pytest.importorskip("halyard_worker.model.ops")
-    from halyard_worker.kernels.ops import _cupy_ops
+    from halyard_worker.kernels import ops as kernel_selection
 
     path = tiny_model_factory(num_heads=4, num_kv_heads=1)  # GQA 4, head dim 16
-    want = greedy(path, quantization, max_tokens)
+    want = greedy(path, quantization, max_tokens, kernels="torch")
     emulator.install(monkeypatch)
     emulator.LAUNCHED.clear()
-    kernel_ops = _cupy_ops()
-    kernel_ops.install(ops)
+    # The emulator stands in for CuPy and a GPU, so `kernels="cupy"` goes through
+    # the engine's real op selection at start-up.
+    monkeypatch.setattr(kernel_selection, "cupy_missing_reason", lambda device: None)
     try:
-        got = greedy(path, quantization, max_tokens)
+        got = greedy(path, quantization, max_tokens, kernels="cupy")
     finally:
         ops.reset()
     assert got == want

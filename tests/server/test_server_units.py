@@ -27,6 +27,7 @@ def test_config_is_frozen_and_names_default_to_the_directory(tmp_path):
     assert config.served_model_name == "chat-8b"
     assert (config.host, config.port, config.quantization) == ("127.0.0.5", 9000, "int8")
     assert config.prefix_caching is False and config.kv_cache_memory == 64 * 2**20
+    assert config.kernels == "auto"
     with pytest.raises(Exception):
         config.port = 1  # frozen
 
@@ -35,6 +36,7 @@ def test_config_is_frozen_and_names_default_to_the_directory(tmp_path):
     ("--port", "70000"), ("--max-num-seqs", "0"), ("--max-queue", "-1"),
     ("--drain-timeout", "-5"), ("--gpu-memory-utilization", "1.5"),
     ("--gpu-memory-utilization", "0.5", "--kv-cache-memory", "1Gi"), ("--kv-cache-memory", "lots"),
+    ("--kernels", "triton"),
 ])
 def test_bad_flags_are_refused(tmp_path, argv):
     with pytest.raises(SystemExit):
@@ -192,3 +194,10 @@ def test_model_may_be_a_file_uri(tmp_path):
     model.mkdir()
     config = config_from_args(_parse("--model", f"file://{model}"))
     assert config.model == str(model) and config.served_model_name == "m1"
+
+
+def test_kernels_flag_reaches_the_engine_config(tmp_path):
+    from halyard_worker.server.runtime import engine_config
+
+    config = config_from_args(_parse("--model", str(tmp_path), "--device", "cpu", "--kernels", "torch"))
+    assert engine_config(config).kernels == "torch"

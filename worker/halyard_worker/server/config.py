@@ -5,6 +5,8 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from halyard_worker.kernels.ops import add_kernels_argument
+
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 QUANTIZATIONS = ("none", "int8", "int4")
 
@@ -37,6 +39,7 @@ class ServerConfig:
     device: str = "auto"
     block_size: int = 16
     prefix_caching: bool = True
+    kernels: str = "auto"  # hot-path ops: auto (CUDA kernels when usable), cupy, torch
 
 
 def _positive_int(text: str) -> int:
@@ -116,6 +119,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     add("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     add("--block-size", type=_positive_int, default=16, help="tokens per KV cache block")
     add("--no-prefix-caching", action="store_true", help="disable prefix caching")
+    add_kernels_argument(parser)
 
 
 def _read_template(path: str | None) -> str | None:
@@ -163,4 +167,5 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         device=args.device,
         block_size=args.block_size,
         prefix_caching=not args.no_prefix_caching,
+        kernels=args.kernels,
     )
