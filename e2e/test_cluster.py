@@ -18,6 +18,7 @@ def http_pod(name: str, namespace: str, pool: str, probe_path: str = "/") -> dic
         "spec": {
             "nodeSelector": {"halyard.dev/dev-pool": pool},
             "terminationGracePeriodSeconds": 5,
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
             "containers": [{
                 "name": "web", "image": "python:3", "command": ["python3"],
                 "args": ["-m", "http.server", "--bind", "$(POD_IP)", "$(PORT)"],
@@ -39,6 +40,7 @@ def test_gpu_pools_are_labelled_and_allocatable(kubectl, nodes):
         assert labels["karpenter.sh/capacity-type"] == labels["halyard.dev/dev-pool"]
         assert node["status"]["allocatable"]["nvidia.com/gpu"] == "2"
         assert node["spec"]["podCIDR"].startswith("127.")
+        assert {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"} in node["spec"]["taints"]
         ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
         assert ready and ready[0]["status"] == "True", node["metadata"]["name"]
     assert sorted(by_pool) == ["on-demand", "spot"]
@@ -79,6 +81,20 @@ def test_readiness_follows_the_process_probe(kubectl, namespace):
     wait_for(lambda: _serves(ip), 30, "the process to serve")
     pod = kubectl.get_json("pod", "notready", "-n", namespace)
     assert not is_ready(pod), json.dumps(pod["status"]["conditions"])
+
+
+def test_pod_without_gpu_toleration_stays_pending(kubectl, namespace):
+    pod = http_pod("untolerated", namespace, "on-demand")
+    del pod["spec"]["tolerations"]
+    kubectl.apply(pod)
+
+    def unschedulable():
+        cond = [c for c in kubectl.get_json("pod", "untolerated", "-n", namespace)["status"].get("conditions") or []
+                if c["type"] == "PodScheduled"]
+        return cond and cond[0]["status"] == "False" and cond[0]
+
+    cond = wait_for(unschedulable, 30, "the scheduler to report the pod unschedulable")
+    assert "taint" in cond["message"] and "nvidia.com/gpu" in cond["message"], cond
 
 
 def test_wrong_command_is_reported_not_ready(kubectl, namespace):

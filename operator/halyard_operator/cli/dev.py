@@ -51,7 +51,8 @@ def register(subparsers) -> None:
     cluster.add_argument("--gpus-per-node", type=int, default=2)
     cluster.add_argument("--preset", choices=sorted(PRESETS), default="karpenter",
                          help="node labels/taints of the capacity pools")
-    cluster.add_argument("--gpu-taint", action="store_true", help="taint nodes nvidia.com/gpu=present:NoSchedule")
+    cluster.add_argument("--no-gpu-taint", dest="gpu_taint", action="store_false",
+                         help="do not taint the nodes nvidia.com/gpu=present:NoSchedule")
     cluster.add_argument("--no-runner", action="store_true", help="do not start the pod runner")
     cluster.set_defaults(func=_cluster)
     runner = groups.add_parser("podrunner", help="run scheduled pods' commands as local processes (foreground)")

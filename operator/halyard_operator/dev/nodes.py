@@ -68,7 +68,7 @@ class PoolPlan:
     gpus_per_node: int = 2
     preset: str = "karpenter"
     gpu_product: str = GPU_PRODUCT
-    gpu_taint: bool = False  # also taint every node nvidia.com/gpu=present:NoSchedule
+    gpu_taint: bool = True  # taint every node nvidia.com/gpu=present:NoSchedule, as GKE/AKS do
     prefix: str = "gpu"  # node names <prefix>-<capacity type>-<index>
     octet: int = 1  # pod CIDRs 127.<octet + pool>.<index>.0/24; pools of other plans need other octets
 

@@ -1,7 +1,8 @@
 """The pod runner: each scheduled fake-node pod's containers as local processes.
 
 It watches all pods; a pod that kwok has made `Running` with a `podIP` (and is
-not terminating, not hostNetwork, not annotated `halyard.dev/dev-runner: skip`)
+not terminating, not hostNetwork, not opted out with the annotation
+`halyard.dev/dev-runner: skip` or the env var `HALYARD_DEV_RUNNER=skip`)
 gets its containers started with exactly the pod's command line and env. The
 runner probes each container's readinessProbe and patches the pod's Ready
 condition to match, restarts crashed processes with back-off, and stops the
@@ -23,6 +24,7 @@ from halyard_operator.dev.podstatus import status_patch
 
 log = logging.getLogger("halyard.podrunner")
 SKIP_ANNOTATION = "halyard.dev/dev-runner"
+SKIP_ENV = "HALYARD_DEV_RUNNER"
 TICK_S = 0.25
 
 
@@ -40,7 +42,13 @@ def eligible(pod: dict) -> bool:
     meta, spec, status = pod["metadata"], pod.get("spec", {}), pod.get("status", {})
     return (not meta.get("deletionTimestamp") and spec.get("nodeName") and not spec.get("hostNetwork")
             and status.get("phase") == "Running" and bool(status.get("podIP"))
-            and (meta.get("annotations") or {}).get(SKIP_ANNOTATION) != "skip")
+            and (meta.get("annotations") or {}).get(SKIP_ANNOTATION) != "skip" and not _skips(spec))
+
+
+def _skips(spec: dict) -> bool:
+    """Opt-out for placeholder pods (benchmarks, scheduling tests): no process runs."""
+    return any(e.get("name") == SKIP_ENV and e.get("value") == "skip"
+               for c in spec.get("containers", []) for e in c.get("env") or [])
 
 
 def base_env(config: RunnerConfig) -> dict:
