@@ -1,6 +1,6 @@
 """The operator as a local process against the dev cluster (`halyard-operator`).
 
-It gets the dev kubeconfig through KUBECONFIG and logs to `logs/operator.log`.
+It gets the dev kubeconfig (flag and KUBECONFIG) and logs to `logs/operator.log`.
 `kill()` is an abrupt SIGKILL (crash simulation); `stop()` is graceful.
 """
 from __future__ import annotations
@@ -14,9 +14,11 @@ from halyard_operator.dev import daemons
 from halyard_operator.dev.paths import DevPaths
 
 
-def operator_argv() -> list[str]:
+def operator_argv(kubeconfig: Path) -> list[str]:
+    """Watch every namespace; no liveness listener (several dev environments may run at once)."""
     exe = Path(sys.executable).parent / "halyard-operator"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "halyard_operator.main"]
+    base = [str(exe)] if exe.exists() else [sys.executable, "-m", "halyard_operator.main"]
+    return [*base, "--all-namespaces", f"--kubeconfig={kubeconfig}", "--liveness=off"]
 
 
 class OperatorProcess:
@@ -34,7 +36,7 @@ class OperatorProcess:
         return daemons.read_pid(self.paths, "operator")
 
     def start(self) -> int:
-        return daemons.start(self.paths, "operator", operator_argv(), self.env)
+        return daemons.start(self.paths, "operator", operator_argv(self.paths.kubeconfig), self.env)
 
     def stop(self) -> None:
         daemons.stop(self.paths, "operator")
