@@ -77,7 +77,7 @@ class PodRunner:
                 if managed and (kind == "DELETED" or pod["metadata"].get("deletionTimestamp")
                                 or pod.get("status", {}).get("phase") != "Running"):
                     self.pods.pop(uid)
-                    threading.Thread(target=managed.stop, args=(_grace(pod),), daemon=True).start()
+                    threading.Thread(target=self._stop, args=(managed, _grace(pod)), daemon=True).start()
                 return
             if managed:
                 managed.pod = pod
@@ -85,6 +85,11 @@ class PodRunner:
             managed = ManagedPod.create(pod, self.config, base_env(self.config), self._lookup)
             self.pods[uid] = managed
         log.info("started %s", managed.key)
+
+    @staticmethod
+    def _stop(managed: ManagedPod, grace: float) -> None:
+        managed.stop(grace)
+        log.info("stopped %s (grace %.0fs)", managed.key, grace)
 
     def _lookup(self, kind: str, namespace: str, name: str, key: str | None):
         from kubernetes.client.exceptions import ApiException
@@ -154,7 +159,7 @@ class PodRunner:
             gone = [uid for uid in self.pods if uid not in seen]
             stopped = [self.pods.pop(uid) for uid in gone]
         for managed in stopped:
-            threading.Thread(target=managed.stop, args=(managed.grace,), daemon=True).start()
+            threading.Thread(target=self._stop, args=(managed, managed.grace), daemon=True).start()
 
     def run(self) -> None:
         watcher = threading.Thread(target=self.watch_forever, name="pod-watch", daemon=True)
