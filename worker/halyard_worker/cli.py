@@ -1,11 +1,32 @@
 """`halyard-worker` entry point: `halyard-worker serve --model PATH ...`."""
 from __future__ import annotations
 
+import argparse
 import sys
 
 
+def build_parser() -> argparse.ArgumentParser:
+    from halyard_worker.server.config import add_serve_arguments
+
+    parser = argparse.ArgumentParser(prog="halyard-worker", description="Halyard worker pod process")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    serve = commands.add_parser("serve", help="serve a model over an OpenAI-compatible HTTP API")
+    add_serve_arguments(serve)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    print("halyard-worker: 'serve' is not implemented yet", file=sys.stderr)
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        from halyard_worker.server.config import config_from_args
+        from halyard_worker.server.serve import serve
+
+        try:
+            config = config_from_args(args)
+        except ValueError as err:
+            print(f"halyard-worker serve: {err}", file=sys.stderr)
+            return 2
+        return serve(config)
     return 2
 
 

@@ -1,0 +1,124 @@
+"""Pure pieces: flag parsing, metric buckets, benchmark statistics and workload."""
+from __future__ import annotations
+
+import argparse
+import math
+
+import pytest
+
+from halyard_worker.bench.serve_data import arrival_times, build_workload
+from halyard_worker.bench.serve_stats import RequestResult, meets_slo, percentile, summarize
+from halyard_worker.server.config import add_serve_arguments, config_from_args, parse_bytes
+from halyard_worker.server.metrics import buckets_1_2_5
+
+
+def _parse(*argv):
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_config_is_frozen_and_names_default_to_the_directory(tmp_path):
+    model = tmp_path / "chat-8b"
+    model.mkdir()
+    config = config_from_args(_parse("--model", str(model), "--host", "127.0.0.5", "--port", "9000",
+                                     "--quantization", "int8", "--no-prefix-caching",
+                                     "--kv-cache-memory", "64Mi"))
+    assert config.served_model_name == "chat-8b"
+    assert (config.host, config.port, config.quantization) == ("127.0.0.5", 9000, "int8")
+    assert config.prefix_caching is False and config.kv_cache_memory == 64 * 2**20
+    with pytest.raises(Exception):
+        config.port = 1  # frozen
+
+
+@pytest.mark.parametrize("argv", [
+    ("--port", "70000"), ("--max-num-seqs", "0"), ("--max-queue", "-1"),
+    ("--drain-timeout", "-5"), ("--gpu-memory-utilization", "1.5"),
+    ("--gpu-memory-utilization", "0.5", "--kv-cache-memory", "1Gi"), ("--kv-cache-memory", "lots"),
+])
+def test_bad_flags_are_refused(tmp_path, argv):
+    with pytest.raises(SystemExit):
+        _parse("--model", str(tmp_path), *argv)
+
+
+def test_missing_model_directory_and_template_name_the_flag(tmp_path):
+    with pytest.raises(ValueError, match="--model"):
+        config_from_args(_parse("--model", str(tmp_path / "nope")))
+    with pytest.raises(ValueError, match="--chat-template"):
+        config_from_args(_parse("--model", str(tmp_path), "--chat-template", str(tmp_path / "t.jinja")))
+
+
+def test_parse_bytes_units():
+    assert parse_bytes("1024") == 1024
+    assert parse_bytes("2Gi") == 2 * 2**30
+    assert parse_bytes("500M") == 500 * 10**6
+
+
+def test_token_buckets_follow_1_2_5_up_to_the_context():
+    assert buckets_1_2_5(512) == [1, 2, 5, 10, 20, 50, 100, 200, 500]
+    assert buckets_1_2_5(8192)[-1] == 5000
+
+
+def test_percentile_matches_linear_interpolation():
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert percentile([5], 99) == 5
+    assert percentile([], 50) == 0.0
+
+
+def test_summary_uses_vllm_definitions():
+    a = RequestResult(success=True, prompt_tokens=10, output_tokens=5, ttft=0.1, e2e=0.5,
+                      itl=[0.1, 0.1, 0.1, 0.1])
+    b = RequestResult(success=True, prompt_tokens=10, output_tokens=1, ttft=0.2, e2e=0.2)
+    failed = RequestResult(error="HTTP 429")
+    s = summarize([a, b, failed], duration=2.0, goodput={"ttft": 150})
+    assert (s["completed"], s["failed"]) == (2, 1)
+    assert s["output_throughput"] == 3.0 and s["request_throughput"] == 1.0
+    assert math.isclose(s["tpot"]["mean_ms"], 100.0)  # (0.5-0.1)/(5-1); b has one token: no TPOT
+    assert math.isclose(s["ttft"]["mean_ms"], 150.0)
+    assert s["goodput"] == 0.5  # only `a` meets TTFT <= 150 ms
+    assert s["errors"] == ["HTTP 429"]
+    assert meets_slo(a, {"tpot": 100.0}) and not meets_slo(a, {"tpot": 99.0})
+
+
+def _bench_args(**kw):
+    base = dict(dataset="sharegpt", input_len=8, output_len=8, max_input_len=1024, max_output_len=512,
+                num_prompts=200, request_rate=4.0, burstiness=1.0, seed=3)
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+def test_workload_is_seeded_and_shaped():
+    one, two = build_workload(_bench_args()), build_workload(_bench_args())
+    assert one == two
+    inputs = sorted(r.input_len for r in one)
+    assert 4 <= inputs[0] and inputs[-1] <= 1024
+    assert inputs[len(inputs) // 2] < sum(inputs) / len(inputs)  # long right tail
+    fixed = build_workload(_bench_args(dataset="fixed"))
+    assert {(r.input_len, r.output_len) for r in fixed} == {(8, 8)}
+    assert all(len(r.prompt.split()) == 8 for r in fixed)
+
+
+def test_arrivals_have_the_requested_rate():
+    import random
+
+    times = arrival_times(random.Random(0), 4000, rate=10.0, burstiness=1.0)
+    assert times == sorted(times)
+    assert 9.0 < 4000 / times[-1] < 11.0
+    assert arrival_times(random.Random(0), 3, float("inf"), 1.0) == [0.0, 0.0, 0.0]
+
+
+def test_chat_template_file_overrides_the_tokenizers(tiny_model, tmp_path):
+    from transformers import AutoTokenizer
+
+    from halyard_worker.server.runtime import ModelRuntime
+
+    template = tmp_path / "t.jinja"
+    template.write_text("{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}")
+    config = config_from_args(_parse("--model", str(tiny_model), "--chat-template", str(template)))
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    runtime = ModelRuntime(engine=None, tokenizer=tok, served_name="m", max_model_len=512,
+                           chat_template=config.chat_template)
+    ids = runtime.render_chat([{"role": "user", "content": "Hello"}])
+    assert tok.decode(ids) == "[user] Hello\n"
+    default = ModelRuntime(engine=None, tokenizer=tok, served_name="m", max_model_len=512)
+    assert "<|assistant|>" in tok.decode(default.render_chat([{"role": "user", "content": "Hello"}]))

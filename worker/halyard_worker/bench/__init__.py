@@ -1,0 +1,1 @@
+"""Benchmarks (reported figures, never timed tests)."""

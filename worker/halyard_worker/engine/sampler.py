@@ -1,0 +1,135 @@
+"""Token sampling on the runner side (torch).
+
+Order, as in transformers: penalties -> min_tokens mask -> greedy argmax,
+or temperature -> top-k -> top-p -> min-p -> draw with the request's own
+torch.Generator (so a seeded request is reproducible whatever it is batched
+with). Logprobs come from the raw model distribution (log_softmax of the
+logits before any processing).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from halyard_worker.engine.types import SamplingParams
+
+
+@dataclass
+class SamplingRow:
+    """What the sampler needs about one request at this step."""
+
+    params: SamplingParams
+    prompt_ids: list[int]
+    output_ids: list[int]
+    generator: torch.Generator | None
+    eos_token_id: int | None
+
+
+def apply_top_k(logits: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """logits: [S, V]; k: [S] int64 (<= 0 disables). Keeps the k largest per row."""
+    vocab = logits.shape[-1]
+    k = torch.where(k <= 0, vocab, k.clamp(max=vocab))
+    kth = logits.sort(dim=-1, descending=True).values.gather(1, (k - 1)[:, None])  # [S, 1]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def apply_top_p(logits: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """logits: [S, V]; p: [S] in (0, 1]. Keeps the smallest set of most likely
+    tokens whose probability reaches p (always at least one)."""
+    sorted_logits, idx = logits.sort(dim=-1, descending=False)
+    cum = sorted_logits.softmax(dim=-1).cumsum(dim=-1)  # ascending
+    drop = cum <= (1 - p)[:, None]
+    drop[:, -1] = False
+    drop = drop.scatter(1, idx, drop)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def apply_min_p(logits: torch.Tensor, min_p: torch.Tensor) -> torch.Tensor:
+    """Drop tokens whose probability is below min_p * (top probability)."""
+    probs = logits.softmax(dim=-1)
+    threshold = probs.max(dim=-1, keepdim=True).values * min_p[:, None]
+    return logits.masked_fill(probs < threshold, float("-inf"))
+
+
+def apply_penalties(logits: torch.Tensor, rows: list[SamplingRow]) -> torch.Tensor:
+    """Repetition (prompt + output tokens, transformers semantics), presence
+    and frequency (output tokens, OpenAI semantics) penalties, in place."""
+    vocab = logits.shape[-1]
+    for i, row in enumerate(rows):
+        p = row.params
+        if p.repetition_penalty != 1.0:
+            seen = torch.tensor(sorted(set(row.prompt_ids) | set(row.output_ids)), dtype=torch.long,
+                                device=logits.device)
+            vals = logits[i, seen]
+            logits[i, seen] = torch.where(vals > 0, vals / p.repetition_penalty, vals * p.repetition_penalty)
+        if (p.presence_penalty or p.frequency_penalty) and row.output_ids:
+            out = torch.tensor(row.output_ids, dtype=torch.long, device=logits.device)
+            counts = torch.bincount(out, minlength=vocab)[:vocab].to(logits.dtype)
+            logits[i] -= p.frequency_penalty * counts + p.presence_penalty * (counts > 0).to(logits.dtype)
+    return logits
+
+
+def mask_min_tokens(logits: torch.Tensor, rows: list[SamplingRow]) -> torch.Tensor:
+    """Forbid EOS and stop tokens until a request has `min_tokens` outputs."""
+    for i, row in enumerate(rows):
+        if len(row.output_ids) >= row.params.min_tokens:
+            continue
+        banned = list(row.params.stop_token_ids)
+        if row.eos_token_id is not None and not row.params.ignore_eos:
+            banned.append(row.eos_token_id)
+        banned = [t for t in banned if t < logits.shape[-1]]
+        if banned:
+            logits[i, banned] = float("-inf")
+    return logits
+
+
+def _needs_processing(p: SamplingParams, n_out: int) -> bool:
+    return (p.repetition_penalty != 1.0 or p.presence_penalty != 0 or p.frequency_penalty != 0
+            or n_out < p.min_tokens)
+
+
+def sample(logits: torch.Tensor, rows: list[SamplingRow]):
+    """logits: [S, V] float32 -> (token ids: list[int], logprobs per row or None)."""
+    logprobs = _logprobs(logits, rows)
+    if any(_needs_processing(r.params, len(r.output_ids)) for r in rows):
+        logits = mask_min_tokens(apply_penalties(logits.clone(), rows), rows)
+    greedy = logits.argmax(dim=-1)  # [S]
+    random_idx = [i for i, r in enumerate(rows) if not r.params.greedy]
+    if not random_idx:
+        return greedy.tolist(), logprobs
+    tokens = greedy.clone()
+    sub = _warp(logits[random_idx], [rows[i].params for i in random_idx])
+    probs = sub.softmax(dim=-1)
+    for j, i in enumerate(random_idx):
+        noise = torch.empty_like(probs[j]).exponential_(generator=rows[i].generator)
+        tokens[i] = (probs[j] / noise).argmax()
+    return tokens.tolist(), logprobs
+
+
+def _warp(logits: torch.Tensor, params: list[SamplingParams]) -> torch.Tensor:
+    dev = logits.device
+    temp = torch.tensor([p.temperature for p in params], dtype=logits.dtype, device=dev)
+    logits = logits / temp[:, None]
+    if any(p.top_k > 0 for p in params):
+        logits = apply_top_k(logits, torch.tensor([p.top_k for p in params], device=dev))
+    if any(p.top_p < 1 for p in params):
+        logits = apply_top_p(logits, torch.tensor([p.top_p for p in params], dtype=logits.dtype, device=dev))
+    if any(p.min_p > 0 for p in params):
+        logits = apply_min_p(logits, torch.tensor([p.min_p for p in params], dtype=logits.dtype, device=dev))
+    return logits
+
+
+def _logprobs(logits: torch.Tensor, rows: list[SamplingRow]):
+    """Raw log-probabilities for rows that asked: (full [V] row tensor, top-N) per row."""
+    wanted = [i for i, r in enumerate(rows) if r.params.logprobs is not None]
+    if not wanted:
+        return None
+    lp = logits[wanted].log_softmax(dim=-1)
+    result = {}
+    for j, i in enumerate(wanted):
+        n = rows[i].params.logprobs
+        top = lp[j].topk(n) if n else None
+        top_list = tuple(zip(top.indices.tolist(), top.values.tolist())) if n else ()
+        result[i] = (lp[j], top_list)
+    return result

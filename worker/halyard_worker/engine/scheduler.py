@@ -1,0 +1,231 @@
+"""Continuous-batching scheduler. Plain Python: never imports torch.
+
+Each step has one token budget (`max_num_batched_tokens`) shared by decodes
+and prefill chunks, so chunked prefill and prefix caching are one algorithm:
+a request is scheduled for `min(tokens it still needs, budget left)` tokens.
+Order is priority (lower value first), then arrival. When KV blocks run out,
+or a more urgent request waits while the batch is full, the least urgent
+running request (latest arrival among the lowest priority) is preempted: its
+blocks are freed and it later recomputes its tokens (prefix cache helps).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from halyard_worker.engine.block_manager import BlockManager
+from halyard_worker.engine.sequence import Sequence, SeqStatus, check_stop_token
+from halyard_worker.engine.types import SamplingParams
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """Scheduling limits. `max_model_len` bounds prompt + output tokens."""
+
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    max_model_len: int
+
+
+@dataclass(frozen=True)
+class NewRequestData:
+    """A request the runner has not seen (or must rebuild after preemption).
+
+    `token_ids` are all known tokens; the KV of the first
+    `num_computed_tokens` is already in `block_ids` (prefix-cache hit).
+    """
+
+    request_id: str
+    token_ids: tuple[int, ...]
+    num_prompt_tokens: int
+    block_ids: tuple[int, ...]
+    num_computed_tokens: int
+    params: SamplingParams
+
+
+@dataclass(frozen=True)
+class CachedRequestData:
+    """A request the runner already holds: only what changed.
+
+    The runner appends its own sampled tokens, so no token ids travel here.
+    """
+
+    request_id: str
+    new_block_ids: tuple[int, ...]
+    num_computed_tokens: int
+
+
+@dataclass(frozen=True)
+class SchedulerOutput:
+    """One step's work. `num_scheduled_tokens[req]` tokens are computed for
+    each request starting at its `num_computed_tokens`; a request samples a
+    token when that reaches its last known token. `finished_request_ids`
+    lists requests the runner should forget (finished or aborted); a
+    preempted request comes back later as a `NewRequestData`."""
+
+    new_requests: tuple[NewRequestData, ...]
+    cached_requests: tuple[CachedRequestData, ...]
+    num_scheduled_tokens: dict[str, int]
+    finished_request_ids: tuple[str, ...]
+
+    @property
+    def total_num_scheduled_tokens(self) -> int:
+        return sum(self.num_scheduled_tokens.values())
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.num_scheduled_tokens
+
+
+@dataclass(frozen=True)
+class RunnerOutput:
+    """What the runner produced for one step: a sampled token per request
+    that reached its last token, and optional logprobs as plain numbers:
+    (sampled logprob, ((token_id, logprob), ...) top-N)."""
+
+    sampled: dict[str, int]
+    logprobs: dict[str, tuple[float, tuple[tuple[int, float], ...]]]
+
+
+class Scheduler:
+    """Holds waiting and running sequences; plans steps; applies results."""
+
+    def __init__(self, config: SchedulerConfig, block_manager: BlockManager):
+        self.config = config
+        self.bm = block_manager
+        self.waiting: list[Sequence] = []
+        self.running: list[Sequence] = []
+        self.requests: dict[str, Sequence] = {}
+        self.num_preemptions = 0
+        self._forget: list[str] = []
+
+    # -- requests -----------------------------------------------------
+    def add(self, seq: Sequence) -> None:
+        if seq.request_id in self.requests:
+            raise ValueError(f"request_id {seq.request_id!r} is already in use")
+        self.requests[seq.request_id] = seq
+        seq.status = SeqStatus.WAITING
+        self.waiting.append(seq)
+
+    def finish(self, request_id: str, reason: str) -> Sequence | None:
+        """End a request (abort, stop string): free its blocks at once."""
+        seq = self.requests.pop(request_id, None)
+        if seq is None:
+            return None
+        if seq in self.running:
+            self.running.remove(seq)
+        if seq in self.waiting:
+            self.waiting.remove(seq)
+        self.bm.free_seq(seq)
+        seq.status = SeqStatus.FINISHED
+        seq.finish_reason = seq.finish_reason or reason
+        self._forget.append(request_id)
+        return seq
+
+    def has_unfinished(self) -> bool:
+        return bool(self.requests)
+
+    # -- planning -----------------------------------------------------
+    def schedule(self) -> SchedulerOutput:
+        self.running.sort(key=lambda s: s.sort_key)
+        self.waiting.sort(key=lambda s: s.sort_key)
+        self._preempt_for_urgent_waiting()
+        budget = self.config.max_num_batched_tokens
+        scheduled: dict[str, int] = {}
+        new: list[NewRequestData] = []
+        cached: list[CachedRequestData] = []
+        budget = self._schedule_running(budget, scheduled, cached)
+        if not self._preempted_this_step:
+            self._schedule_waiting(budget, scheduled, new)
+        forget, self._forget = tuple(self._forget), []
+        return SchedulerOutput(tuple(new), tuple(cached), scheduled, forget)
+
+    def _schedule_running(self, budget, scheduled, cached) -> int:
+        self._preempted_this_step = False
+        i = 0
+        while i < len(self.running) and budget > 0:
+            seq = self.running[i]
+            n = min(seq.num_tokens - seq.num_computed_tokens, budget)
+            while not self.bm.can_allocate(seq, n):
+                victim = self.running[-1]
+                self._preempt(victim)
+                if victim is seq:
+                    break
+            if seq.status is not SeqStatus.RUNNING:
+                break
+            new_blocks = self.bm.allocate(seq, n)
+            scheduled[seq.request_id] = n
+            cached.append(CachedRequestData(seq.request_id, tuple(new_blocks), seq.num_computed_tokens))
+            budget -= n
+            i += 1
+        return budget
+
+    def _schedule_waiting(self, budget, scheduled, new) -> None:
+        while self.waiting and budget > 0 and len(self.running) < self.config.max_num_seqs:
+            seq = self.waiting[0]
+            if not seq.block_ids:
+                hit = self.bm.match_prefix(seq)
+                if seq.generation == 0:
+                    seq.num_cached_tokens = hit
+            n = min(seq.num_tokens - seq.num_computed_tokens, budget)
+            if not self.bm.can_allocate(seq, n):
+                break  # FCFS within priority: do not let later requests jump ahead
+            self.bm.allocate(seq, n)
+            self.waiting.pop(0)
+            seq.status = SeqStatus.RUNNING
+            seq.generation += 1
+            self.running.append(seq)
+            scheduled[seq.request_id] = n
+            new.append(NewRequestData(
+                seq.request_id, tuple(seq.token_ids), seq.num_prompt_tokens,
+                tuple(seq.block_ids), seq.num_computed_tokens, seq.params))
+            budget -= n
+
+    def _preempt_for_urgent_waiting(self) -> None:
+        """Preempt less urgent running requests that block a more urgent waiting one."""
+        while self.waiting and self.running:
+            head, worst = self.waiting[0], self.running[-1]
+            if head.priority >= worst.priority:
+                return
+            n = min(head.num_tokens, self.config.max_num_batched_tokens)
+            full = len(self.running) >= self.config.max_num_seqs
+            short = self.bm.blocks_needed(head, n) > self.bm.num_free_blocks
+            if not (full or short):
+                return
+            self._preempt(worst)
+            self.waiting.sort(key=lambda s: s.sort_key)
+
+    def _preempt(self, seq: Sequence) -> None:
+        self.running.remove(seq)
+        self.bm.free_seq(seq)
+        seq.status = SeqStatus.WAITING
+        seq.num_preemptions += 1
+        self.num_preemptions += 1
+        self._preempted_this_step = True
+        self.waiting.append(seq)
+        self.waiting.sort(key=lambda s: s.sort_key)
+        # the runner keeps its mirror (and RNG); readmission resends the tokens
+
+    # -- results --------------------------------------------------------
+    def update(self, out: SchedulerOutput, result: RunnerOutput) -> list[tuple[Sequence, list[int]]]:
+        """Advance KV progress, append sampled tokens, finish on stop tokens/length.
+
+        Returns (sequence, new token ids) for every request that got tokens
+        this step; finished ones are already freed and have `finish_reason`.
+        """
+        changed = []
+        for request_id, n in out.num_scheduled_tokens.items():
+            seq = self.requests.get(request_id)
+            if seq is None or seq.status is not SeqStatus.RUNNING:
+                continue
+            seq.num_computed_tokens += n
+            self.bm.cache_full_blocks(seq)
+            token = result.sampled.get(request_id)
+            if token is None:
+                continue
+            seq.append_token(token)
+            changed.append((seq, [token]))
+            reason = check_stop_token(seq, token, self.config.max_model_len)
+            if reason is not None:
+                seq.finish_reason = reason
+                self.finish(request_id, reason)
+        return changed

@@ -1,0 +1,92 @@
+"""Build the runner side from an `EngineConfig`: model, tokenizer, KV pool size."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+
+from halyard_worker.engine.runner import ModelRunner, kv_bytes_per_block
+from halyard_worker.engine.types import EngineConfig, InvalidParameter
+from halyard_worker.model.config import ModelConfig
+from halyard_worker.model.loader import choose_dtype, load_config, load_model, resolve_model_path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CPU_KV_BYTES = 256 * 2**20
+
+
+@dataclass(frozen=True)
+class Built:
+    """Everything the engine needs from the torch side."""
+
+    tokenizer: object
+    runner: ModelRunner
+    model_config: ModelConfig
+    max_model_len: int
+    eos_token_id: int | None
+    num_blocks: int
+
+
+def load_tokenizer(path: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path)
+
+
+def choose_max_model_len(config: EngineConfig, model_config: ModelConfig) -> int:
+    limit = model_config.max_position_embeddings
+    if model_config.sliding_window:
+        limit = min(limit, model_config.sliding_window)  # no sliding-window attention: stay inside it
+    if config.max_model_len is None:
+        return limit
+    if config.max_model_len > limit:
+        raise InvalidParameter("max_model_len", f"{config.max_model_len} exceeds the model's limit {limit}")
+    return config.max_model_len
+
+
+def kv_budget_bytes(config: EngineConfig, device: torch.device) -> int:
+    """CPU: `kv_cache_memory` bytes. CUDA: `gpu_memory_utilization` of free memory
+    (measured after the weights are loaded), less a reserve for activations."""
+    if device.type == "cpu":
+        return config.kv_cache_memory or DEFAULT_CPU_KV_BYTES
+    if config.kv_cache_memory:
+        return config.kv_cache_memory
+    free, _ = torch.cuda.mem_get_info(device)
+    return int(free * config.gpu_memory_utilization)
+
+
+def activation_reserve(config: EngineConfig, mc: ModelConfig, dtype: torch.dtype) -> int:
+    """Bytes for one step's activations (rough upper bound): the widest
+    per-token tensors for the batch, plus float32 logits for the sampled rows."""
+    elem = torch.empty(0, dtype=dtype).element_size()
+    per_token = (4 * mc.hidden_size + 3 * mc.intermediate_size
+                 + (mc.num_heads + 2 * mc.num_kv_heads) * mc.head_dim) * elem
+    return config.max_num_batched_tokens * per_token + config.max_num_seqs * mc.vocab_size * 4 * 3
+
+
+def build_runner(config: EngineConfig) -> Built:
+    path = resolve_model_path(config.model)
+    mc = load_config(path)
+    device = torch.device(config.device)
+    dtype = choose_dtype(config.dtype, mc, device.type)
+    max_len = choose_max_model_len(config, mc)
+    tokenizer = load_tokenizer(config.tokenizer or str(path))
+    model = load_model(path, mc, dtype, str(device), max_len, config.quantization)
+    per_block = kv_bytes_per_block(model, config.block_size, dtype)
+    budget = kv_budget_bytes(config, device) - (activation_reserve(config, mc, dtype)
+                                                if device.type == "cuda" else 0)
+    num_blocks = budget // per_block
+    if device.type == "cpu" and config.kv_cache_memory is None:
+        # no point in a default pool larger than every sequence at full length, twice
+        num_blocks = min(num_blocks, 2 * config.max_num_seqs * -(-max_len // config.block_size))
+    if num_blocks < 1:
+        raise InvalidParameter("kv_cache_memory", f"budget {budget} bytes holds no KV block "
+                               f"({per_block} bytes per block of {config.block_size} tokens)")
+    if num_blocks * config.block_size < max_len:
+        log.warning("KV pool holds %d tokens < max_model_len %d: lowering max_model_len to fit",
+                    num_blocks * config.block_size, max_len)
+        max_len = num_blocks * config.block_size
+    eos = mc.eos_token_ids[0] if mc.eos_token_ids else tokenizer.eos_token_id
+    runner = ModelRunner(model, num_blocks, config.block_size, dtype, str(device), config.seed, eos)
+    return Built(tokenizer, runner, mc, max_len, eos, num_blocks)

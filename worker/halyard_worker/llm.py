@@ -1,0 +1,56 @@
+"""Offline API: `LLM(model=PATH).generate(prompts, SamplingParams(...))`."""
+from __future__ import annotations
+
+from typing import Sequence as Seq
+
+from halyard_worker.engine.types import EngineConfig, InvalidParameter, RequestOutput, SamplingParams
+
+
+class LLM:
+    """Runs the engine in the calling thread until every prompt is done.
+
+    Keywords are `EngineConfig` fields: dtype, quantization, device,
+    max_model_len, max_num_seqs, max_num_batched_tokens, block_size,
+    kv_cache_memory (bytes, CPU), gpu_memory_utilization,
+    enable_prefix_caching, seed.
+    """
+
+    def __init__(self, model: str, **kwargs):
+        from halyard_worker.engine.llm_engine import LLMEngine
+
+        self.engine = LLMEngine(EngineConfig(model=str(model), **kwargs))
+        self._next_id = 0
+
+    @property
+    def tokenizer(self):
+        return self.engine.tokenizer
+
+    def stats(self):
+        return self.engine.stats()
+
+    def generate(self, prompts: str | list[int] | Seq[str | list[int]],
+                 sampling_params: SamplingParams | Seq[SamplingParams] | None = None,
+                 priority: Seq[int] | None = None) -> list[RequestOutput]:
+        """One final `RequestOutput` per prompt, in prompt order. A single
+        prompt is a string or a list of token ids."""
+        if isinstance(prompts, str) or (prompts and isinstance(prompts[0], int)):
+            prompts = [prompts]
+        params = sampling_params if sampling_params is not None else SamplingParams()
+        if isinstance(params, SamplingParams):
+            params = [params] * len(prompts)
+        if len(params) != len(prompts):
+            raise InvalidParameter("sampling_params", f"{len(params)} given for {len(prompts)} prompts")
+        priority = list(priority) if priority is not None else [0] * len(prompts)
+        ids = [self._add(p, sp, pr) for p, sp, pr in zip(prompts, params, priority)]
+        final: dict[str, RequestOutput] = {}
+        while self.engine.has_unfinished():
+            for out in self.engine.step():
+                if out.finished:
+                    final[out.request_id] = out
+        return [final[i] for i in ids]
+
+    def _add(self, prompt, params: SamplingParams, priority: int) -> str:
+        request_id = str(self._next_id)
+        self._next_id += 1
+        self.engine.add_request(request_id, prompt, params, priority)
+        return request_id

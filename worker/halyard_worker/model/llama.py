@@ -1,0 +1,156 @@
+"""The Llama family decoder (Llama, Llama 3, Mistral, Qwen2) in one file.
+
+Tokens of all sequences in a step are flattened into one batch of T tokens
+(varlen); attention reads and writes the paged KV cache through
+`AttentionMetadata`. q/k/v and gate/up projections are merged at load
+(`qkv_proj`, `gate_up_proj`) so each is one matmul; linears may be swapped
+for quantized ones (`model/quant.py`). Hot paths go through `ops`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from halyard_worker.model import ops
+from halyard_worker.model.config import ModelConfig, RopeConfig
+
+
+@dataclass(frozen=True)
+class PrefillSpan:
+    """One sequence's new tokens in a step: rows [q_start, q_start + q_len)
+    of the flat batch; `ctx_len` counts cached + new tokens."""
+
+    q_start: int
+    q_len: int
+    ctx_len: int
+    block_table: torch.Tensor  # [num_blocks_of_seq] int64
+
+
+@dataclass(frozen=True)
+class AttentionMetadata:
+    """Where each token's KV goes and what each query attends to.
+
+    The first `num_decodes` tokens are single-token decodes (one per
+    sequence); the rest are prefill chunks described by `prefills`.
+    """
+
+    slot_mapping: torch.Tensor  # [T] int64, flat slot = block * block_size + offset
+    num_decodes: int
+    decode_block_tables: torch.Tensor | None  # [num_decodes, MB] int64
+    decode_context_lens: torch.Tensor | None  # [num_decodes] int64
+    prefills: tuple[PrefillSpan, ...]
+
+
+def rope_inv_freq(rope: RopeConfig, head_dim: int) -> torch.Tensor:
+    """[head_dim / 2] float32 inverse frequencies (llama3 scaling applied)."""
+    inv = 1.0 / (rope.theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim))
+    if rope.rope_type != "llama3":
+        return inv
+    old = rope.original_max_position_embeddings
+    low_wavelen, high_wavelen = old / rope.low_freq_factor, old / rope.high_freq_factor
+    wavelen = 2 * math.pi / inv
+    scaled = torch.where(wavelen > low_wavelen, inv / rope.factor, inv)
+    smooth = (old / wavelen - rope.low_freq_factor) / (rope.high_freq_factor - rope.low_freq_factor)
+    smoothed = (1 - smooth) * scaled / rope.factor + smooth * scaled
+    medium = ~(wavelen < high_wavelen) & ~(wavelen > low_wavelen)
+    return torch.where(medium, smoothed, scaled)
+
+
+def rope_cache(rope: RopeConfig, head_dim: int, max_pos: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin: [max_pos, head_dim] float32 (halves repeated, neox layout)."""
+    freqs = torch.outer(torch.arange(max_pos, dtype=torch.float32), rope_inv_freq(rope, head_dim))
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos(), emb.sin()
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x):
+        return ops.rms_norm(x, self.weight, self.eps)
+
+
+class Attention(nn.Module):
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        self.h, self.hkv, self.dh = c.num_heads, c.num_kv_heads, c.head_dim
+        self.scale = c.scale
+        self.qkv_proj = nn.Linear(c.hidden_size, (self.h + 2 * self.hkv) * self.dh, bias=c.qkv_bias)
+        self.o_proj = nn.Linear(self.h * self.dh, c.hidden_size, bias=c.o_bias)
+
+    def forward(self, x, cos, sin, kv: tuple[torch.Tensor, torch.Tensor], meta: AttentionMetadata):
+        t = x.shape[0]
+        qkv = self.qkv_proj(x)  # [T, (H + 2 Hkv) * Dh]
+        q, k, v = qkv.split([self.h * self.dh, self.hkv * self.dh, self.hkv * self.dh], dim=-1)
+        q = q.reshape(t, self.h, self.dh)  # [T, H, Dh]
+        k = k.reshape(t, self.hkv, self.dh)  # [T, Hkv, Dh]
+        v = v.reshape(t, self.hkv, self.dh)
+        q, k = ops.rotary(q, k, cos, sin)
+        k_cache, v_cache = kv  # [N, B, Hkv, Dh] each
+        ops.write_kv(k_cache, v_cache, k, v, meta.slot_mapping)
+        out = torch.empty_like(q)
+        d = meta.num_decodes
+        if d:
+            out[:d] = ops.paged_attention_decode(
+                q[:d], k_cache, v_cache, meta.decode_block_tables, meta.decode_context_lens, self.scale)
+        for p in meta.prefills:
+            out[p.q_start:p.q_start + p.q_len] = ops.paged_attention_prefill(
+                q[p.q_start:p.q_start + p.q_len], k_cache, v_cache, p.block_table, p.ctx_len, self.scale)
+        return self.o_proj(out.reshape(t, self.h * self.dh))
+
+
+class MLP(nn.Module):
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        self.gate_up_proj = nn.Linear(c.hidden_size, 2 * c.intermediate_size, bias=c.mlp_bias)
+        self.down_proj = nn.Linear(c.intermediate_size, c.hidden_size, bias=c.mlp_bias)
+
+    def forward(self, x):
+        return self.down_proj(ops.silu_and_mul(self.gate_up_proj(x)))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        self.input_layernorm = RMSNorm(c.hidden_size, c.rms_norm_eps)
+        self.self_attn = Attention(c)
+        self.post_attention_layernorm = RMSNorm(c.hidden_size, c.rms_norm_eps)
+        self.mlp = MLP(c)
+
+    def forward(self, x, cos, sin, kv, meta):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, kv, meta)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class LlamaModel(nn.Module):
+    """forward(input_ids [T], positions [T], kv_caches, meta) -> hidden [T, hidden];
+    compute_logits(hidden [S, hidden]) -> [S, vocab] float32."""
+
+    def __init__(self, c: ModelConfig, max_positions: int):
+        super().__init__()
+        self.config = c
+        self.embed_tokens = nn.Embedding(c.vocab_size, c.hidden_size)
+        self.layers = nn.ModuleList(DecoderLayer(c) for _ in range(c.num_layers))
+        self.norm = RMSNorm(c.hidden_size, c.rms_norm_eps)
+        self.lm_head = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
+        if c.tie_word_embeddings:
+            self.lm_head.weight = self.embed_tokens.weight
+        cos, sin = rope_cache(c.rope, c.head_dim, max_positions)
+        self.register_buffer("rope_cos", cos, persistent=False)  # [P, Dh] float32
+        self.register_buffer("rope_sin", sin, persistent=False)
+
+    def forward(self, input_ids, positions, kv_caches, meta: AttentionMetadata):
+        x = self.embed_tokens(input_ids)  # [T, hidden]
+        cos, sin = self.rope_cos[positions], self.rope_sin[positions]  # [T, Dh]
+        for layer, kv in zip(self.layers, kv_caches):
+            x = layer(x, cos, sin, kv, meta)
+        return self.norm(x)
+
+    def compute_logits(self, hidden):
+        return self.lm_head(hidden).float()

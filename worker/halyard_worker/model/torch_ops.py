@@ -1,0 +1,125 @@
+"""Torch reference implementations of the model's hot-path ops.
+
+These are the ground truth: CUDA kernels are tested against them, and they
+are what runs on CPU. Shapes: T tokens in the step, H query heads, Hkv KV
+heads, Dh head dim, N blocks, B block size.
+KV cache per layer: k_cache, v_cache = [N, B, Hkv, Dh].
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """x: [T, hidden] -> [T, hidden]; variance in float32 (as transformers)."""
+    dtype = x.dtype
+    xf = x.float()
+    xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
+    return weight * xf.to(dtype)
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def rotary(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+    """Neox-style RoPE. q: [T, H, Dh], k: [T, Hkv, Dh], cos/sin: [T, Dh]."""
+    cos = cos.unsqueeze(1).to(q.dtype)
+    sin = sin.unsqueeze(1).to(q.dtype)
+    return q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin
+
+
+def silu_and_mul(gate_up: torch.Tensor) -> torch.Tensor:
+    """gate_up: [T, 2I] (gate then up) -> silu(gate) * up: [T, I]."""
+    gate, up = gate_up.chunk(2, dim=-1)
+    return F.silu(gate) * up
+
+
+def write_kv(k_cache, v_cache, k, v, slot_mapping) -> None:
+    """Scatter k, v: [T, Hkv, Dh] into flat slots `slot_mapping`: [T] (int64)."""
+    n, b, hkv, dh = k_cache.shape
+    k_cache.view(n * b, hkv, dh).index_copy_(0, slot_mapping, k)
+    v_cache.view(n * b, hkv, dh).index_copy_(0, slot_mapping, v)
+
+
+def gather_kv(k_cache, v_cache, block_table: torch.Tensor, ctx_len: int):
+    """One sequence's KV: block_table [MB] -> k, v: [ctx_len, Hkv, Dh]."""
+    _, b, hkv, dh = k_cache.shape
+    n_blocks = -(-ctx_len // b)
+    ids = block_table[:n_blocks]
+    k = k_cache.index_select(0, ids).reshape(n_blocks * b, hkv, dh)[:ctx_len]
+    v = v_cache.index_select(0, ids).reshape(n_blocks * b, hkv, dh)[:ctx_len]
+    return k, v
+
+
+def paged_attention_prefill(q, k_cache, v_cache, block_table, ctx_len: int, scale: float):
+    """Causal attention of one sequence's new tokens over its whole context.
+
+    q: [Tq, H, Dh] are the last Tq positions of a context of `ctx_len`
+    tokens whose KV is already in the cache. Returns [Tq, H, Dh].
+    """
+    tq, h, dh = q.shape
+    k, v = gather_kv(k_cache, v_cache, block_table, ctx_len)
+    rep = h // k.shape[1]
+    if rep > 1:
+        k = k.repeat_interleave(rep, dim=1)
+        v = v.repeat_interleave(rep, dim=1)
+    qh, kh, vh = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)  # [H, S, Dh]
+    if tq == ctx_len:
+        out = F.scaled_dot_product_attention(qh, kh, vh, is_causal=True, scale=scale)
+    else:
+        q_pos = torch.arange(ctx_len - tq, ctx_len, device=q.device)
+        mask = q_pos[:, None] >= torch.arange(ctx_len, device=q.device)[None, :]  # [Tq, S]
+        out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=mask, scale=scale)
+    return out.transpose(0, 1)
+
+
+def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scale: float):
+    """One new token per sequence. q: [S, H, Dh]; block_tables: [S, MB] (int64,
+    padded with any valid id); context_lens: [S] (int64, includes the new
+    token). Returns [S, H, Dh]."""
+    s, h, dh = q.shape
+    _, b, hkv, _ = k_cache.shape
+    mb = block_tables.shape[1]
+    k = k_cache[block_tables].reshape(s, mb * b, hkv, dh)  # [S, L, Hkv, Dh]
+    v = v_cache[block_tables].reshape(s, mb * b, hkv, dh)
+    qg = q.reshape(s, hkv, h // hkv, dh)  # [S, Hkv, G, Dh]
+    scores = torch.einsum("skgd,slkd->skgl", qg.float(), k.float()) * scale  # [S, Hkv, G, L]
+    valid = torch.arange(mb * b, device=q.device)[None, :] < context_lens[:, None]  # [S, L]
+    scores.masked_fill_(~valid[:, None, None, :], float("-inf"))
+    probs = scores.softmax(dim=-1)
+    out = torch.einsum("skgl,slkd->skgd", probs, v.float())
+    return out.reshape(s, h, dh).to(q.dtype)
+
+
+def dequant_int8(qweight: torch.Tensor, scales: torch.Tensor, dtype) -> torch.Tensor:
+    """qweight: [out, in] int8, scales: [out] -> [out, in] in `dtype`."""
+    return (qweight.to(dtype) * scales.to(dtype)[:, None])
+
+
+def int8_linear(x, qweight, scales, bias=None):
+    """y = x @ (qweight * scales)^T + bias. x: [T, in] -> [T, out]."""
+    return F.linear(x, dequant_int8(qweight, scales, x.dtype), bias)
+
+
+def unpack_int4(packed: torch.Tensor) -> torch.Tensor:
+    """packed: [out, in/2] uint8 (low nibble = even column) -> [out, in] uint8 in 0..15."""
+    low = packed & 0x0F
+    high = packed >> 4
+    return torch.stack((low, high), dim=-1).reshape(packed.shape[0], -1)
+
+
+def dequant_int4(packed, scales, zeros, group_size: int, dtype) -> torch.Tensor:
+    """scales, zeros: [out, in/group] -> weight [out, in] = (q - zero) * scale."""
+    q = unpack_int4(packed).to(dtype)
+    out, cols = q.shape
+    q = q.reshape(out, cols // group_size, group_size)
+    w = (q - zeros.to(dtype)[..., None]) * scales.to(dtype)[..., None]
+    return w.reshape(out, cols)
+
+
+def int4_linear(x, packed, scales, zeros, group_size: int, bias=None):
+    """y = x @ dequant(packed)^T + bias. x: [T, in] -> [T, out]."""
+    return F.linear(x, dequant_int4(packed, scales, zeros, group_size, x.dtype), bias)

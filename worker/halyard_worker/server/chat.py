@@ -1,0 +1,81 @@
+"""POST /v1/chat/completions: template the messages, then run like a completion."""
+from __future__ import annotations
+
+import time
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from halyard_worker.server import protocol, responses
+from halyard_worker.server.execute import collect, request_id, start, stream_response
+from halyard_worker.server.schemas import ChatCompletionRequest
+
+
+def _prepare(state, req: ChatCompletionRequest):
+    runtime = state.runtime
+    messages = [{"role": m.role, "content": m.text()} for m in req.messages]
+    prompt = runtime.render_chat(messages, req.add_generation_prompt)
+    max_tokens = protocol.resolve_max_tokens(
+        req.effective_max_tokens(), None, len(prompt), runtime.max_model_len, "messages")
+    top_n = req.top_logprobs or 0
+    logprobs = top_n if req.logprobs else None
+    params = protocol.make_params(protocol.sampling_kwargs(req, max_tokens, logprobs))
+    return prompt, params, top_n
+
+
+async def create_chat_completion(state, request: Request, req: ChatCompletionRequest):
+    state.check_model(req.model)
+    prompt, params, top_n = _prepare(state, req)
+    rid = state.gate.reserve_id(request_id(request))
+    headers = {"X-Request-Id": request.headers.get("x-request-id", rid)}
+    try:
+        run = start(state, rid, [prompt], [params], req.priority)
+    except Exception:
+        state.gate.free_id(rid)
+        raise
+    created, body_id, model = int(time.time()), f"chatcmpl-{rid}", req.model
+    if req.stream:
+        try:
+            await run.first()
+        except Exception:
+            state.gate.free_id(rid)
+            raise
+        include_usage = bool(req.stream_options and req.stream_options.include_usage)
+        lp = top_n if req.logprobs else None
+        events = _events(state, rid, body_id, created, model, include_usage, lp)
+        return stream_response(run, request, events, headers)
+    try:
+        (c,) = await collect(run, request, 1)
+    finally:
+        state.gate.free_id(rid)
+    lp = responses.chat_logprobs(c.logprobs, top_n) if req.logprobs else None
+    use = responses.usage(c.prompt_tokens, len(c.token_ids))
+    return JSONResponse(responses.chat_body(body_id, created, model, c.text, c.finish_reason, lp, use),
+                        headers=headers)
+
+
+def _events(state, rid, body_id, created, model, include_usage, top_n):
+    def chunk(delta, finish=None, logprobs=None):
+        out = responses.chat_chunk(body_id, created, model, delta, finish, logprobs)
+        if include_usage:
+            out["usage"] = None
+        return out
+
+    async def events(pieces):
+        prompt_tokens, completion_tokens = 0, 0
+        try:
+            yield chunk({"role": "assistant", "content": ""})
+            async for piece in pieces:
+                prompt_tokens = piece.prompt_tokens
+                completion_tokens += len(piece.token_ids)
+                lp = responses.chat_logprobs(piece.logprobs, top_n) if top_n is not None else None
+                if piece.text or lp:
+                    yield chunk({"content": piece.text}, logprobs=lp)
+                if piece.finish_reason:
+                    yield chunk({}, piece.finish_reason)
+            if include_usage:
+                use = responses.usage(prompt_tokens, completion_tokens)
+                yield responses.usage_chunk(body_id, created, model, "chat.completion.chunk", use)
+        finally:
+            state.gate.free_id(rid)
+    return events

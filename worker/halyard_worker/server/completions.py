@@ -1,0 +1,86 @@
+"""POST /v1/completions: thin handler over protocol, execute and responses."""
+from __future__ import annotations
+
+import time
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from halyard_worker.server import protocol, responses
+from halyard_worker.server.errors import APIError
+from halyard_worker.server.execute import collect, request_id, start, stream_response
+from halyard_worker.server.schemas import CompletionRequest
+
+
+def _prepare(state, req: CompletionRequest):
+    """(prompt token lists, echo texts, SamplingParams per prompt)."""
+    if req.echo and req.logprobs is not None:
+        raise APIError(400, "echo together with logprobs is not supported", param="echo")
+    runtime = state.runtime
+    prompts = protocol.completion_prompts(req, runtime.encode)
+    params = []
+    for prompt in prompts:
+        max_tokens = protocol.resolve_max_tokens(
+            req.max_tokens, protocol.COMPLETIONS_DEFAULT_MAX_TOKENS, len(prompt),
+            runtime.max_model_len, "prompt")
+        params.append(protocol.make_params(protocol.sampling_kwargs(req, max_tokens, req.logprobs)))
+    echoes = [runtime.decode(p) if req.echo else "" for p in prompts]
+    return prompts, echoes, params
+
+
+async def create_completion(state, request: Request, req: CompletionRequest):
+    state.check_model(req.model)
+    prompts, echoes, params = _prepare(state, req)
+    rid = state.gate.reserve_id(request_id(request))
+    headers = {"X-Request-Id": request.headers.get("x-request-id", rid)}
+    try:
+        run = start(state, rid, prompts, params, req.priority)
+    except Exception:
+        state.gate.free_id(rid)
+        raise
+    created, body_id, model = int(time.time()), f"cmpl-{rid}", req.model
+    if req.stream:
+        try:
+            await run.first()
+        except Exception:
+            state.gate.free_id(rid)
+            raise
+        include_usage = bool(req.stream_options and req.stream_options.include_usage)
+        events = _events(state, rid, body_id, created, model, echoes, include_usage, req.logprobs)
+        return stream_response(run, request, events, headers)
+    try:
+        collected = await collect(run, request, len(prompts))
+    finally:
+        state.gate.free_id(rid)
+    choices = [responses.completion_choice(
+        i, echoes[i] + c.text, c.finish_reason,
+        responses.completion_logprobs(c.logprobs, len(echoes[i])) if req.logprobs is not None else None)
+        for i, c in enumerate(collected)]
+    use = responses.usage(sum(c.prompt_tokens for c in collected),
+                          sum(len(c.token_ids) for c in collected))
+    return JSONResponse(responses.completion_body(body_id, created, model, choices, use), headers=headers)
+
+
+def _events(state, rid, body_id, created, model, echoes, include_usage, logprobs):
+    async def events(pieces):
+        prompt_tokens, completion_tokens, echoed = {}, 0, set()
+        try:
+            async for piece in pieces:
+                text = piece.text
+                if echoes[piece.index] and piece.index not in echoed:
+                    echoed.add(piece.index)
+                    text = echoes[piece.index] + text
+                prompt_tokens[piece.index] = piece.prompt_tokens
+                completion_tokens += len(piece.token_ids)
+                lp = responses.completion_logprobs(piece.logprobs) if logprobs is not None else None
+                choice = responses.completion_choice(piece.index, text, piece.finish_reason, lp)
+                chunk = responses.completion_chunk(body_id, created, model, choice)
+                if include_usage:
+                    chunk["usage"] = None
+                yield chunk
+            if include_usage:
+                use = responses.usage(sum(prompt_tokens.values()), completion_tokens)
+                yield responses.usage_chunk(body_id, created, model, "text_completion", use)
+        finally:
+            state.gate.free_id(rid)
+    return events

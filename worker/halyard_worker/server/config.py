@@ -1,0 +1,154 @@
+"""`halyard-worker serve` flags, parsed once into a frozen `ServerConfig`."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+QUANTIZATIONS = ("none", "int8", "int4")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything the worker process needs, validated at parse time.
+
+    Invariants: `port` in 1..65535; `max_queue` >= 0 (requests allowed to wait
+    beyond the running batch); `drain_timeout` >= 0 seconds; at most one of
+    `gpu_memory_utilization` (fraction in (0, 1]) and `kv_cache_memory`
+    (bytes) is set; `quantization` is None or "int8"/"int4".
+    """
+
+    model: str
+    served_model_name: str
+    host: str = "0.0.0.0"
+    port: int = 8000
+    dtype: str = "auto"
+    quantization: str | None = None
+    max_model_len: int | None = None
+    max_num_seqs: int = 64
+    max_num_batched_tokens: int | None = None
+    gpu_memory_utilization: float | None = None
+    kv_cache_memory: int | None = None
+    api_key: str | None = None
+    chat_template: str | None = None  # template text (read from the file at parse time)
+    max_queue: int = 256
+    drain_timeout: float = 30.0
+    device: str = "auto"
+    block_size: int = 16
+    prefix_caching: bool = True
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 seconds, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be in 1..65535, got {text}")
+    return value
+
+
+_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "ki": 2**10, "mi": 2**20, "gi": 2**30}
+
+
+def parse_bytes(text: str) -> int:
+    """'8Gi' -> 8589934592; '500M' -> 500000000; '1024' -> 1024."""
+    raw = text.strip().lower().removesuffix("b")
+    digits = raw.rstrip("kmgi")
+    unit = raw[len(digits):]
+    if unit not in _UNITS or not digits:
+        raise argparse.ArgumentTypeError(f"expected bytes such as 8Gi or 500M, got {text!r}")
+    value = int(float(digits) * _UNITS[unit])
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return value
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of `halyard-worker serve` (the operator passes these)."""
+    add = parser.add_argument
+    add("--model", required=True, help="model directory (config.json, safetensors, tokenizer)")
+    add("--served-model-name", help="name clients use in `model` (default: the directory name)")
+    add("--host", default="0.0.0.0", help="bind address (the pod IP)")
+    add("--port", type=_port, default=8000)
+    add("--dtype", choices=DTYPES, default="auto")
+    add("--quantization", choices=QUANTIZATIONS, default="none")
+    add("--max-model-len", type=_positive_int, help="context window in tokens (default: the model's)")
+    add("--max-num-seqs", type=_positive_int, default=64, help="requests running at once")
+    add("--max-num-batched-tokens", type=_positive_int, help="token budget per engine step")
+    memory = parser.add_mutually_exclusive_group()
+    memory.add_argument("--gpu-memory-utilization", type=_fraction,
+                        help="fraction of device memory the engine may use")
+    memory.add_argument("--kv-cache-memory", type=parse_bytes,
+                        help="KV cache size in bytes (e.g. 4Gi); exclusive with --gpu-memory-utilization")
+    add("--api-key", help="require `Authorization: Bearer KEY` on /v1 and tokenizer routes")
+    add("--chat-template", help="file with a Jinja chat template (default: the tokenizer's)")
+    add("--max-queue", type=_non_negative_int, default=256,
+        help="requests that may wait beyond the running batch; more get 429")
+    add("--drain-timeout", type=_seconds, default=30.0,
+        help="seconds in-flight requests may run after SIGTERM")
+    add("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add("--block-size", type=_positive_int, default=16, help="tokens per KV cache block")
+    add("--no-prefix-caching", action="store_true", help="disable prefix caching")
+
+
+def _read_template(path: str | None) -> str | None:
+    if path is None:
+        return None
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"--chat-template: no such file {path!r}")
+    return file.read_text()
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    """Build the frozen config; raises ValueError naming the flag on bad input."""
+    model_dir = Path(args.model)
+    if not model_dir.is_dir():
+        raise ValueError(f"--model: {args.model!r} is not a directory")
+    return ServerConfig(
+        model=str(model_dir),
+        served_model_name=args.served_model_name or model_dir.resolve().name,
+        host=args.host,
+        port=args.port,
+        dtype=args.dtype,
+        quantization=None if args.quantization == "none" else args.quantization,
+        max_model_len=args.max_model_len,
+        max_num_seqs=args.max_num_seqs,
+        max_num_batched_tokens=args.max_num_batched_tokens,
+        gpu_memory_utilization=args.gpu_memory_utilization,
+        kv_cache_memory=args.kv_cache_memory,
+        api_key=args.api_key,
+        chat_template=_read_template(args.chat_template),
+        max_queue=args.max_queue,
+        drain_timeout=args.drain_timeout,
+        device=args.device,
+        block_size=args.block_size,
+        prefix_caching=not args.no_prefix_caching,
+    )

@@ -1,0 +1,101 @@
+"""Shared request execution: admission, engine jobs, collection, SSE framing."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Callable
+
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+
+from halyard_worker.server.errors import APIError
+from halyard_worker.server.generation import ChoiceRun, Job, Piece
+from halyard_worker.server.responses import sse
+
+
+@dataclass
+class Collected:
+    """Everything one choice produced (non-streaming responses)."""
+
+    text: str = ""
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list = field(default_factory=list)
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+
+
+def request_id(request: Request) -> str:
+    return request.headers.get("x-request-id") or uuid.uuid4().hex
+
+
+def start(state, rid: str, prompts: list[list[int]], params: list, priority: int) -> ChoiceRun:
+    """Admit len(prompts) engine requests (or raise 429/503) and start them."""
+    state.gate.admit(len(prompts))
+    many = len(prompts) > 1
+    jobs = [Job(i, f"{rid}/{i}" if many else rid, tuple(p), params[i], priority)
+            for i, p in enumerate(prompts)]
+    return ChoiceRun(state.runtime.engine, state.gate, state.metrics, jobs)
+
+
+async def wait_disconnect(request: Request) -> None:
+    """Returns when the client has gone away (the body was already read)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def collect(run: ChoiceRun, request: Request, n: int) -> list[Collected]:
+    """All pieces per choice; a client disconnect aborts the run (APIError 499)."""
+    out = [Collected() for _ in range(n)]
+
+    async def gather():
+        async for piece in run.pieces():
+            c = out[piece.index]
+            c.text += piece.text
+            c.token_ids.extend(piece.token_ids)
+            c.prompt_tokens = piece.prompt_tokens
+            if piece.logprobs:
+                c.logprobs.extend(piece.logprobs)
+            if piece.finish_reason:
+                c.finish_reason = piece.finish_reason
+        return out
+
+    worker = asyncio.ensure_future(gather())
+    watcher = asyncio.ensure_future(wait_disconnect(request))
+    try:
+        done, _ = await asyncio.wait({worker, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if worker not in done:
+        run.cancel()
+        worker.cancel()
+        raise APIError(499, "client closed the request")
+    return worker.result()
+
+
+def stream_response(run: ChoiceRun, request: Request, events: Callable[[AsyncIterator[Piece]],
+                    AsyncIterator[dict]], headers: dict) -> StreamingResponse:
+    """SSE response of `events(pieces)` then `data: [DONE]`; disconnect aborts."""
+
+    async def body():
+        watcher = asyncio.ensure_future(_cancel_on_disconnect(run, request))
+        try:
+            async for payload in events(run.pieces()):
+                yield sse(payload)
+            yield sse("[DONE]")
+        except APIError as err:  # engine refused after the stream began
+            yield sse({"error": {"message": err.message, "type": "invalid_request_error",
+                                 "param": err.param, "code": err.code}})
+            yield sse("[DONE]")
+        finally:
+            watcher.cancel()
+            run.cancel()
+
+    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+
+
+async def _cancel_on_disconnect(run: ChoiceRun, request: Request) -> None:
+    await wait_disconnect(request)
+    run.cancel()

@@ -1,0 +1,103 @@
+"""The server's view of the model: engine, tokenizer, chat template, limits.
+
+Only this module knows how the engine is constructed; handlers see a
+`ModelRuntime` and the engine contract (`generate`, `abort`, `stats`).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from halyard_worker.server.config import ServerConfig
+from halyard_worker.server.errors import APIError
+from halyard_worker.server.metrics import EngineGauges
+
+
+@dataclass
+class ModelRuntime:
+    """Live handles: `engine` (AsyncEngine contract), `tokenizer` (HF fast
+    tokenizer), `max_model_len` (tokens, prompt + completion)."""
+
+    engine: Any
+    tokenizer: Any
+    served_name: str
+    max_model_len: int
+    chat_template: str | None = None
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer.encode(text, add_special_tokens=True))
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
+
+    def render_chat(self, messages: list[dict], add_generation_prompt: bool = True) -> list[int]:
+        """Messages -> prompt token ids through the chat template (400 when none)."""
+        template = self.chat_template or getattr(self.tokenizer, "chat_template", None)
+        if not template:
+            raise APIError(400, "this model has no chat template; start the server with "
+                                "--chat-template FILE or use /v1/completions", param="messages")
+        try:
+            text = self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=add_generation_prompt,
+                chat_template=template)
+        except Exception as err:  # template errors are the request's or the template's
+            raise APIError(400, f"chat template failed on these messages: {err}", param="messages")
+        return list(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def gauges(self) -> EngineGauges:
+        s = self.engine.stats()
+        return EngineGauges(
+            running=s.num_running, waiting=s.num_waiting, kv_usage=s.kv_cache_usage,
+            kv_capacity_tokens=s.kv_capacity_tokens, preemptions=s.num_preemptions_total,
+            prefix_queries=s.prefix_cache_queries_total, prefix_hits=s.prefix_cache_hits_total)
+
+    def waiting(self) -> int:
+        return self.engine.stats().num_waiting
+
+
+def _model_max_len(model_dir: str) -> int:
+    config = json.loads((Path(model_dir) / "config.json").read_text())
+    return int(config.get("max_position_embeddings") or config.get("n_positions") or 2048)
+
+
+def _device(name: str) -> str:
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def engine_config(config: ServerConfig):
+    """ServerConfig -> the engine's EngineConfig (engine-side validation applies)."""
+    from halyard_worker.engine.types import EngineConfig
+
+    kwargs = dict(
+        model=config.model, dtype=config.dtype, quantization=config.quantization,
+        device=_device(config.device), max_model_len=config.max_model_len,
+        max_num_seqs=config.max_num_seqs, block_size=config.block_size,
+        kv_cache_memory=config.kv_cache_memory, enable_prefix_caching=config.prefix_caching,
+    )
+    if config.max_num_batched_tokens is not None:
+        kwargs["max_num_batched_tokens"] = config.max_num_batched_tokens
+    if config.gpu_memory_utilization is not None:
+        kwargs["gpu_memory_utilization"] = config.gpu_memory_utilization
+    return EngineConfig(**kwargs)
+
+
+def build_runtime(config: ServerConfig) -> ModelRuntime:
+    """Load the model and start the engine thread (blocking, seconds to minutes)."""
+    from transformers import AutoTokenizer
+
+    from halyard_worker.engine.async_engine import AsyncEngine
+
+    engine = AsyncEngine(engine_config(config))
+    engine.start()
+    # A tokenizer instance of our own: the engine thread uses its instance
+    # concurrently, and Rust tokenizers are not meant to be shared that way.
+    tokenizer = AutoTokenizer.from_pretrained(config.model)
+    max_len = engine.max_model_len
+    return ModelRuntime(engine=engine, tokenizer=tokenizer, served_name=config.served_model_name,
+                        max_model_len=int(max_len), chat_template=config.chat_template)
