@@ -64,28 +64,40 @@ class BlockManager:
         return self.blocks_needed(seq, num_new_tokens) <= len(self.free)
 
     # -- admission: prefix lookup ---------------------------------------
-    def match_prefix(self, seq: Sequence) -> int:
-        """Attach cached blocks for the longest cached prefix of a new sequence.
+    def lookup_prefix(self, seq: Sequence) -> list[tuple[int, int]]:
+        """(hash, block id) of the longest cached prefix of a new sequence; no side effects.
 
-        Returns the number of tokens found. At least one token is always left
-        to compute, so the step produces logits for the last prompt token.
+        At least one token is always left to compute, so the step produces
+        logits for the last prompt token.
         """
-        assert not seq.block_ids and seq.num_computed_tokens == 0
-        self.prefix_queries += seq.num_tokens
         if not self.enable_prefix_caching:
-            return 0
-        max_blocks = (seq.num_tokens - 1) // self.block_size
-        parent = None
-        for i in range(max_blocks):
+            return []
+        hits, parent = [], None
+        for i in range((seq.num_tokens - 1) // self.block_size):
             h = block_hash(parent, tuple(seq.token_ids[i * self.block_size:(i + 1) * self.block_size]))
             block_id = self.hash_to_block.get(h)
             if block_id is None:
                 break
+            hits.append((h, block_id))
+            parent = h
+        return hits
+
+    def can_admit(self, seq: Sequence, hits: list[tuple[int, int]], num_new_tokens: int) -> bool:
+        """Whether the cached prefix plus `num_new_tokens` fit (hit blocks that
+        sit in the free queue are taken out of it too)."""
+        total = -(-(len(hits) * self.block_size + num_new_tokens) // self.block_size)
+        revived = sum(1 for _, b in hits if self.blocks[b].ref_count == 0)
+        return total - len(hits) + revived <= len(self.free)
+
+    def admit(self, seq: Sequence, hits: list[tuple[int, int]]) -> int:
+        """Attach the cached prefix to a new sequence; count the lookup. Returns hit tokens."""
+        assert not seq.block_ids and seq.num_computed_tokens == 0
+        for h, block_id in hits:
             self._ref(block_id)
             seq.block_ids.append(block_id)
             seq.block_hashes.append(h)
-            parent = h
-        seq.num_computed_tokens = len(seq.block_ids) * self.block_size
+        seq.num_computed_tokens = len(hits) * self.block_size
+        self.prefix_queries += seq.num_tokens
         self.prefix_hits += seq.num_computed_tokens
         return seq.num_computed_tokens
 

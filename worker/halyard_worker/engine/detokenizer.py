@@ -39,7 +39,10 @@ class IncrementalDetokenizer:
                                      clean_up_tokenization_spaces=False)
 
     def add(self, new_ids: list[int]) -> None:
-        """Append tokens; update `text`; set `stop_hit` and truncate on a stop string."""
+        """Append tokens; update `text`; set `stop_hit` and truncate on a stop string.
+        After a stop string, further tokens change nothing."""
+        if self.stop_hit is not None:
+            return
         self.token_ids.extend(new_ids)
         prefix = self._decode(self.token_ids[self.prefix_offset:self.read_offset])
         window = self._decode(self.token_ids[self.prefix_offset:])

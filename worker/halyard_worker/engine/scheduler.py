@@ -162,13 +162,13 @@ class Scheduler:
     def _schedule_waiting(self, budget, scheduled, new) -> None:
         while self.waiting and budget > 0 and len(self.running) < self.config.max_num_seqs:
             seq = self.waiting[0]
-            if not seq.block_ids:
-                hit = self.bm.match_prefix(seq)
-                if seq.generation == 0:
-                    seq.num_cached_tokens = hit
-            n = min(seq.num_tokens - seq.num_computed_tokens, budget)
-            if not self.bm.can_allocate(seq, n):
+            hits = self.bm.lookup_prefix(seq)
+            n = min(seq.num_tokens - len(hits) * self.bm.block_size, budget)
+            if not self.bm.can_admit(seq, hits, n):
                 break  # FCFS within priority: do not let later requests jump ahead
+            hit_tokens = self.bm.admit(seq, hits)
+            if seq.generation == 0:
+                seq.num_cached_tokens = hit_tokens
             self.bm.allocate(seq, n)
             self.waiting.pop(0)
             seq.status = SeqStatus.RUNNING
