@@ -118,14 +118,14 @@ SAMPLES = sorted((ROOT / "manifests" / "samples").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=[p.name for p in SAMPLES])
-def test_every_sample_is_accepted(kubectl, sample):
-    for doc in yaml.safe_load_all(sample.read_text()):
-        if not doc:
-            continue
-        ns = doc.get("metadata", {}).get("namespace")
-        if ns:
-            kubectl.run("create", "namespace", ns, check=False)
-        kubectl.run("create", "--validate=strict", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(doc))
+def test_every_sample_is_accepted(kubectl, validation_ns, sample):
+    docs = [d for d in yaml.safe_load_all(sample.read_text()) if d]
+    assert docs, f"{sample.name} is empty"
+    for doc in docs:
+        ns = doc.get("metadata", {}).get("namespace") or validation_ns
+        kubectl.run("create", "namespace", ns, check=False)
+        kubectl.run("create", "--validate=strict", "--dry-run=server", "-n", ns, "-f", "-",
+                    stdin=yaml.safe_dump(doc))
 
 
 def test_samples_exist():

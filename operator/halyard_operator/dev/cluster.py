@@ -27,28 +27,37 @@ BINARY_FLAGS = {
 }
 
 
-def _kwokctl(paths: DevPaths, binaries: Binaries, *args: str, log=sys.stderr) -> int:
+def _kwokctl(paths: DevPaths, binaries: Binaries, *args: str) -> int:
+    """Run kwokctl with its (JSON) output appended to logs/kwokctl.log; on failure print the tail."""
     env = dict(os.environ, KWOK_WORKDIR=str(paths.kwok_home))
     cmd = [str(binaries.path("kwokctl")), "--name", paths.cluster_name, *args]
-    return subprocess.run(cmd, env=env, stdout=log, stderr=log).returncode
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    log_path = paths.logs / "kwokctl.log"
+    with open(log_path, "a") as log:
+        rc = subprocess.run(cmd, env=env, stdout=log, stderr=log).returncode
+    if rc != 0:
+        tail = log_path.read_text().splitlines()[-15:]
+        print(f"kwokctl {' '.join(args[:2])} failed (exit {rc}); last lines of {log_path}:", file=sys.stderr)
+        print("\n".join(tail), file=sys.stderr)
+    return rc
 
 
 def exists(paths: DevPaths) -> bool:
     return (paths.kwok_home / "clusters" / paths.cluster_name).is_dir()
 
 
-def create(paths: DevPaths, binaries: Binaries, log=sys.stderr) -> None:
+def create(paths: DevPaths, binaries: Binaries) -> None:
     """Create (or restart) the control plane; the kubeconfig lands at paths.kubeconfig."""
     if exists(paths):
-        rc = _kwokctl(paths, binaries, "start", "cluster", "--wait", "2m", log=log)
+        rc = _kwokctl(paths, binaries, "start", "cluster", "--wait", "2m")
         if rc == 0 and healthy(paths):
             return
-        delete(paths, binaries, log=log)
+        delete(paths, binaries)
     config = write_config(paths.config_file, binaries.stages)
     flags = [f"{flag}={binaries.path(name)}" for name, flag in BINARY_FLAGS.items()]
     rc = _kwokctl(
         paths, binaries, "create", "cluster", "--runtime", "binary", "--config", str(config),
-        f"--kubeconfig={paths.kubeconfig}", "--wait", "3m", *flags, log=log,
+        f"--kubeconfig={paths.kubeconfig}", "--wait", "3m", *flags,
     )
     if rc != 0:
         raise RuntimeError(f"kwokctl create cluster failed (exit {rc}); logs under {paths.kwok_home}")
@@ -81,8 +90,8 @@ def add_nodes(paths: DevPaths, plan: PoolPlan) -> list[str]:
     return [n["metadata"]["name"] for n in nodes]
 
 
-def delete(paths: DevPaths, binaries: Binaries | None, log=sys.stderr) -> None:
+def delete(paths: DevPaths, binaries: Binaries | None) -> None:
     if binaries is not None and exists(paths):
-        _kwokctl(paths, binaries, "delete", "cluster", log=log)
+        _kwokctl(paths, binaries, "delete", "cluster")
     shutil.rmtree(paths.kwok_home, ignore_errors=True)
     paths.kubeconfig.unlink(missing_ok=True)
