@@ -4,7 +4,8 @@ pod runner and the operator as local processes.
 The control-plane binaries are built from Go modules when the cache lacks them
 (a cold build runs before the first test, outside any test timeout). Set
 HALYARD_E2E_KEEP=1 to leave the cluster up after the run (for debugging; the
-next run reuses it).
+next run reuses it). The logs of the last run (operator, pod runner, every
+worker process, kwokctl) are kept in ~/.cache/halyard/dev/e2e-last-logs/.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def pytest_collection_finish(session):
         from halyard_operator.dev.binaries import ensure_binaries
 
         started = time.monotonic()
-        root = ensure_binaries()
+        root = ensure_binaries().root
         print(f"\ncontrol-plane binaries ready in {time.monotonic() - started:.0f}s: {root}", file=sys.stderr)
 
 
@@ -65,7 +66,7 @@ def dev_env():
     install(kubectl, ROOT)
     yield DevEnv(paths, kubectl)
     if os.environ.get("HALYARD_E2E_KEEP") != "1":
-        environment.down(paths)
+        environment.down(paths, keep_logs=paths.root.parent / f"{NAME}-last-logs")
 
 
 @pytest.fixture(scope="session")

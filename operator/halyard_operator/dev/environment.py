@@ -45,10 +45,15 @@ def up(paths: DevPaths, plan: PoolPlan, runner: bool = True) -> Binaries:
     return binaries
 
 
-def down(paths: DevPaths) -> None:
+def down(paths: DevPaths, keep_logs: Path | None = None) -> None:
+    """Stop everything and remove the state; `keep_logs` receives a copy of the logs first."""
     for name in ("operator", "podrunner"):
         if daemons.stop(paths, name):
             say(f"stopped {name}")
+    if keep_logs is not None and paths.logs.is_dir():
+        shutil.rmtree(keep_logs, ignore_errors=True)
+        shutil.copytree(paths.logs, keep_logs)
+        say(f"logs kept in {keep_logs}")
     binaries = _cached_binaries()
     cluster.delete(paths, binaries)
     say(f"cluster {paths.cluster_name} deleted")

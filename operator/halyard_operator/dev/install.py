@@ -40,7 +40,7 @@ def _wait_served(kubectl: Kubectl, timeout: float = 30) -> None:
 
 def install(kubectl: Kubectl, root: Path) -> list[str]:
     """Apply CRDs, wait until established, then the manifests; returns kind/name lines."""
-    crds = sorted((root / "crds").glob("*.yaml"))
+    crds = sorted(p for p in (root / "crds").glob("*.yaml") if p.name != "kustomization.yaml")
     if not crds:
         raise RuntimeError(f"no CRD found under {root / 'crds'}")
     applied = []
