@@ -106,7 +106,7 @@ def up() -> int:
     answer = ask(base_url)
     print(kubectl.run("get", "llmd", "-n", NAMESPACE, "-o", "wide"), end="")
     print(kubectl.run("get", "pods", "-n", NAMESPACE, "-o", "wide"), end="")
-    say(f"answer from the worker: {answer!r}")
+    say(f"answer from the worker (a tiny model with random weights, so the words are noise): {answer!r}")
     say(f"try it: export KUBECONFIG={paths.kubeconfig}; kubectl get llmd -A;  make demo-down to clean up")
     return 0
 
