@@ -75,7 +75,10 @@ def kwokctl_config(stages_dir: Path) -> list[dict]:
          "options": {"bindAddress": "127.0.0.1", "runtime": "binary",
                      "disableQPSLimits": True, "nodeLeaseDurationSeconds": 40,
                      # real admission (Priority resolves priorityClassName) and RBAC
-                     "kubeAdmission": True, "kubeAuthorization": True}},
+                     "kubeAdmission": True, "kubeAuthorization": True},
+         # the default /24 service range runs out at ~250 Services (one per LLMDeployment)
+         "componentsPatches": [{"name": "kube-apiserver", "extraArgs": [
+             {"key": "service-cluster-ip-range", "value": "10.96.0.0/16"}]}]},
     ]
     for name in KWOK_STAGES:
         docs.append(yaml.safe_load((stages_dir / name).read_text()))
