@@ -7,7 +7,8 @@ import time
 
 
 class RunningTimes:
-    """Monotonic timestamps: create call per deployment, first Running pod per deployment."""
+    """Monotonic timestamps per LLMDeployment: its create call, its first child
+    Deployment seen (the operator's share), its first Running pod (end to end)."""
 
     LABEL = "halyard.dev/deployment"
 
@@ -15,6 +16,7 @@ class RunningTimes:
         self.api_client, self.namespace = api_client, namespace
         self.created: dict[str, float] = {}
         self.running: dict[str, float] = {}
+        self.children: dict[str, float] = {}
         self.cond = threading.Condition()
 
     def started(self, name: str) -> None:
@@ -24,22 +26,40 @@ class RunningTimes:
     def latency(self, name: str) -> float:
         return self.running[name] - self.created[name]
 
+    def operator_latency(self, name: str) -> float | None:
+        return self.children[name] - self.created[name] if name in self.children else None
+
     def start(self) -> None:
-        threading.Thread(target=self._watch, daemon=True, name="bench-pod-watch").start()
+        from kubernetes import client
 
-    def _watch(self) -> None:
-        from kubernetes import client, watch
+        core, apps = client.CoreV1Api(self.api_client), client.AppsV1Api(self.api_client)
+        threading.Thread(target=self._watch, args=(core.list_namespaced_pod, self._observe),
+                         daemon=True, name="bench-pod-watch").start()
+        threading.Thread(target=self._watch, args=(apps.list_namespaced_deployment, self._observe_child),
+                         daemon=True, name="bench-deployment-watch").start()
 
-        core = client.CoreV1Api(self.api_client)
+    def _watch(self, lister, observe) -> None:
+        from kubernetes import watch
+
         while True:
-            stream = watch.Watch().stream(core.list_namespaced_pod, self.namespace, timeout_seconds=300)
-            for event in stream:
-                pod = event["object"]
-                owner = (pod.metadata.labels or {}).get(self.LABEL)
-                if owner and pod.status.phase == "Running":
-                    with self.cond:
-                        self.running.setdefault(owner, time.monotonic())
-                        self.cond.notify_all()
+            try:
+                for event in watch.Watch().stream(lister, self.namespace, timeout_seconds=300):
+                    observe(event["object"])
+            except Exception:  # noqa: BLE001 - connection loss or 410: list and watch again
+                time.sleep(1)
+
+    def _observe_child(self, deployment) -> None:
+        owner = (deployment.metadata.labels or {}).get(self.LABEL)
+        if owner:
+            with self.cond:
+                self.children.setdefault(owner, time.monotonic())
+
+    def _observe(self, pod) -> None:
+        owner = (pod.metadata.labels or {}).get(self.LABEL)
+        if owner and pod.status.phase == "Running":
+            with self.cond:
+                self.running.setdefault(owner, time.monotonic())
+                self.cond.notify_all()
 
     def wait_all(self, names: list[str], timeout: float) -> None:
         deadline = time.monotonic() + timeout
