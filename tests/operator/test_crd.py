@@ -125,3 +125,21 @@ def test_generator_refuses_undocumented_fields():
         assert "Bad.x has no description" in str(exc)
     else:
         raise AssertionError("undocumented field accepted")
+
+
+def test_object_defaults_are_spelled_out_for_the_api_server():
+    # The API server validates a default (CEL included) as written, without
+    # applying nested defaults first: `capacity: {}` would fail its own rules.
+    capacity = spec_schema()["properties"]["capacity"]["default"]
+    assert capacity["provider"] == "auto"
+    assert capacity["spot"] == {"enabled": False, "onDemandFloor": 1, "overprovision": 0,
+                                "fallback": "onDemand", "pendingTimeout": "2m"}
+    behavior = spec_schema()["properties"]["scaling"]["properties"]["behavior"]["default"]
+    assert behavior["scaleDown"]["stabilizationWindow"] == "5m"
+
+
+def test_patterned_fields_also_carry_a_readable_rule():
+    uri = spec_schema()["properties"]["model"]["properties"]["uri"]
+    (rule,) = uri["x-kubernetes-validations"]
+    assert rule["rule"].startswith("self.matches(r'^(hf://")
+    assert "hf://org/repo" in rule["message"]

@@ -145,6 +145,10 @@ async def test_disabling_spot_deletes_the_spot_pool(cluster):
 async def test_delete_removes_the_object(cluster):
     await cluster.create_llmd(sample("fixed-size.yaml"))
     await reconciled(cluster, "chat-fixed")
+    # Only kopf's own finalizer (it stops the timer first); children go by owner references.
+    finalizers = await cluster.wait_for(
+        lambda: cluster.get(LLMD, "chat-fixed")["metadata"].get("finalizers"), what="kopf's finalizer")
+    assert finalizers == ["halyard.dev/kopf-finalizer"]
     resp = await cluster.kmock.delete(f"/apis/halyard.dev/v1alpha1/namespaces/{NAMESPACE}/llmdeployments/chat-fixed")
     assert resp.status == 200
     await cluster.wait_for(lambda: cluster.get(LLMD, "chat-fixed") is None, what="object gone")
@@ -183,3 +187,29 @@ async def test_created_children_are_announced_as_events(cluster):
                                       what="events")
     assert f"Created Deployment {NAMESPACE}/chat-fixed-ondemand" in messages
     assert f"Created Service {NAMESPACE}/chat-fixed" in messages
+
+
+async def test_operator_needs_no_crd_or_namespace_access(cluster):
+    # The ClusterRole grants neither: kopf's scanning is disabled.
+    await cluster.create_llmd(sample("fixed-size.yaml"))
+    await reconciled(cluster, "chat-fixed")
+    paths = [r.url.path for r in cluster.requests()]
+    assert not [p for p in paths if "customresourcedefinitions" in p]
+    assert not [p for p in paths if p.rstrip("/").endswith("/api/v1/namespaces")]
+
+
+async def test_update_that_breaks_the_spec_keeps_children_as_they_were(cluster):
+    await cluster.create_llmd(sample("fixed-size.yaml"))
+    await reconciled(cluster, "chat-fixed")
+    before = cluster.get(DEPLOY, "chat-fixed-ondemand")["metadata"]["annotations"][HASH_ANNOTATION]
+    await cluster.kmock.patch(f"/apis/halyard.dev/v1alpha1/namespaces/{NAMESPACE}/llmdeployments/chat-fixed",
+                              json={"metadata": {"generation": 2},
+                                    "spec": {"replicas": 5, "engine": {"extraArgs": ["--host=0.0.0.0"]}}})
+    llmd = await cluster.wait_for(
+        lambda: (o := cluster.get(LLMD, "chat-fixed")) and condition(o, "Degraded")["status"] == "True" and o,
+        what="Degraded after the update")
+    assert condition(llmd, "Degraded")["reason"] == "InvalidExtraArgs"
+    assert condition(llmd, "Progressing")["reason"] == "Blocked"
+    dep = cluster.get(DEPLOY, "chat-fixed-ondemand")
+    assert dep["spec"]["replicas"] == 2
+    assert dep["metadata"]["annotations"][HASH_ANNOTATION] == before

@@ -82,9 +82,24 @@ def _shape_schema(shape: Shape) -> dict:
     return {"type": {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}[shape.kind]}
 
 
+def full_default(cls: type, overrides: dict | None = None) -> dict:
+    """The JSON default of a nested object with every nested default filled
+    in: the API server validates defaults (CEL included) as written."""
+    types, out = hints(cls), {}
+    for field in api_fields(cls):
+        info, name = info_of(field), json_name(field)
+        shape = shape_of(types[field.name], info)
+        if shape.kind == "object" and isinstance(info.default, dict):
+            out[name] = full_default(shape.cls, info.default)
+        elif info.default is not NO_DEFAULT:
+            out[name] = info.default
+    return {**out, **(overrides or {})}
+
+
 def _add_facts(out: dict, info: FieldInfo, shape: Shape) -> None:
     if info.default is not NO_DEFAULT and "default" not in out:
-        out["default"] = info.default
+        out["default"] = (full_default(shape.cls, info.default) if shape.kind == "object"
+                          else info.default)
     facts = {"enum": list(info.enum) if info.enum else None, "minimum": info.minimum,
              "maximum": info.maximum, "pattern": info.pattern, "maxLength": info.max_length}
     if info.exclusive_minimum:
@@ -92,10 +107,19 @@ def _add_facts(out: dict, info: FieldInfo, shape: Shape) -> None:
     if info.max_items is not None:
         facts["maxProperties" if shape.kind == "map" else "maxItems"] = info.max_items
     out.update({k: v for k, v in facts.items() if v is not None})
+    if info.hint and info.pattern:  # a readable message next to the raw pattern error
+        out.setdefault("x-kubernetes-validations", []).append(
+            {"rule": f"self.matches({_cel_string(info.pattern)})", "message": info.hint})
     if info.kind == "duration":
         out["x-kubernetes-validations"] = [{
             "rule": "duration(self) >= duration('0s')",
             "message": "must be a duration such as 500ms, 30s, 5m or 1h30m"}]
+
+
+def _cel_string(text: str) -> str:
+    """A CEL raw string literal (no escape processing, like the Go regex)."""
+    assert "'" not in text
+    return f"r'{text}'"
 
 
 def crd() -> dict:
@@ -108,7 +132,7 @@ def crd() -> dict:
             "properties": {
                 "apiVersion": {"type": "string", "description": "API version of this object."},
                 "kind": {"type": "string", "description": "Kind of this object."},
-                "metadata": {"type": "object", "description": "Standard object metadata."},
+                "metadata": {"type": "object"},  # the API server allows no more here
                 "spec": spec, "status": status},
             "required": ["spec"]}
     return {

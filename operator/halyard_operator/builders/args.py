@@ -16,15 +16,16 @@ from halyard_operator.api import EngineSpec, LLMDeploymentSpec
 PORT = 8000
 MODELS_ROOT = "/models"
 
-# Flags the operator sets itself; extraArgs may not repeat them.
+# Flags the operator sets itself (flag -> where from); extraArgs may not repeat them.
 MANAGED_FLAGS = {
-    "--model": "spec.model.uri", "--served-model-name": "spec.model.name",
-    "--host": "the pod IP (set by the operator)", "--port": f"port {PORT} (set by the operator)",
-    "--dtype": "spec.engine.dtype", "--quantization": "spec.engine.quantization",
-    "--max-model-len": "spec.engine.maxModelLen", "--max-num-seqs": "spec.engine.maxNumSeqs",
-    "--max-num-batched-tokens": "spec.engine.maxNumBatchedTokens",
-    "--gpu-memory-utilization": "spec.engine.gpuMemoryUtilization",
-    "--no-prefix-caching": "spec.engine.prefixCaching", "--drain-timeout": "spec.engine.drainTimeout",
+    "--model": "from spec.model.uri", "--served-model-name": "from spec.model.name",
+    "--host": "to the pod IP", "--port": f"to {PORT}, the Service's target port",
+    "--dtype": "from spec.engine.dtype", "--quantization": "from spec.engine.quantization",
+    "--max-model-len": "from spec.engine.maxModelLen", "--max-num-seqs": "from spec.engine.maxNumSeqs",
+    "--max-num-batched-tokens": "from spec.engine.maxNumBatchedTokens",
+    "--gpu-memory-utilization": "from spec.engine.gpuMemoryUtilization",
+    "--no-prefix-caching": "from spec.engine.prefixCaching",
+    "--drain-timeout": "from spec.engine.drainTimeout",
 }
 
 
@@ -65,7 +66,7 @@ def extra_args_problems(args: tuple[str, ...]) -> list[str]:
         if not flag.startswith("--") or len(flag) < 3 or any(c.isspace() for c in flag):
             problems.append(f"{where}: flags must look like --name or --name=value")
         elif flag in MANAGED_FLAGS:
-            problems.append(f"{where}: {flag} is set by the operator from {MANAGED_FLAGS[flag]}; "
+            problems.append(f"{where}: {flag} is set by the operator {MANAGED_FLAGS[flag]}; "
                             "remove it from extraArgs")
         expect_value = "=" not in arg
     return problems

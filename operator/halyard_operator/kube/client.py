@@ -31,6 +31,7 @@ class KubeClient:
     def __init__(self, connection: Connection, timeout_s: float = 30.0):
         self.connection = connection
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._ssl = connection.ssl_context()  # built once: reading the CA per request is waste
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> "KubeClient":
@@ -56,7 +57,7 @@ class KubeClient:
         assert self._session is not None, "use KubeClient as an async context manager"
         url = self.connection.server.rstrip("/") + path
         async with self._session.request(method, url, data=data, params=params, headers=headers,
-                                         ssl=self.connection.ssl_context()) as resp:
+                                         ssl=self._ssl) as resp:
             text = await resp.text()
             if resp.status < 300 or resp.status in ok:
                 return resp.status, (json.loads(text) if text else None)

@@ -50,6 +50,8 @@ def owner_of(body: dict) -> Owner:
 async def reconcile(ctx: ReconcileContext, body: dict) -> Plan:
     """Bring the children and status of `body` (an LLMDeployment) up to date."""
     owner = owner_of(body)
+    if (body.get("metadata") or {}).get("deletionTimestamp"):
+        return Plan()  # going away: the garbage collector removes the children
     spec, problems = _parse(body)
     if spec is not None:
         observed = await observe(ctx.kube, owner, spec)
