@@ -26,12 +26,15 @@ NAME = "e2e"
 
 
 def pytest_collection_finish(session):
+    """Build the binaries (cold: many minutes) before any test timeout starts, with output shown."""
     if session.items and not session.config.option.collectonly:
         from halyard_operator.dev.binaries import ensure_binaries
 
-        started = time.monotonic()
-        root = ensure_binaries().root
-        print(f"\ncontrol-plane binaries ready in {time.monotonic() - started:.0f}s: {root}", file=sys.stderr)
+        capture = session.config.pluginmanager.getplugin("capturemanager")
+        with capture.global_and_fixture_disabled():
+            started = time.monotonic()
+            root = ensure_binaries().root
+            print(f"\ncontrol-plane binaries ready in {time.monotonic() - started:.0f}s: {root}", file=sys.stderr)
 
 
 def pytest_collection_modifyitems(items):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from halyard_operator.dev.podenv import container_launch
+from halyard_operator.dev.podenv import ContainerLaunch, container_launch
 from halyard_operator.dev.podstatus import ContainerView
 from halyard_operator.dev.probes import ProbeTiming, probe_once
 from halyard_operator.dev.process import ContainerProcess, Exit
@@ -42,7 +42,6 @@ class ManagedPod:
             try:
                 launch = container_launch(container, pod, lookup)
             except ValueError as err:  # unrunnable spec: reported as a start error
-                from halyard_operator.dev.podenv import ContainerLaunch
                 launch = ContainerLaunch(container["name"], (), {}, None)
                 proc = ContainerProcess(launch, base_env, config.log_dir / f"{stem}.log", config.work_dir / stem)
                 proc.last_exit = Exit(128, "StartError", str(err))
