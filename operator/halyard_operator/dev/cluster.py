@@ -48,6 +48,8 @@ def exists(paths: DevPaths) -> bool:
 
 def create(paths: DevPaths, binaries: Binaries) -> None:
     """Create (or restart) the control plane; the kubeconfig lands at paths.kubeconfig."""
+    if exists(paths) and healthy(paths):
+        return
     if exists(paths):
         rc = _kwokctl(paths, binaries, "start", "cluster", "--wait", "2m")
         if rc == 0 and healthy(paths):
