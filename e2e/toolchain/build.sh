@@ -36,7 +36,9 @@ mkdir -p "$OUT"
 STAGE="$(mktemp -d "$OUT/.stage.XXXXXX")"
 trap 'rm -rf "$STAGE"' EXIT
 
-export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
+# GOTOOLCHAIN stays at its default (auto): an older local Go fetches the toolchain
+# the pinned modules require (kwok and etcd need go >= 1.26) through the module proxy.
+export CGO_ENABLED=0 GOFLAGS=-mod=mod
 MINOR="${K8S_VERSION#v1.}"; MINOR="${MINOR%%.*}"
 VPKG=k8s.io/component-base/version
 K8S_LDFLAGS="-s -w -X $VPKG.gitVersion=$K8S_VERSION -X $VPKG.gitMajor=1 -X $VPKG.gitMinor=$MINOR"
