@@ -132,3 +132,30 @@ async def test_shutdown_aborts_in_flight_requests(tiny_model):
     await asyncio.to_thread(eng.shutdown)
     outs = await asyncio.wait_for(task, 10)
     assert outs[-1].finish_reason == "abort"
+
+
+async def test_urgent_request_preempts_a_running_batch_request(tiny_model):
+    from halyard_worker.engine.async_engine import AsyncEngine
+
+    eng = AsyncEngine(model=str(tiny_model), dtype="float32", max_num_seqs=1, max_model_len=256)
+    finished_order = []
+
+    async def run(rid, priority, n):
+        params = SamplingParams(temperature=0, max_tokens=n, ignore_eos=True)
+        outs = [o async for o in eng.generate(rid, "Hello world", params, priority)]
+        finished_order.append(rid)
+        return outs[-1]
+
+    try:
+        batch = asyncio.create_task(run("batch", 5, 150))
+        for _ in range(500):
+            if eng.stats().num_running:
+                break
+            await asyncio.sleep(0.01)
+        urgent = await run("urgent", 0, 3)
+        batch_out = await batch
+    finally:
+        await asyncio.to_thread(eng.shutdown)
+    assert finished_order == ["urgent", "batch"]
+    assert eng.stats().num_preemptions_total >= 1
+    assert len(urgent.token_ids) == 3 and len(batch_out.token_ids) == 150

@@ -16,7 +16,7 @@ INF = float("-inf")
 def row(params=None, prompt=(), output=(), seed=None):
     params = params or SamplingParams()
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
-    return SamplingRow(params, list(prompt), list(output), gen, eos_token_id=0)
+    return SamplingRow(params, list(prompt), list(output), gen, eos_token_ids=(0,))
 
 
 def test_top_k_keeps_k_largest_per_row_and_zero_disables():

@@ -19,7 +19,7 @@ def make(num_blocks=16, block_size=4, max_num_seqs=8, budget=64, max_model_len=2
 
 def seq(rid, n_prompt, priority=0, max_tokens=8, first=10):
     return Sequence(rid, list(range(first, first + n_prompt)), SamplingParams(max_tokens=max_tokens),
-                    priority=priority, eos_token_id=EOS)
+                    priority=priority, eos_token_ids=(EOS,))
 
 
 def step(sched, token=7):
@@ -190,9 +190,9 @@ def test_abort_frees_blocks_running_and_waiting():
 
 def test_stop_conditions_eos_max_tokens_and_min_tokens():
     sched, _ = make()
-    sched.add(Sequence("eos", [10, 11], SamplingParams(max_tokens=5), eos_token_id=EOS))
-    sched.add(Sequence("min", [10, 11], SamplingParams(max_tokens=5, min_tokens=2), eos_token_id=EOS))
-    sched.add(Sequence("ign", [10, 11], SamplingParams(max_tokens=3, ignore_eos=True), eos_token_id=EOS))
+    sched.add(Sequence("eos", [10, 11], SamplingParams(max_tokens=5), eos_token_ids=(EOS,)))
+    sched.add(Sequence("min", [10, 11], SamplingParams(max_tokens=5, min_tokens=2), eos_token_ids=(EOS,)))
+    sched.add(Sequence("ign", [10, 11], SamplingParams(max_tokens=3, ignore_eos=True), eos_token_ids=(EOS,)))
     seqs = dict(sched.requests)
     for _ in range(5):
         step(sched, token=EOS)
@@ -203,7 +203,7 @@ def test_stop_conditions_eos_max_tokens_and_min_tokens():
 
 def test_max_model_len_finishes_with_length():
     sched, _ = make(max_model_len=12)
-    sched.add(Sequence("a", list(range(10, 20)), SamplingParams(max_tokens=None), eos_token_id=EOS))
+    sched.add(Sequence("a", list(range(10, 20)), SamplingParams(max_tokens=None), eos_token_ids=(EOS,)))
     s = sched.requests["a"]
     run_to_end(sched)
     assert s.finish_reason == "length" and s.num_tokens == 12

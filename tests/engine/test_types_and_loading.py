@@ -72,6 +72,18 @@ def test_missing_weights_and_unsupported_architecture(tiny_model, tmp_path):
         LLM(str(other))
 
 
+def test_missing_tokenizer_is_named(tiny_model, tmp_path):
+    from halyard_worker import LLM
+
+    bare = tmp_path / "notokenizer"
+    bare.mkdir()
+    for f in tiny_model.iterdir():
+        if f.name in ("config.json",) or f.suffix == ".safetensors":
+            shutil.copy(f, bare / f.name)
+    with pytest.raises(FileNotFoundError, match="tokenizer"):
+        LLM(str(bare))
+
+
 def test_hf_uri_without_network_fails_clearly(monkeypatch):
     from halyard_worker.model.loader import resolve_model_path
 

@@ -1,9 +1,17 @@
 """Helpers for the server tests (importable: tests/server is on sys.path)."""
 from __future__ import annotations
 
+import socket
+
 import httpx
 
 MODEL = "tiny"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def scrape(url: str) -> dict[str, float]:

@@ -179,3 +179,19 @@ def test_chat_logprobs(client):
     content = out.choices[0].logprobs.content
     assert len(content) == 3
     assert all(item.logprob <= 0 and len(item.top_logprobs) == 2 for item in content)
+
+
+def test_concurrent_requests_with_the_same_request_id_both_succeed(server):
+    import asyncio
+
+    async def main():
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            body = {"model": MODEL, "prompt": "Hello", "max_tokens": 16, "ignore_eos": True}
+            return await asyncio.gather(*(client.post("/v1/completions", json=body,
+                                                      headers={"X-Request-Id": "same"})
+                                          for _ in range(3)))
+
+    responses = asyncio.run(main())
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert all(r.headers["x-request-id"] == "same" for r in responses)
+    assert len({r.json()["id"] for r in responses}) == 3

@@ -9,8 +9,7 @@ import time
 import httpx
 import pytest
 
-from conftest import free_port
-from server_helpers import MODEL
+from server_helpers import MODEL, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -49,9 +48,18 @@ def test_bench_serve_counts_failures(server, tmp_path):
     out = tmp_path / "r.json"
     rc = main(["bench", "serve", "--base-url", server.url, "--model", "no-such-model", "--dataset",
                "fixed", "--num-prompts", "2", "--input-len", "4", "--output-len", "2",
-               "--result-json", str(out)])
+               "--ready-timeout", "0", "--result-json", str(out)])
     summary = json.loads(out.read_text())["summary"]
     assert rc == 1 and summary["failed"] == 2 and "404" in summary["errors"][0]
+
+
+def test_bench_serve_gives_up_on_a_server_that_never_answers(tmp_path, capsys):
+    from halyard_operator.cli.main import main
+
+    rc = main(["bench", "serve", "--base-url", f"http://127.0.0.1:{free_port()}", "--model", MODEL,
+               "--num-prompts", "2", "--ready-timeout", "1"])
+    assert rc == 1
+    assert "not ready" in capsys.readouterr().err
 
 
 def test_hf_baseline_server_answers_the_same_benchmark(tiny_model, tmp_path):

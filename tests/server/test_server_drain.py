@@ -60,7 +60,7 @@ def _start_streams(url, n, max_tokens):
 
 def test_sigterm_lets_in_flight_streams_finish_and_refuses_new_work(server_factory):
     server = server_factory("--drain-timeout", "60")
-    readers = _start_streams(server.url, 3, 150)
+    readers = _start_streams(server.url, 3, 400)
     server.proc.send_signal(signal.SIGTERM)
     # while draining: not ready, new requests refused with 503, probes still answer
     ready = httpx.get(f"{server.url}/ready", timeout=10)
@@ -76,7 +76,7 @@ def test_sigterm_lets_in_flight_streams_finish_and_refuses_new_work(server_facto
         assert reader.error is None, reader.error
         assert reader.done_marker
         assert reader.finish_reason() == "length"
-        assert reader.usage()["completion_tokens"] == 150
+        assert reader.usage()["completion_tokens"] == 400
     assert server.proc.wait(60) == 0
     assert "drained" in server.output()
 

@@ -122,3 +122,73 @@ def test_chat_template_file_overrides_the_tokenizers(tiny_model, tmp_path):
     assert tok.decode(ids) == "[user] Hello\n"
     default = ModelRuntime(engine=None, tokenizer=tok, served_name="m", max_model_len=512)
     assert "<|assistant|>" in tok.decode(default.render_chat([{"role": "user", "content": "Hello"}]))
+
+
+def test_bench_serve_client_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; import halyard_operator.cli.main, halyard_worker.bench.serve, "
+            "halyard_worker.bench.serve_client, halyard_worker.bench.serve_stats; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_gate_bounds_waiting_and_refuses_while_draining():
+    from halyard_worker.server.admission import Gate
+    from halyard_worker.server.errors import APIError
+
+    rejected = []
+    gate = Gate(max_running=2, max_queue=1, engine_waiting=lambda: 0, on_reject=rejected.append)
+    gate.admit(2)
+    gate.admit(1)  # waits: 1 of 1 allowed
+    with pytest.raises(APIError) as full:
+        gate.admit(1)
+    assert full.value.status == 429
+    gate.release(1)
+    gate.admit(1)
+    gate.draining = True
+    with pytest.raises(APIError) as draining:
+        gate.admit(1)
+    assert draining.value.status == 503
+    assert rejected == ["queue_full", "draining"]
+    assert gate.reserve_id("abc") == "abc" and gate.reserve_id("abc") != "abc"
+
+
+def test_gate_counts_engine_waiting_once_the_batch_is_full():
+    from halyard_worker.server.admission import Gate
+    from halyard_worker.server.errors import APIError
+
+    gate = Gate(max_running=4, max_queue=2, engine_waiting=lambda: 2)
+    gate.admit(4)  # fills the batch: engine waiting not consulted
+    with pytest.raises(APIError):
+        gate.admit(1)  # the engine already has 2 waiting (KV-limited)
+
+
+async def test_drainer_waits_for_in_flight_then_aborts_at_the_deadline():
+    import asyncio
+
+    from halyard_worker.server.admission import Gate
+    from halyard_worker.server.drain import Drainer
+
+    gate = Gate(max_running=4, max_queue=0, engine_waiting=lambda: 0)
+    gate.admit(1)
+    asyncio.get_running_loop().call_later(0.05, gate.release, 1)
+    drainer = Drainer(gate, timeout=5.0)
+    await drainer.start()
+    assert drainer.state == "stopped" and not gate.drain_expired
+
+    gate = Gate(max_running=4, max_queue=0, engine_waiting=lambda: 0)
+    gate.admit(1)
+    gate.track("r1", lambda: gate.release(1))  # aborting ends the request
+    drainer = Drainer(gate, timeout=0.05)
+    await drainer.start()
+    assert drainer.state == "stopped" and gate.drain_expired and gate.in_flight == 0
+
+
+def test_model_may_be_a_file_uri(tmp_path):
+    model = tmp_path / "m1"
+    model.mkdir()
+    config = config_from_args(_parse("--model", f"file://{model}"))
+    assert config.model == str(model) and config.served_model_name == "m1"

@@ -41,7 +41,8 @@ class LLM:
         if len(params) != len(prompts):
             raise InvalidParameter("sampling_params", f"{len(params)} given for {len(prompts)} prompts")
         priority = list(priority) if priority is not None else [0] * len(prompts)
-        ids = [self._add(p, sp, pr) for p, sp, pr in zip(prompts, params, priority)]
+        token_ids = [self.engine.tokenize_prompt(p) for p in prompts]  # all valid before any starts
+        ids = [self._add(p, t, sp, pr) for p, t, sp, pr in zip(prompts, token_ids, params, priority)]
         final: dict[str, RequestOutput] = {}
         while self.engine.has_unfinished():
             for out in self.engine.step():
@@ -49,8 +50,8 @@ class LLM:
                     final[out.request_id] = out
         return [final[i] for i in ids]
 
-    def _add(self, prompt, params: SamplingParams, priority: int) -> str:
+    def _add(self, prompt, token_ids: list[int], params: SamplingParams, priority: int) -> str:
         request_id = str(self._next_id)
         self._next_id += 1
-        self.engine.add_request(request_id, prompt, params, priority)
+        self.engine.add_request(request_id, prompt, params, priority, prompt_ids=token_ids)
         return request_id

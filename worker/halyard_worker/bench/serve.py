@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="let EOS end outputs early (default: exact output lengths)")
     add("--api-key", default=None)
     add("--timeout", type=float, default=600.0, help="per-request timeout in seconds")
+    add("--ready-timeout", type=float, default=120.0,
+        help="seconds to wait for a first successful request before measuring (0: no check)")
     add("--label", default=None, help="title in the report (default: base URL)")
     add("--result-json", default=None, metavar="PATH")
     add("--plot", default=None, metavar="PATH", help="PNG of latency distributions")
@@ -74,6 +76,23 @@ class _Progress:
             self._bar.close()
 
 
+async def _wait_ready(client, args, first) -> str | None:
+    """Send one short request until it succeeds (model loaded); None when ready."""
+    from dataclasses import replace
+
+    from halyard_worker.bench.serve_client import send
+
+    probe = replace(first, output_len=1)
+    deadline = time.monotonic() + args.ready_timeout
+    while True:
+        result = await send(client, probe, args)
+        if result.success:
+            return None
+        if time.monotonic() >= deadline:
+            return result.error
+        await asyncio.sleep(1.0)
+
+
 async def _run_workload(args, workload) -> tuple[list, float]:
     import httpx
 
@@ -86,6 +105,10 @@ async def _run_workload(args, workload) -> tuple[list, float]:
     limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
     async with httpx.AsyncClient(base_url=args.base_url, headers=headers, limits=limits,
                                  timeout=httpx.Timeout(args.timeout)) as client:
+        if args.ready_timeout > 0 and workload:
+            error = await _wait_ready(client, args, workload[0])
+            if error:
+                raise RuntimeError(f"server not ready after {args.ready_timeout:.0f}s: {error}")
         start = time.perf_counter()
 
         async def one(req):
@@ -112,7 +135,11 @@ def run(args) -> int:
         print(f"halyard bench serve: {err}", file=sys.stderr)
         return 2
     workload = build_workload(args)
-    results, duration = asyncio.run(_run_workload(args, workload))
+    try:
+        results, duration = asyncio.run(_run_workload(args, workload))
+    except RuntimeError as err:
+        print(f"halyard bench serve: {err}", file=sys.stderr)
+        return 1
     summary = summarize(results, duration, goodput)
     title = args.label or args.base_url
     print(serve_report.table(summary, title))

@@ -29,7 +29,7 @@ class LLMEngine:
         built = build_runner(config)
         self.tokenizer, self.runner = built.tokenizer, built.runner
         self.model_config, self.max_model_len = built.model_config, built.max_model_len
-        self.eos_token_id = built.eos_token_id
+        self.eos_token_ids = built.eos_token_ids
         self.block_manager = BlockManager(built.num_blocks, config.block_size, config.enable_prefix_caching)
         self.scheduler = Scheduler(
             SchedulerConfig(config.max_num_seqs, config.max_num_batched_tokens, self.max_model_len),
@@ -71,7 +71,7 @@ class LLMEngine:
         if request_id in self.states:
             raise InvalidParameter("request_id", f"{request_id!r} is already in use")
         ids = prompt_ids if prompt_ids is not None else self.tokenize_prompt(prompt)
-        seq = Sequence(request_id, ids, params, priority=priority, eos_token_id=self.eos_token_id)
+        seq = Sequence(request_id, ids, params, priority=priority, eos_token_ids=self.eos_token_ids)
         detok = IncrementalDetokenizer(self.tokenizer, params.stop, params.include_stop_str_in_output,
                                        params.skip_special_tokens)
         self.states[request_id] = RequestState(

@@ -38,10 +38,10 @@ def kv_bytes_per_block(model: LlamaModel, block_size: int, dtype: torch.dtype) -
 
 class ModelRunner:
     def __init__(self, model: LlamaModel, num_blocks: int, block_size: int, dtype: torch.dtype,
-                 device: str, seed: int = 0, eos_token_id: int | None = None):
+                 device: str, seed: int = 0, eos_token_ids: tuple[int, ...] = ()):
         c = model.config
         self.model, self.block_size, self.device = model, block_size, torch.device(device)
-        self.eos_token_id = eos_token_id
+        self.eos_token_ids = eos_token_ids
         # [layer, k/v, block, slot, kv head, dim]
         self.kv = torch.zeros(c.num_layers, 2, num_blocks, block_size, c.num_kv_heads, c.head_dim,
                               dtype=dtype, device=self.device)
@@ -144,4 +144,4 @@ class ModelRunner:
     def _sampling_row(self, req: RunnerRequest) -> SamplingRow:
         n = req.num_prompt_tokens
         return SamplingRow(req.params, req.token_ids[:n], req.token_ids[n:], req.generator,
-                           self.eos_token_id)
+                           self.eos_token_ids)

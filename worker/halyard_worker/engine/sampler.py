@@ -23,7 +23,7 @@ class SamplingRow:
     prompt_ids: list[int]
     output_ids: list[int]
     generator: torch.Generator | None
-    eos_token_id: int | None
+    eos_token_ids: tuple[int, ...]
 
 
 def apply_top_k(logits: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -76,8 +76,8 @@ def mask_min_tokens(logits: torch.Tensor, rows: list[SamplingRow]) -> torch.Tens
         if len(row.output_ids) >= row.params.min_tokens:
             continue
         banned = list(row.params.stop_token_ids)
-        if row.eos_token_id is not None and not row.params.ignore_eos:
-            banned.append(row.eos_token_id)
+        if not row.params.ignore_eos:
+            banned.extend(row.eos_token_ids)
         banned = [t for t in banned if t < logits.shape[-1]]
         if banned:
             logits[i, banned] = float("-inf")

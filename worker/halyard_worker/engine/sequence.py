@@ -31,7 +31,7 @@ class Sequence:
     prompt_token_ids: list[int]
     params: SamplingParams
     priority: int = 0
-    eos_token_id: int | None = None
+    eos_token_ids: tuple[int, ...] = ()  # any of these ends the request (unless ignore_eos)
     arrival: int = field(default_factory=lambda: next(_arrival))
     token_ids: list[int] = field(default_factory=list)
     status: SeqStatus = SeqStatus.WAITING
@@ -87,7 +87,7 @@ def check_stop_token(seq: Sequence, token_id: int, max_model_len: int) -> str | 
     params = seq.params
     n_out = seq.num_output_tokens
     if n_out >= params.min_tokens:
-        if token_id == seq.eos_token_id and not params.ignore_eos:
+        if token_id in seq.eos_token_ids and not params.ignore_eos:
             seq.stop_reason = None
             return "stop"
         if token_id in params.stop_token_ids:

@@ -1,6 +1,7 @@
 """Build the runner side from an `EngineConfig`: model, tokenizer, KV pool size."""
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 
@@ -24,14 +25,30 @@ class Built:
     runner: ModelRunner
     model_config: ModelConfig
     max_model_len: int
-    eos_token_id: int | None
+    eos_token_ids: tuple[int, ...]
     num_blocks: int
+
+
+def eos_token_ids(path, mc: ModelConfig, tokenizer) -> tuple[int, ...]:
+    """EOS ids from config.json, generation_config.json and the tokenizer (union)."""
+    ids = list(mc.eos_token_ids)
+    gen = path / "generation_config.json"
+    if gen.is_file():
+        value = json.loads(gen.read_text()).get("eos_token_id")
+        ids += value if isinstance(value, list) else ([value] if value is not None else [])
+    if tokenizer.eos_token_id is not None:
+        ids.append(tokenizer.eos_token_id)
+    return tuple(dict.fromkeys(int(i) for i in ids))
 
 
 def load_tokenizer(path: str):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(path)
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except Exception as err:  # transformers raises many types for a bad directory
+        raise FileNotFoundError(f"could not load a tokenizer from {path!r} (it needs tokenizer.json "
+                                f"or tokenizer.model with tokenizer_config.json): {err}") from err
 
 
 def choose_max_model_len(config: EngineConfig, model_config: ModelConfig) -> int:
@@ -72,7 +89,8 @@ def build_runner(config: EngineConfig) -> Built:
     dtype = choose_dtype(config.dtype, mc, device.type)
     max_len = choose_max_model_len(config, mc)
     tokenizer = load_tokenizer(config.tokenizer or str(path))
-    model = load_model(path, mc, dtype, str(device), max_len, config.quantization)
+    calibration = [tokenizer.encode(t) for t in config.quantization_calibration] or None
+    model = load_model(path, mc, dtype, str(device), max_len, config.quantization, calibration)
     per_block = kv_bytes_per_block(model, config.block_size, dtype)
     budget = kv_budget_bytes(config, device) - (activation_reserve(config, mc, dtype)
                                                 if device.type == "cuda" else 0)
@@ -87,6 +105,6 @@ def build_runner(config: EngineConfig) -> Built:
         log.warning("KV pool holds %d tokens < max_model_len %d: lowering max_model_len to fit",
                     num_blocks * config.block_size, max_len)
         max_len = num_blocks * config.block_size
-    eos = mc.eos_token_ids[0] if mc.eos_token_ids else tokenizer.eos_token_id
+    eos = eos_token_ids(path, mc, tokenizer)
     runner = ModelRunner(model, num_blocks, config.block_size, dtype, str(device), config.seed, eos)
     return Built(tokenizer, runner, mc, max_len, eos, num_blocks)

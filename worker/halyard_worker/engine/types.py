@@ -179,7 +179,8 @@ class EngineConfig:
     `model` is a directory, `file:///path`, or `hf://org/repo`.
     `kv_cache_memory` is the KV budget in bytes on CPU (default 256 MiB);
     on CUDA the budget is `gpu_memory_utilization` of free memory after
-    loading the weights. `max_model_len=None` takes the model's
+    loading the weights. `quantization_calibration` texts turn on
+    activation-aware (AWQ-style) scaling of the quantized weights. `max_model_len=None` takes the model's
     `max_position_embeddings`.
     """
 
@@ -196,6 +197,7 @@ class EngineConfig:
     enable_prefix_caching: bool = True
     seed: int = 0
     tokenizer: str | None = None
+    quantization_calibration: tuple[str, ...] = ()  # texts for AWQ-style scaling (int8/int4)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):

@@ -111,7 +111,7 @@ def load_model(path: Path, config: ModelConfig, dtype: torch.dtype, device: str,
         model.lm_head.weight = model.embed_tokens.weight
     # buffers were built on the meta device: compute them for real
     model.rope_cos, model.rope_sin = rope_cache(config.rope, config.head_dim, max_positions)
-    model = model.to(device).eval()
+    model = model.to(device).eval().requires_grad_(False)
     if quantization:
         from halyard_worker.model.quant import quantize_model
 

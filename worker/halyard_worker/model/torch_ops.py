@@ -60,38 +60,32 @@ def paged_attention_prefill(q, k_cache, v_cache, block_table, ctx_len: int, scal
     q: [Tq, H, Dh] are the last Tq positions of a context of `ctx_len`
     tokens whose KV is already in the cache. Returns [Tq, H, Dh].
     """
-    tq, h, dh = q.shape
-    k, v = gather_kv(k_cache, v_cache, block_table, ctx_len)
-    rep = h // k.shape[1]
-    if rep > 1:
-        k = k.repeat_interleave(rep, dim=1)
-        v = v.repeat_interleave(rep, dim=1)
-    qh, kh, vh = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)  # [H, S, Dh]
+    tq = q.shape[0]
+    k, v = gather_kv(k_cache, v_cache, block_table, ctx_len)  # [S, Hkv, Dh]
+    qh, kh, vh = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)  # [H or Hkv, S, Dh]
     if tq == ctx_len:
-        out = F.scaled_dot_product_attention(qh, kh, vh, is_causal=True, scale=scale)
+        out = F.scaled_dot_product_attention(qh, kh, vh, is_causal=True, scale=scale, enable_gqa=True)
     else:
         q_pos = torch.arange(ctx_len - tq, ctx_len, device=q.device)
         mask = q_pos[:, None] >= torch.arange(ctx_len, device=q.device)[None, :]  # [Tq, S]
-        out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=mask, scale=scale)
+        out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=mask, scale=scale, enable_gqa=True)
     return out.transpose(0, 1)
 
 
 def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scale: float):
     """One new token per sequence. q: [S, H, Dh]; block_tables: [S, MB] (int64,
-    padded with any valid id); context_lens: [S] (int64, includes the new
-    token). Returns [S, H, Dh]."""
+    padded with any valid block id); context_lens: [S] (int64, includes the
+    new token). Returns [S, H, Dh]."""
     s, h, dh = q.shape
     _, b, hkv, _ = k_cache.shape
-    mb = block_tables.shape[1]
-    k = k_cache[block_tables].reshape(s, mb * b, hkv, dh)  # [S, L, Hkv, Dh]
-    v = v_cache[block_tables].reshape(s, mb * b, hkv, dh)
-    qg = q.reshape(s, hkv, h // hkv, dh)  # [S, Hkv, G, Dh]
-    scores = torch.einsum("skgd,slkd->skgl", qg.float(), k.float()) * scale  # [S, Hkv, G, L]
-    valid = torch.arange(mb * b, device=q.device)[None, :] < context_lens[:, None]  # [S, L]
-    scores.masked_fill_(~valid[:, None, None, :], float("-inf"))
-    probs = scores.softmax(dim=-1)
-    out = torch.einsum("skgl,slkd->skgd", probs, v.float())
-    return out.reshape(s, h, dh).to(q.dtype)
+    length = block_tables.shape[1] * b
+    flat = block_tables.reshape(-1)
+    k = k_cache.index_select(0, flat).view(s, length, hkv, dh).transpose(1, 2)  # [S, Hkv, L, Dh]
+    v = v_cache.index_select(0, flat).view(s, length, hkv, dh).transpose(1, 2)
+    valid = torch.arange(length, device=q.device)[None, :] < context_lens[:, None]  # [S, L]
+    out = F.scaled_dot_product_attention(q[:, :, None, :], k, v, attn_mask=valid[:, None, None, :],
+                                         scale=scale, enable_gqa=True)  # [S, H, 1, Dh]
+    return out[:, :, 0, :]
 
 
 def dequant_int8(qweight: torch.Tensor, scales: torch.Tensor, dtype) -> torch.Tensor:

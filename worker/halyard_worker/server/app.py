@@ -64,6 +64,8 @@ def _probe_routes(app: FastAPI, state: AppState) -> None:
     async def health():
         if state.load_error:
             return JSONResponse({"status": "error", "error": state.load_error}, status_code=503)
+        if state.runtime is not None and not state.runtime.engine.is_running:
+            return JSONResponse({"status": "error", "error": "engine loop stopped"}, status_code=503)
         return {"status": "ok"}
 
     @app.get("/ready")

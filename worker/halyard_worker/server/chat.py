@@ -43,7 +43,7 @@ async def create_chat_completion(state, request: Request, req: ChatCompletionReq
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
         lp = top_n if req.logprobs else None
         events = _events(state, rid, body_id, created, model, include_usage, lp)
-        return stream_response(run, request, events, headers)
+        return stream_response(run, request, events, headers, lambda: state.gate.free_id(rid))
     try:
         (c,) = await collect(run, request, 1)
     finally:

@@ -47,7 +47,7 @@ async def create_completion(state, request: Request, req: CompletionRequest):
             raise
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
         events = _events(state, rid, body_id, created, model, echoes, include_usage, req.logprobs)
-        return stream_response(run, request, events, headers)
+        return stream_response(run, request, events, headers, lambda: state.gate.free_id(rid))
     try:
         collected = await collect(run, request, len(prompts))
     finally:

@@ -127,14 +127,26 @@ def _read_template(path: str | None) -> str | None:
     return file.read_text()
 
 
+def _check_model(model: str) -> str:
+    """A directory, `file:///dir`, or `hf://org/repo[@rev]` (resolved by the engine)."""
+    if model.startswith("hf://"):
+        return model
+    path = Path(model.removeprefix("file://")).expanduser()
+    if not path.is_dir():
+        raise ValueError(f"--model: {model!r} is not a directory (or file:///dir, hf://org/repo)")
+    return str(path)
+
+
+def _default_name(model: str) -> str:
+    return model.removeprefix("hf://").split("@")[0] if model.startswith("hf://") else Path(model).resolve().name
+
+
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     """Build the frozen config; raises ValueError naming the flag on bad input."""
-    model_dir = Path(args.model)
-    if not model_dir.is_dir():
-        raise ValueError(f"--model: {args.model!r} is not a directory")
+    model = _check_model(args.model)
     return ServerConfig(
-        model=str(model_dir),
-        served_model_name=args.served_model_name or model_dir.resolve().name,
+        model=model,
+        served_model_name=args.served_model_name or _default_name(model),
         host=args.host,
         port=args.port,
         dtype=args.dtype,

@@ -6,10 +6,14 @@ malformed JSON, so clients never see FastAPI's default 422 body.
 """
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("halyard_worker.server")
 
 TYPES = {
     400: "invalid_request_error",
@@ -85,6 +89,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError):
         message, param = validation_message(exc)
         return error_response(APIError(400, message, param))
+
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, exc: Exception):
+        log.exception("request failed")
+        return error_response(APIError(500, f"internal error: {type(exc).__name__}: {exc}"))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException):

@@ -8,8 +8,9 @@ from typing import AsyncIterator, Callable
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
-from halyard_worker.server.errors import APIError
+from halyard_worker.server.errors import APIError, error_body
 from halyard_worker.server.generation import ChoiceRun, Job, Piece
 from halyard_worker.server.responses import sse
 
@@ -76,8 +77,10 @@ async def collect(run: ChoiceRun, request: Request, n: int) -> list[Collected]:
 
 
 def stream_response(run: ChoiceRun, request: Request, events: Callable[[AsyncIterator[Piece]],
-                    AsyncIterator[dict]], headers: dict) -> StreamingResponse:
-    """SSE response of `events(pieces)` then `data: [DONE]`; disconnect aborts."""
+                    AsyncIterator[dict]], headers: dict,
+                    on_close: Callable[[], None]) -> StreamingResponse:
+    """SSE response of `events(pieces)` then `data: [DONE]`; disconnect aborts.
+    `on_close` runs once the response is over, even if the body never started."""
 
     async def body():
         watcher = asyncio.ensure_future(_cancel_on_disconnect(run, request))
@@ -85,15 +88,20 @@ def stream_response(run: ChoiceRun, request: Request, events: Callable[[AsyncIte
             async for payload in events(run.pieces()):
                 yield sse(payload)
             yield sse("[DONE]")
-        except APIError as err:  # engine refused after the stream began
-            yield sse({"error": {"message": err.message, "type": "invalid_request_error",
-                                 "param": err.param, "code": err.code}})
+        except Exception as err:  # failed after the 200 went out: report in-band
+            failure = err if isinstance(err, APIError) else APIError(500, f"internal error: {err}")
+            yield sse(error_body(failure.status, failure.message, failure.param, failure.code))
             yield sse("[DONE]")
         finally:
             watcher.cancel()
             run.cancel()
 
-    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+    def close():
+        run.cancel()
+        on_close()
+
+    return StreamingResponse(body(), media_type="text/event-stream", headers=headers,
+                             background=BackgroundTask(close))
 
 
 async def _cancel_on_disconnect(run: ChoiceRun, request: Request) -> None:

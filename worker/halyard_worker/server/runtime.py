@@ -58,7 +58,11 @@ class ModelRuntime:
 
 
 def _model_max_len(model_dir: str) -> int:
-    config = json.loads((Path(model_dir) / "config.json").read_text())
+    """The model's own context length, or 2048 before an hf:// model is fetched."""
+    path = Path(model_dir) / "config.json"
+    if not path.is_file():
+        return 2048
+    config = json.loads(path.read_text())
     return int(config.get("max_position_embeddings") or config.get("n_positions") or 2048)
 
 
@@ -97,7 +101,7 @@ def build_runtime(config: ServerConfig) -> ModelRuntime:
     engine.start()
     # A tokenizer instance of our own: the engine thread uses its instance
     # concurrently, and Rust tokenizers are not meant to be shared that way.
-    tokenizer = AutoTokenizer.from_pretrained(config.model)
+    tokenizer = AutoTokenizer.from_pretrained(engine.tokenizer.name_or_path)
     max_len = engine.max_model_len
     return ModelRuntime(engine=engine, tokenizer=tokenizer, served_name=config.served_model_name,
                         max_model_len=int(max_len), chat_template=config.chat_template)

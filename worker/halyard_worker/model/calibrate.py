@@ -1,0 +1,44 @@
+"""Collect the inputs of every quantizable linear on a few calibration prompts."""
+from __future__ import annotations
+
+import torch
+
+from halyard_worker.model.llama import AttentionMetadata, LlamaModel, PrefillSpan
+
+MAX_ROWS = 4096  # calibration rows kept per linear
+
+
+@torch.inference_mode()
+def run_prefill(model: LlamaModel, token_ids: list[int], block_size: int = 16) -> torch.Tensor:
+    """One sequence through the model on a scratch paged KV cache -> hidden [T, hidden]."""
+    c = model.config
+    device = model.embed_tokens.weight.device
+    dtype = model.embed_tokens.weight.dtype
+    t = len(token_ids)
+    n_blocks = -(-t // block_size)
+    kv = torch.zeros(c.num_layers, 2, n_blocks, block_size, c.num_kv_heads, c.head_dim, dtype=dtype, device=device)
+    table = torch.arange(n_blocks, device=device)
+    meta = AttentionMetadata(
+        slot_mapping=torch.arange(t, device=device), num_decodes=0, decode_block_tables=None,
+        decode_context_lens=None, prefills=(PrefillSpan(0, t, t, table),))
+    ids = torch.tensor(token_ids, device=device)
+    return model(ids, torch.arange(t, device=device), [(kv[i, 0], kv[i, 1]) for i in range(c.num_layers)], meta)
+
+
+def capture_linear_inputs(model: LlamaModel, calibration: list[list[int]]) -> dict[str, torch.Tensor]:
+    """{linear name: inputs [N, in_features] float32} over the calibration prompts."""
+    from halyard_worker.model.quant import quantizable_linears
+
+    seen: dict[str, list[torch.Tensor]] = {}
+    hooks = []
+    for name, lin in quantizable_linears(model).items():
+        def hook(_module, args, _out, name=name):
+            seen.setdefault(name, []).append(args[0].detach().float().reshape(-1, args[0].shape[-1]))
+        hooks.append(lin.register_forward_hook(hook))
+    try:
+        for ids in calibration:
+            run_prefill(model, ids)
+    finally:
+        for h in hooks:
+            h.remove()
+    return {name: torch.cat(xs)[:MAX_ROWS] for name, xs in seen.items()}

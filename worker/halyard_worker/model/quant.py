@@ -1,0 +1,184 @@
+"""Weight-only quantization as a module swap (gpt-fast style).
+
+- int8: per-output-channel symmetric. `qweight` int8 [out, in], `scales` [out];
+  w ~= qweight * scales.
+- int4: group-wise asymmetric along the input dim. `qweight` uint8
+  [out, in/2] holds two 4-bit values per byte (low nibble = even column);
+  `scales`, `zeros` [out, in/group]; w ~= (q - zero) * scale. Group size is
+  128 by default; when `in_features` is not a multiple of it, the largest of
+  64, 32, 16, 8 that divides `in_features` is used, else one group per row.
+- AWQ-style activation-aware scaling (when calibration token ids are given):
+  per linear, input channel i is scaled by s_i = mean|x_i|^alpha before
+  quantization, with alpha picked from a grid to minimise the output error on
+  the calibration activations; the layer divides its input by s at run time
+  (`input_scale` = 1/s). alpha = 0 is plain quantization, so calibration never
+  makes the calibration-set error worse.
+- lm_head and embeddings stay in the model dtype.
+
+`create_quantized_state_dict()` computes the quantized tensors from a float
+model; `convert_for_runtime()` swaps `nn.Linear`s for the quantized modules;
+`quantize_model()` does both.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from halyard_worker.model import ops
+
+INT4_GROUP_SIZE = 128
+AWQ_GRID = tuple(i / 10 for i in range(11))
+
+
+def int4_group_size(in_features: int, preferred: int = INT4_GROUP_SIZE) -> int:
+    for g in (preferred, 64, 32, 16, 8):
+        if g <= preferred and in_features % g == 0:
+            return g
+    return in_features
+
+
+def quantize_int8(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """w: [out, in] float -> (qweight int8 [out, in], scales float32 [out])."""
+    w = w.float()
+    scales = (w.abs().amax(dim=1) / 127).clamp(min=1e-8)
+    q = torch.round(w / scales[:, None]).clamp(-127, 127).to(torch.int8)
+    return q, scales
+
+
+def quantize_int4(w: torch.Tensor, group_size: int):
+    """w: [out, in] float -> (packed uint8 [out, in/2], scales, zeros float32 [out, in/group])."""
+    out, cols = w.shape
+    if cols % 2:
+        raise ValueError(f"int4 needs an even in_features, got {cols}")
+    g = w.float().reshape(out, cols // group_size, group_size)
+    lo, hi = g.amin(dim=-1), g.amax(dim=-1)
+    scales = ((hi - lo) / 15).clamp(min=1e-8)
+    zeros = torch.round(-lo / scales).clamp(0, 15)
+    q = torch.round(g / scales[..., None] + zeros[..., None]).clamp(0, 15).to(torch.uint8)
+    q = q.reshape(out, cols)
+    packed = q[:, 0::2] | (q[:, 1::2] << 4)
+    return packed, scales, zeros
+
+
+class Int8Linear(nn.Module):
+    def __init__(self, in_features: int, out_features: int, bias: bool, dtype=torch.float32):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.register_buffer("qweight", torch.zeros(out_features, in_features, dtype=torch.int8))
+        self.register_buffer("scales", torch.ones(out_features, dtype=dtype))
+        self.register_buffer("input_scale", None)
+        self.bias = nn.Parameter(torch.zeros(out_features, dtype=dtype), requires_grad=False) if bias else None
+
+    def forward(self, x):
+        if self.input_scale is not None:
+            x = x * self.input_scale
+        return ops.int8_linear(x, self.qweight, self.scales, self.bias)
+
+
+class Int4Linear(nn.Module):
+    def __init__(self, in_features: int, out_features: int, bias: bool, group_size: int, dtype=torch.float32):
+        super().__init__()
+        self.in_features, self.out_features, self.group_size = in_features, out_features, group_size
+        n_groups = in_features // group_size
+        self.register_buffer("qweight", torch.zeros(out_features, in_features // 2, dtype=torch.uint8))
+        self.register_buffer("scales", torch.ones(out_features, n_groups, dtype=dtype))
+        self.register_buffer("zeros", torch.zeros(out_features, n_groups, dtype=dtype))
+        self.register_buffer("input_scale", None)
+        self.bias = nn.Parameter(torch.zeros(out_features, dtype=dtype), requires_grad=False) if bias else None
+
+    def forward(self, x):
+        if self.input_scale is not None:
+            x = x * self.input_scale
+        return ops.int4_linear(x, self.qweight, self.scales, self.zeros, self.group_size, self.bias)
+
+
+def quantizable_linears(model: nn.Module) -> dict[str, nn.Linear]:
+    """Every nn.Linear except the lm_head."""
+    return {name: m for name, m in model.named_modules()
+            if isinstance(m, nn.Linear) and not name.endswith("lm_head")}
+
+
+def dequantize(mode: str, tensors: dict, group_size: int | None = None) -> torch.Tensor:
+    """The float weight a quantized state represents (for error checks)."""
+    from halyard_worker.model import torch_ops
+
+    if mode == "int8":
+        return torch_ops.dequant_int8(tensors["qweight"], tensors["scales"], torch.float32)
+    return torch_ops.dequant_int4(tensors["qweight"], tensors["scales"], tensors["zeros"], group_size,
+                                  torch.float32)
+
+
+def _quantize_weight(mode: str, w: torch.Tensor, group_size: int) -> dict:
+    if mode == "int8":
+        q, s = quantize_int8(w)
+        return {"qweight": q, "scales": s}
+    q, s, z = quantize_int4(w, group_size)
+    return {"qweight": q, "scales": s, "zeros": z}
+
+
+def awq_search(mode: str, w: torch.Tensor, x: torch.Tensor, group_size: int) -> torch.Tensor | None:
+    """Best per-input-channel scale s ([in]) for weight w [out, in] given
+    calibration inputs x [N, in]; None when plain quantization is best."""
+    w, x = w.float(), x.float()
+    ref = x @ w.T
+    act = x.abs().mean(dim=0).clamp(min=1e-6)
+    best, best_err = None, float("inf")
+    for alpha in AWQ_GRID:
+        s = act.pow(alpha)
+        s = s / (s.max() * s.min()).sqrt()
+        deq = dequantize(mode, _quantize_weight(mode, w * s[None, :], group_size), group_size)
+        err = ((x / s) @ deq.T - ref).pow(2).mean().item()
+        if err < best_err:
+            best, best_err = (None if alpha == 0 else s), err
+    return best
+
+
+def create_quantized_state_dict(model: nn.Module, mode: str, group_size: int = INT4_GROUP_SIZE,
+                                activations: dict[str, torch.Tensor] | None = None) -> dict:
+    """Quantized tensors for every quantizable linear, keyed by module name."""
+    if mode not in ("int8", "int4"):
+        raise ValueError(f"quantization must be int8 or int4, got {mode!r}")
+    state = {}
+    for name, lin in quantizable_linears(model).items():
+        w = lin.weight.detach()
+        g = int4_group_size(lin.in_features, group_size)
+        s = awq_search(mode, w, activations[name], g) if activations and name in activations else None
+        entry = _quantize_weight(mode, w * s[None, :] if s is not None else w, g)
+        entry["input_scale"] = (1.0 / s) if s is not None else None
+        entry["group_size"] = g
+        state[name] = entry
+    return state
+
+
+def convert_for_runtime(model: nn.Module, mode: str, state: dict) -> nn.Module:
+    """Swap each quantized nn.Linear for Int8Linear/Int4Linear holding `state`."""
+    for name, lin in quantizable_linears(model).items():
+        entry = state[name]
+        dtype, has_bias = lin.weight.dtype, lin.bias is not None
+        if mode == "int8":
+            new = Int8Linear(lin.in_features, lin.out_features, has_bias, dtype)
+        else:
+            new = Int4Linear(lin.in_features, lin.out_features, has_bias, entry["group_size"], dtype)
+        new = new.to(lin.weight.device)
+        for key in ("qweight", "scales", "zeros"):
+            if key in entry:
+                value = entry[key].to(lin.weight.device)
+                setattr(new, key, value if key == "qweight" else value.to(dtype))
+        if entry["input_scale"] is not None:
+            new.input_scale = entry["input_scale"].to(device=lin.weight.device, dtype=dtype)
+        if has_bias:
+            new.bias.data = lin.bias.data
+        parent_name, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent_name) if parent_name else model, child, new)
+    return model
+
+
+def quantize_model(model: nn.Module, mode: str, calibration: list[list[int]] | None = None,
+                   group_size: int = INT4_GROUP_SIZE) -> nn.Module:
+    """Quantize in place; with calibration token ids, AWQ-style scaling."""
+    activations = None
+    if calibration:
+        from halyard_worker.model.calibrate import capture_linear_inputs
+
+        activations = capture_linear_inputs(model, calibration)
+    return convert_for_runtime(model, mode, create_quantized_state_dict(model, mode, group_size, activations))
