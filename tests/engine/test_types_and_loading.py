@@ -40,6 +40,19 @@ def test_engine_config_rejects_bad_fields():
     assert err.value.param == "dtype"
 
 
+def test_kernels_choice_is_validated(tiny_model):
+    from halyard_worker import LLM
+
+    with pytest.raises(InvalidParameter) as err:
+        EngineConfig(model="/x", kernels="triton")
+    assert err.value.param == "kernels"
+    with pytest.raises(InvalidParameter) as err:
+        LLM(str(tiny_model), kernels="cupy")  # no GPU here
+    assert err.value.param == "kernels"
+    llm = LLM(str(tiny_model), kernels="torch")
+    assert llm.generate("Hello", SamplingParams(max_tokens=2, min_tokens=2))[0].token_ids
+
+
 def test_missing_model_directory_is_named():
     from halyard_worker import LLM
 

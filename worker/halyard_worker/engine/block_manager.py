@@ -9,22 +9,29 @@ freed block from the front and forgets its hash (eviction).
 """
 from __future__ import annotations
 
+import hashlib
+from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from halyard_worker.engine.sequence import Sequence
 
 
-def block_hash(parent: int | None, token_ids: tuple[int, ...]) -> int:
-    """Hash of a full block given its parent block's hash (None for the first)."""
-    return hash((parent, token_ids))
+def block_hash(parent: bytes | None, token_ids: tuple[int, ...]) -> bytes:
+    """Hash of a full block given its parent block's hash (None for the first).
+
+    A cryptographic digest (not Python's `hash`), so one tenant
+    cannot craft a prompt whose blocks collide with another's cached KV."""
+    h = hashlib.blake2b(parent or b"", digest_size=16)
+    h.update(array("q", token_ids).tobytes())
+    return h.digest()
 
 
 @dataclass
 class Block:
     block_id: int
     ref_count: int = 0
-    hash: int | None = None
+    hash: bytes | None = None
 
 
 class BlockManager:
@@ -42,7 +49,7 @@ class BlockManager:
         self.enable_prefix_caching = enable_prefix_caching
         self.blocks = [Block(i) for i in range(num_blocks)]
         self.free: OrderedDict[int, None] = OrderedDict((i, None) for i in range(num_blocks))
-        self.hash_to_block: dict[int, int] = {}
+        self.hash_to_block: dict[bytes, int] = {}
         self.prefix_queries = 0
         self.prefix_hits = 0
 
@@ -64,7 +71,7 @@ class BlockManager:
         return self.blocks_needed(seq, num_new_tokens) <= len(self.free)
 
     # -- admission: prefix lookup ---------------------------------------
-    def lookup_prefix(self, seq: Sequence) -> list[tuple[int, int]]:
+    def lookup_prefix(self, seq: Sequence) -> list[tuple[bytes, int]]:
         """(hash, block id) of the longest cached prefix of a new sequence; no side effects.
 
         At least one token is always left to compute, so the step produces
@@ -82,14 +89,14 @@ class BlockManager:
             parent = h
         return hits
 
-    def can_admit(self, seq: Sequence, hits: list[tuple[int, int]], num_new_tokens: int) -> bool:
+    def can_admit(self, seq: Sequence, hits: list[tuple[bytes, int]], num_new_tokens: int) -> bool:
         """Whether the cached prefix plus `num_new_tokens` fit (hit blocks that
         sit in the free queue are taken out of it too)."""
         total = -(-(len(hits) * self.block_size + num_new_tokens) // self.block_size)
         revived = sum(1 for _, b in hits if self.blocks[b].ref_count == 0)
         return total - len(hits) + revived <= len(self.free)
 
-    def admit(self, seq: Sequence, hits: list[tuple[int, int]]) -> int:
+    def admit(self, seq: Sequence, hits: list[tuple[bytes, int]]) -> int:
         """Attach the cached prefix to a new sequence; count the lookup. Returns hit tokens."""
         assert not seq.block_ids and seq.num_computed_tokens == 0
         for h, block_id in hits:

@@ -82,7 +82,9 @@ class ModelRunner:
     # -- batch building -----------------------------------------------------
     def _prepare(self, out: SchedulerOutput):
         """Flat inputs for the step: decodes (1 token) first, then chunks."""
-        order = sorted(out.num_scheduled_tokens.items(), key=lambda kv: kv[1] != 1)
+        # decodes first, shortest context first (the reference decode pads per group)
+        order = sorted(out.num_scheduled_tokens.items(),
+                       key=lambda kv: (kv[1] != 1, self.requests[kv[0]].num_computed_tokens))
         ids, pos, slots, sample_rows, sample_ids = [], [], [], [], []
         decodes, prefills = [], []
         b = self.block_size

@@ -96,6 +96,7 @@ class Scheduler:
         self.running: list[Sequence] = []
         self.requests: dict[str, Sequence] = {}
         self.num_preemptions = 0
+        self._preempted_this_step = False  # an out-of-blocks preemption pauses admissions
         self._forget: list[str] = []
 
     # -- requests -----------------------------------------------------

@@ -38,7 +38,7 @@ class Sequence:
     num_computed_tokens: int = 0
     num_cached_tokens: int = 0  # prompt tokens served by the prefix cache (first admission)
     block_ids: list[int] = field(default_factory=list)
-    block_hashes: list[int] = field(default_factory=list)  # hash of each full block, in order
+    block_hashes: list[bytes] = field(default_factory=list)  # hash of each full block, in order
     finish_reason: str | None = None
     stop_reason: str | int | None = None
     num_preemptions: int = 0

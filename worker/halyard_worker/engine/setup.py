@@ -82,6 +82,29 @@ def activation_reserve(config: EngineConfig, mc: ModelConfig, dtype: torch.dtype
     return config.max_num_batched_tokens * per_token + config.max_num_seqs * mc.vocab_size * 4 * 3
 
 
+def install_ops(mode: str, device: torch.device) -> str:
+    """Point the model's op table at the kernels `mode` selects; returns its name.
+
+    The kernels package (`halyard_worker.kernels.select_ops`) decides what
+    "auto" means; without it every mode but "cupy" uses the torch reference."""
+    from halyard_worker.model import ops
+
+    try:
+        from halyard_worker.kernels import select_ops
+    except ImportError:
+        if mode == "cupy":
+            raise InvalidParameter("kernels", "cupy kernels are not available in this build; "
+                                   "use kernels=torch or auto") from None
+        ops.reset()
+        return "torch"
+    try:
+        selected = select_ops(mode, device)
+    except ValueError as err:  # e.g. cupy asked for without a GPU
+        raise InvalidParameter("kernels", str(err)) from err
+    selected.install(ops)
+    return getattr(selected, "name", mode)
+
+
 def build_runner(config: EngineConfig) -> Built:
     path = resolve_model_path(config.model)
     mc = load_config(path)
@@ -91,6 +114,7 @@ def build_runner(config: EngineConfig) -> Built:
     tokenizer = load_tokenizer(config.tokenizer or str(path))
     calibration = [tokenizer.encode(t) for t in config.quantization_calibration] or None
     model = load_model(path, mc, dtype, str(device), max_len, config.quantization, calibration)
+    log.info("hot-path ops: %s", install_ops(config.kernels, device))
     per_block = kv_bytes_per_block(model, config.block_size, dtype)
     budget = kv_budget_bytes(config, device) - (activation_reserve(config, mc, dtype)
                                                 if device.type == "cuda" else 0)

@@ -198,6 +198,7 @@ class EngineConfig:
     seed: int = 0
     tokenizer: str | None = None
     quantization_calibration: tuple[str, ...] = ()  # texts for AWQ-style scaling (int8/int4)
+    kernels: str = "auto"  # hot-path ops: "auto" (CUDA kernels when usable), "cupy", "torch"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -208,6 +209,8 @@ class EngineConfig:
                "quantization", f"must be none, int8 or int4, got {self.quantization!r}")
         if self.quantization == "none":
             object.__setattr__(self, "quantization", None)
+        _check(self.kernels in ("auto", "cupy", "torch"),
+               "kernels", f"must be auto, cupy or torch, got {self.kernels!r}")
         _check(self.device in ("cpu", "cuda") or str(self.device).startswith("cuda:"),
                "device", f"must be cpu or cuda, got {self.device!r}")
         for name in ("max_num_seqs", "max_num_batched_tokens", "block_size"):

@@ -27,9 +27,8 @@ def resolve_model_path(uri: str) -> Path:
     path = Path(uri[len("file://"):] if uri.startswith("file://") else uri).expanduser()
     if not path.is_dir():
         raise FileNotFoundError(f"model directory {str(path)!r} does not exist (model={uri!r})")
-    for name in ("config.json",):
-        if not (path / name).is_file():
-            raise FileNotFoundError(f"model directory {str(path)!r} has no {name}")
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"model directory {str(path)!r} has no config.json")
     if not list(path.glob("*.safetensors")):
         raise FileNotFoundError(f"model directory {str(path)!r} has no *.safetensors weights")
     return path

@@ -72,10 +72,31 @@ def paged_attention_prefill(q, k_cache, v_cache, block_table, ctx_len: int, scal
     return out.transpose(0, 1)
 
 
+DECODE_GROUP = 16  # rows per SDPA call in the reference decode
+
+
 def paged_attention_decode(q, k_cache, v_cache, block_tables, context_lens, scale: float):
     """One new token per sequence. q: [S, H, Dh]; block_tables: [S, MB] (int64,
     padded with any valid block id); context_lens: [S] (int64, includes the
-    new token). Returns [S, H, Dh]."""
+    new token). Returns [S, H, Dh].
+
+    Rows are processed in groups of DECODE_GROUP, each padded only to its own
+    longest context (callers sort rows by length to make that count)."""
+    s = q.shape[0]
+    if s <= DECODE_GROUP:
+        return _decode_rows(q, k_cache, v_cache, block_tables, context_lens, scale)
+    b = k_cache.shape[1]
+    lens = context_lens.tolist()
+    out = torch.empty_like(q)
+    for start in range(0, s, DECODE_GROUP):
+        end = min(start + DECODE_GROUP, s)
+        width = -(-max(lens[start:end]) // b)
+        out[start:end] = _decode_rows(q[start:end], k_cache, v_cache, block_tables[start:end, :width],
+                                      context_lens[start:end], scale)
+    return out
+
+
+def _decode_rows(q, k_cache, v_cache, block_tables, context_lens, scale: float):
     s, h, dh = q.shape
     _, b, hkv, _ = k_cache.shape
     length = block_tables.shape[1] * b
