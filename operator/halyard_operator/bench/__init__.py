@@ -1,0 +1,1 @@
+"""Operator benchmarks (`halyard bench operator`)."""

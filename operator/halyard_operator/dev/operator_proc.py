@@ -1,0 +1,53 @@
+"""The operator as a local process against the dev cluster (`halyard-operator`).
+
+It gets the dev kubeconfig (flag and KUBECONFIG) and logs to `logs/operator.log`.
+`kill()` is an abrupt SIGKILL (crash simulation); `stop()` is graceful.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+from halyard_operator.dev import daemons
+from halyard_operator.dev.paths import DevPaths
+
+
+def operator_argv(kubeconfig: Path) -> list[str]:
+    """Watch every namespace; no liveness listener (several dev environments may run at once)."""
+    exe = Path(sys.executable).parent / "halyard-operator"
+    base = [str(exe)] if exe.exists() else [sys.executable, "-m", "halyard_operator.main"]
+    return [*base, "--all-namespaces", f"--kubeconfig={kubeconfig}", "--liveness=off"]
+
+
+class OperatorProcess:
+    def __init__(self, paths: DevPaths, extra_env: dict | None = None):
+        self.paths = paths
+        self.env = {**os.environ, "KUBECONFIG": str(paths.kubeconfig), "PYTHONUNBUFFERED": "1",
+                    **(extra_env or {})}
+
+    @property
+    def log(self) -> Path:
+        return daemons.log_file(self.paths, "operator")
+
+    @property
+    def pid(self) -> int | None:
+        return daemons.read_pid(self.paths, "operator")
+
+    def start(self) -> int:
+        return daemons.start(self.paths, "operator", operator_argv(self.paths.kubeconfig), self.env)
+
+    def stop(self) -> None:
+        daemons.stop(self.paths, "operator")
+
+    def kill(self) -> None:
+        """SIGKILL, no chance to clean up: what a node failure does to the operator pod."""
+        pid = self.pid
+        if pid:
+            os.killpg(pid, signal.SIGKILL)
+            daemons.stop(self.paths, "operator", grace_s=0)
+
+    def restart(self) -> int:
+        self.stop()
+        return self.start()
