@@ -1,0 +1,1 @@
+"""Pure scaling policies: autoscaler, capacity planner, interruption handling, tier arbiter."""

@@ -1,0 +1,184 @@
+"""SLO-driven autoscaler: (params, observed replicas, metrics, clock, state) -> ScaleDecision.
+
+Pure. The recommendation is the max of four signals, each HPA-shaped
+(independent of how many replicas are pending, so re-evaluating while a
+scale-up is still provisioning never compounds it):
+  - rate: planned request rate / (learned per-replica capacity * utilization),
+    planned rate = max(current, Holt forecast at lead time) when predictive;
+  - queue: waiting requests / targetQueuePerReplica;
+  - SLO: ready * (observed p95 / target), at most doubling, when a target is missed;
+  - KV: ready * (KV usage / target KV usage) when caches are full.
+Up fast (min recommendation over the scale-up window, usually now), down slow
+(max recommendation over the scale-down window, one step per cooldown).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from halyard_operator.policy.estimators import Health, HoltState, holt_forecast, holt_update, update_capacity
+from halyard_operator.policy.params import ScalingParams
+from halyard_operator.signals.types import DeploymentMetrics
+
+
+@dataclass(frozen=True)
+class ReplicaObservation:
+    """Replicas as observed. Invariant: ready + pending <= current + (surplus being removed).
+
+    `current`: replicas the operator asked for last time (sum over pools);
+    `ready`: Ready pods serving traffic (not on interrupted nodes);
+    `pending`: created but not Ready yet (not capacity).
+    """
+
+    current: int
+    ready: int
+    pending: int = 0
+
+
+@dataclass(frozen=True)
+class AutoscalerState:
+    """What the autoscaler remembers between evaluations (JSON-serialisable via `to_dict`).
+
+    `history`: (time_s, recommendation) pairs inside the longest window.
+    `capacity_rps`: learned sustainable requests/s per ready replica (None: not yet).
+    """
+
+    history: tuple[tuple[float, int], ...] = ()
+    capacity_rps: float | None = None
+    holt: HoltState | None = None
+    last_change_at: float | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "history": [list(item) for item in self.history],
+            "capacityRps": self.capacity_rps,
+            "holt": None if self.holt is None else [self.holt.level, self.holt.trend, self.holt.at],
+            "lastChangeAt": self.last_change_at,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict | None) -> "AutoscalerState":
+        if not raw:
+            return cls()
+        holt = raw.get("holt")
+        return cls(
+            history=tuple((float(t), int(n)) for t, n in raw.get("history", [])),
+            capacity_rps=raw.get("capacityRps"),
+            holt=None if holt is None else HoltState(*map(float, holt)),
+            last_change_at=raw.get("lastChangeAt"),
+        )
+
+
+@dataclass(frozen=True)
+class ScaleDecision:
+    """Result. Invariant: min_replicas <= desired <= max_replicas.
+
+    `recommended` is the raw (unstabilised, unclamped) recommendation;
+    `reason` is a human sentence, e.g. "Scaled team-a/chat-8b 2 -> 4: TTFT p95 820ms > 500ms".
+    """
+
+    desired: int
+    recommended: int
+    reason: str
+    slo_at_risk: bool
+    state: AutoscalerState
+
+
+def _health(params: ScalingParams, m: DeploymentMetrics, ready: int) -> Health:
+    def ratio(observed, target):
+        return 0.0 if observed is None or not target else observed / target
+
+    per_queue = m.queue / max(ready, 1)
+    return Health(
+        ttft_ratio=ratio(m.ttft_p95_s, params.slo.ttft_p95_s),
+        itl_ratio=ratio(m.itl_p95_s, params.slo.itl_p95_s),
+        queue_ratio=per_queue / params.target_queue_per_replica,
+        kv_ratio=m.kv_usage / params.target_kv_usage,
+    )
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}ms"
+
+
+def _signals(params, obs, m, health, capacity, planned_rate) -> list[tuple[int, str]]:
+    """(recommendation, why) per signal that has an opinion."""
+    ready = max(obs.ready, 1)
+    out: list[tuple[int, str]] = []
+    if capacity:
+        need = math.ceil(planned_rate / (capacity * params.target_utilization) - 1e-9)
+        out.append((need, f"request rate {planned_rate:.2f}/s at {capacity:.2f}/s per replica"))
+    elif m.request_rate <= 0 and m.queue <= 0:
+        out.append((0, "no traffic"))
+    else:
+        out.append((obs.ready, "per-replica capacity not learned yet"))
+    out.append((math.ceil(m.queue / params.target_queue_per_replica - 1e-9),
+                f"queue {m.queue:.0f} > {params.target_queue_per_replica:g} per replica"))
+    if health.ttft_ratio > 1.0:
+        out.append((max(ready + 1, math.ceil(ready * min(2.0, health.ttft_ratio))),
+                    f"TTFT p95 {_ms(m.ttft_p95_s)} > {_ms(params.slo.ttft_p95_s)}"))
+    if health.itl_ratio > 1.0:
+        out.append((max(ready + 1, math.ceil(ready * min(2.0, health.itl_ratio))),
+                    f"ITL p95 {_ms(m.itl_p95_s)} > {_ms(params.slo.itl_p95_s)}"))
+    if health.kv_ratio > 1.0:
+        out.append((math.ceil(ready * health.kv_ratio), f"KV cache {m.kv_usage:.0%} full"))
+    return out
+
+
+def _stabilise(params: ScalingParams, obs: ReplicaObservation, history, now, last_change_at) -> int:
+    """Desired count (before clamping to [min, max]) from the recommendation history."""
+    b = params.behavior
+    up_window = [n for t, n in history if t >= now - b.scale_up_window_s]
+    down_window = [n for t, n in history if t >= now - b.scale_down_window_s]
+    up_rec, down_rec = min(up_window), max(down_window)
+    current = obs.current
+    if up_rec > current:
+        step = max(b.scale_up_max_step, 1)
+        return min(up_rec, current + step)
+    cooled = last_change_at is None or now - last_change_at >= b.scale_down_cooldown_s
+    if down_rec < current and cooled:
+        target = max(down_rec, current - b.scale_down_max_step)
+        if obs.pending > 0:
+            target = max(target, obs.ready)  # trim pending pods only; keep ready ones while others pend
+        return target
+    return current
+
+
+def autoscale(
+    params: ScalingParams,
+    obs: ReplicaObservation,
+    metrics: DeploymentMetrics | None,
+    now: float,
+    state: AutoscalerState,
+    name: str = "deployment",
+) -> ScaleDecision:
+    """Desired replica count for one deployment. See the module docstring for the rule."""
+    lo, hi = params.min_replicas, params.max_replicas
+    if metrics is None or metrics.stale:
+        held = min(max(obs.current, lo), hi)
+        return ScaleDecision(held, held, f"Holding {name} at {held}: metrics stale or missing", False, state)
+    health = _health(params, metrics, obs.ready)
+    per_replica = metrics.request_rate / obs.ready if obs.ready else 0.0
+    capacity = update_capacity(state.capacity_rps, per_replica, health)
+    holt = holt_update(state.holt, metrics.request_rate, now) if params.predictive else None
+    planned = max(metrics.request_rate, holt_forecast(holt, params.lead_time_s)) if holt else metrics.request_rate
+    signals = _signals(params, obs, metrics, health, capacity, planned)
+    recommended, why = max(signals, key=lambda item: item[0])
+    horizon = max(params.behavior.scale_up_window_s, params.behavior.scale_down_window_s)
+    history = tuple((t, n) for t, n in state.history if t >= now - horizon) + ((now, recommended),)
+    raw_desired = _stabilise(params, obs, history, now, state.last_change_at)
+    desired = min(max(raw_desired, lo), hi)
+    changed = desired != obs.current
+    reason = _reason(name, obs.current, desired, recommended, why, hi)
+    new_state = replace(state, history=history, capacity_rps=capacity, holt=holt,
+                        last_change_at=now if changed else state.last_change_at)
+    at_risk = not health.slo_met or recommended > hi
+    return ScaleDecision(desired, recommended, reason, at_risk, new_state)
+
+
+def _reason(name: str, current: int, desired: int, recommended: int, why: str, hi: int) -> str:
+    if desired != current:
+        return f"Scaled {name} {current} -> {desired}: {why}"
+    if recommended > hi and desired == hi:
+        return f"Holding {name} at maxReplicas {hi}: {why} wants {recommended}"
+    return f"Holding {name} at {current}: {why} (recommends {recommended})"
