@@ -1,0 +1,159 @@
+"""`LLMDeployment.spec` as frozen dataclasses (halyard.dev/v1alpha1).
+
+These classes are the single source of truth for the API: `parse.py` builds
+them from a spec dict (validating as the API server would) and `crdgen.py`
+emits the CRD schema from the same field declarations. Durations are parsed to
+float seconds; lists are tuples; free-form Kubernetes objects stay dicts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from halyard_operator.api.schema import DURATION_PATTERN, Rule, spec_field
+
+API_GROUP = "halyard.dev"
+API_VERSION = "v1alpha1"
+KIND = "LLMDeployment"
+PLURAL = "llmdeployments"
+SINGULAR = "llmdeployment"
+SHORT_NAMES = ("llmd",)
+CATEGORIES = ("halyard",)
+
+QUANTIZATIONS = ("none", "int8", "int4")
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+TIERS = ("critical", "standard", "batch")
+MODEL_URI_PATTERN = (
+    r"^(hf://[A-Za-z0-9._-]+/[A-Za-z0-9._-]+"
+    r"|s3://[a-z0-9][a-z0-9.-]*(/.*)?"
+    r"|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/.*)?"
+    r"|file:///.*)$"
+)
+MAX_REPLICAS = 1000
+_DUR = dict(kind="duration", pattern=DURATION_PATTERN, max_length=32)
+
+
+def _frozen(cls):
+    return dataclass(frozen=True, kw_only=True)(cls)
+
+
+@_frozen
+class ModelSpec:
+    """Which weights to serve and under which name."""
+
+    name: str = spec_field(
+        "Name clients pass as `model` in OpenAI requests (the served model name).",
+        required=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$", max_length=253,
+        hint="must start with a letter or digit and use only letters, digits and . _ : / -")
+    uri: str = spec_field(
+        "Where the weights live: hf://org/repo, s3://bucket/path, pvc://claim/path "
+        "(mounted read-only at /models/<claim>) or file:///absolute/path on the node.",
+        required=True, pattern=MODEL_URI_PATTERN, max_length=1024,
+        hint="must be hf://org/repo, s3://bucket/path, pvc://claim/path or file:///absolute/path")
+    revision: str | None = spec_field(
+        "Revision (branch, tag or commit) for hf:// models; ignored for other schemes.",
+        max_length=128)
+
+
+@_frozen
+class EngineSpec:
+    """Engine flags passed to `halyard-worker serve` (unset fields keep the engine's defaults)."""
+
+    dtype: str = spec_field("Weight and activation dtype; auto follows the model config.",
+                            default="auto", enum=DTYPES)
+    quantization: str = spec_field("Weight-only quantization applied at load: none, int8 or int4.",
+                                   default="none", enum=QUANTIZATIONS)
+    max_model_len: int | None = spec_field(
+        "Context window in tokens (prompt + output); default: the model's.", minimum=1)
+    max_num_seqs: int | None = spec_field("Maximum requests running at once per replica.", minimum=1)
+    max_num_batched_tokens: int | None = spec_field(
+        "Token budget per engine step (prefill chunks and decodes together).", minimum=1)
+    gpu_memory_utilization: float | None = spec_field(
+        "Fraction (0, 1] of GPU memory the engine may use for weights and KV cache.",
+        minimum=0, maximum=1, exclusive_minimum=True)
+    prefix_caching: bool = spec_field("Reuse KV cache blocks across requests sharing a prefix.",
+                                      default=True)
+    drain_timeout: float = spec_field(
+        "How long in-flight requests may run after the pod is asked to stop; the pod's "
+        "terminationGracePeriodSeconds is this plus a margin.", default="30s", **_DUR)
+    startup_timeout: float = spec_field(
+        "How long a replica may take to load the model before it is restarted.",
+        default="10m", **_DUR)
+    extra_args: tuple[str, ...] = spec_field(
+        "Extra `halyard-worker serve` flags, e.g. [\"--block-size=32\"]. Flags the operator "
+        "sets itself (--model, --host, --port, --served-model-name, ...) are rejected.",
+        default_factory=tuple, max_items=64,
+        item_description="One argument: --flag, --flag=value, or the value after a --flag.")
+
+
+@_frozen
+class ResourcesSpec:
+    """Per-replica compute."""
+
+    gpus: int = spec_field("GPUs per replica (nvidia.com/gpu limit); 0 runs on CPU.",
+                           default=1, minimum=0, maximum=16)
+    gpu_product: str | None = spec_field(
+        "GPU model to require via the nvidia.com/gpu.product node label, "
+        "e.g. NVIDIA-H100-80GB-HBM3.", max_length=128)
+    cpu: str | int | None = spec_field("CPU request and limit per replica (quantity, e.g. 8 or 500m).",
+                                       kind="quantity")
+    memory: str | int | None = spec_field("Memory request and limit per replica (quantity, e.g. 64Gi).",
+                                          kind="quantity")
+
+
+@_frozen
+class SLOSpec:
+    """Latency objectives the autoscaler keeps (95th percentiles)."""
+
+    ttft_p95: float | None = spec_field("Target p95 time to first token, e.g. 500ms.", **_DUR)
+    itl_p95: float | None = spec_field("Target p95 inter-token latency, e.g. 50ms.", **_DUR)
+
+
+@_frozen
+class ScaleRules:
+    """How fast replicas may change in one direction."""
+
+    stabilization_window: float = spec_field(
+        "Look-back window: the autoscaler acts on the most conservative recommendation "
+        "seen in it (0s for scale-up, 5m for scale-down unless set).", default="0s", **_DUR)
+    max_step: int | None = spec_field("Most replicas added or removed per decision; unset = no limit.",
+                                      minimum=1)
+
+
+@_frozen
+class BehaviorSpec:
+    """Scale-up and scale-down pacing."""
+
+    scale_up: ScaleRules = spec_field("Pacing when adding replicas.", default_factory=ScaleRules,
+                                      nested_defaults={"stabilizationWindow": "0s"})
+    scale_down: ScaleRules = spec_field("Pacing when removing replicas.", default_factory=ScaleRules,
+                                        nested_defaults={"stabilizationWindow": "5m"})
+
+
+@_frozen
+class PredictiveSpec:
+    """Scale ahead of forecast load instead of only reacting to it."""
+
+    enabled: bool = spec_field("Add forecast-driven replicas ahead of demand.", default=False)
+    lookahead: float = spec_field("How far ahead the forecast looks (cover model load time).",
+                                  default="5m", **_DUR)
+
+
+@_frozen
+class ScalingSpec:
+    """SLO-driven autoscaling between minReplicas and maxReplicas."""
+
+    RULES = (
+        Rule(cel="self.minReplicas <= self.maxReplicas",
+             message="spec.scaling.minReplicas must be <= spec.scaling.maxReplicas; "
+                     "raise maxReplicas or lower minReplicas",
+             path="minReplicas", check=lambda s: s.min_replicas <= s.max_replicas),
+    )
+
+    min_replicas: int = spec_field("Fewest replicas kept running (0 allows scale to zero).",
+                                   default=1, minimum=0, maximum=MAX_REPLICAS)
+    max_replicas: int = spec_field("Most replicas the autoscaler may run (on-demand + spot).",
+                                   required=True, minimum=1, maximum=MAX_REPLICAS)
+    slo: SLOSpec = spec_field("Latency objectives to keep.", default_factory=SLOSpec)
+    target_queue_per_replica: float | None = spec_field(
+        "Waiting requests per replica the autoscaler aims for.", minimum=0)
+    behavior: BehaviorSpec = spec_field("Scale-up/scale-down pacing.", default_factory=BehaviorSpec)
+    predictive: PredictiveSpec = spec_field("Forecast-driven scaling.", default_factory=PredictiveSpec)

@@ -1,0 +1,59 @@
+"""`LLMDeployment.status`: written by the operator only. Conditions, never a phase."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from halyard_operator.api.schema import spec_field
+
+CONDITION_TYPES = ("Ready", "Progressing", "Degraded", "ScalingActive",
+                   "CapacityConstrained", "SpotFallbackActive", "SLOAtRisk")
+CONDITION_STATUSES = ("True", "False", "Unknown")
+
+
+def _frozen(cls):
+    return dataclass(frozen=True, kw_only=True)(cls)
+
+
+@_frozen
+class Condition:
+    """One observed condition (metav1.Condition shape)."""
+
+    type: str = spec_field("Condition type, e.g. Ready, Progressing, Degraded.", required=True,
+                           max_length=316)
+    status: str = spec_field("True, False or Unknown.", required=True, enum=CONDITION_STATUSES)
+    reason: str = spec_field("CamelCase reason for the last transition.", required=True,
+                             max_length=1024)
+    message: str = spec_field("Human-readable details, including how to fix a problem.",
+                              default="", max_length=32768)
+    last_transition_time: str = spec_field("When the status last changed (RFC 3339).",
+                                           required=True)
+    observed_generation: int | None = spec_field("metadata.generation this condition reflects.",
+                                                 minimum=0)
+
+
+@_frozen
+class StatusMetrics:
+    """Live serving metrics aggregated over ready replicas."""
+
+    ttft_p95: str | None = spec_field("Observed p95 time to first token, e.g. 412ms.")
+    itl_p95: str | None = spec_field("Observed p95 inter-token latency, e.g. 38ms.")
+    queue: float | None = spec_field("Requests waiting across replicas.")
+    kv_cache_usage: float | None = spec_field("Mean KV cache usage across replicas, 0..1.")
+    request_rate: float | None = spec_field("Requests per second across replicas.")
+
+
+@_frozen
+class LLMDeploymentStatus:
+    """Observed state of an LLMDeployment."""
+
+    observed_generation: int | None = spec_field("metadata.generation the status reflects.")
+    replicas: int | None = spec_field("Worker pods that exist, all pools.")
+    ready_replicas: int | None = spec_field("Worker pods ready to serve, all pools.")
+    on_demand_replicas: int | None = spec_field("Worker pods on on-demand capacity.")
+    spot_replicas: int | None = spec_field("Worker pods on spot capacity.")
+    selector: str | None = spec_field("Label selector of the worker pods (scale subresource).")
+    endpoint: str | None = spec_field("OpenAI-compatible base URL inside the cluster.")
+    metrics: StatusMetrics | None = spec_field("Live serving metrics.")
+    conditions: tuple[Condition, ...] = spec_field(
+        "Ready, Progressing, Degraded, ScalingActive, CapacityConstrained, "
+        "SpotFallbackActive and SLOAtRisk.", default_factory=tuple)
