@@ -5,7 +5,7 @@ Pure. The recommendation is the max of four signals, each HPA-shaped
 scale-up is still provisioning never compounds it):
   - rate: planned request rate / (learned per-replica capacity * utilization),
     planned rate = max(current, Holt forecast at lead time) when predictive;
-  - queue: waiting requests / targetQueuePerReplica;
+  - queue: ready * (waiting per replica / targetQueuePerReplica), at most doubling;
   - SLO: ready * (observed p95 / target), at most doubling, when a target is missed;
   - KV: ready * (KV usage / target KV usage) when caches are full.
 Up fast (min recommendation over the scale-up window, usually now), down slow
@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 from halyard_operator.policy.estimators import Health, HoltState, holt_forecast, holt_update, update_capacity
 from halyard_operator.policy.params import ScalingParams
 from halyard_operator.signals.types import DeploymentMetrics
+
+MIN_FORECAST_WINDOW_S = 30.0  # shorter metric windows (just after start) are too noisy to trend
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class AutoscalerState:
     capacity_rps: float | None = None
     holt: HoltState | None = None
     last_change_at: float | None = None
+    first_seen_at: float | None = None  # first evaluation: no scale-down before a full window
 
     def to_dict(self) -> dict:
         return {
@@ -54,6 +57,7 @@ class AutoscalerState:
             "capacityRps": self.capacity_rps,
             "holt": None if self.holt is None else [self.holt.level, self.holt.trend, self.holt.at],
             "lastChangeAt": self.last_change_at,
+            "firstSeenAt": self.first_seen_at,
         }
 
     @classmethod
@@ -66,6 +70,7 @@ class AutoscalerState:
             capacity_rps=raw.get("capacityRps"),
             holt=None if holt is None else HoltState(*map(float, holt)),
             last_change_at=raw.get("lastChangeAt"),
+            first_seen_at=raw.get("firstSeenAt"),
         )
 
 
@@ -112,8 +117,9 @@ def _signals(params, obs, m, health, capacity, planned_rate) -> list[tuple[int, 
         out.append((0, "no traffic"))
     else:
         out.append((obs.ready, "per-replica capacity not learned yet"))
-    out.append((math.ceil(m.queue / params.target_queue_per_replica - 1e-9),
-                f"queue {m.queue:.0f} > {params.target_queue_per_replica:g} per replica"))
+    if health.queue_ratio > 1.0:  # at most doubling: a queue drains at many requests/s per replica
+        out.append((max(ready + 1, math.ceil(ready * min(2.0, health.queue_ratio))),
+                    f"queue {m.queue / ready:.1f} per replica > {params.target_queue_per_replica:g}"))
     if health.ttft_ratio > 1.0:
         out.append((max(ready + 1, math.ceil(ready * min(2.0, health.ttft_ratio))),
                     f"TTFT p95 {_ms(m.ttft_p95_s)} > {_ms(params.slo.ttft_p95_s)}"))
@@ -125,12 +131,14 @@ def _signals(params, obs, m, health, capacity, planned_rate) -> list[tuple[int, 
     return out
 
 
-def _stabilise(params: ScalingParams, obs: ReplicaObservation, history, now, last_change_at) -> int:
+def _stabilise(params: ScalingParams, obs: ReplicaObservation, history, now, last_change_at, first_seen_at) -> int:
     """Desired count (before clamping to [min, max]) from the recommendation history."""
     b = params.behavior
     up_window = [n for t, n in history if t >= now - b.scale_up_window_s]
     down_window = [n for t, n in history if t >= now - b.scale_down_window_s]
     up_rec, down_rec = min(up_window), max(down_window)
+    if first_seen_at > now - b.scale_down_window_s:
+        down_rec = max(down_rec, obs.current)  # a window not yet observed in full never scales down
     current = obs.current
     if up_rec > current:
         step = max(b.scale_up_max_step, 1)
@@ -160,17 +168,20 @@ def autoscale(
     health = _health(params, metrics, obs.ready)
     per_replica = metrics.request_rate / obs.ready if obs.ready else 0.0
     capacity = update_capacity(state.capacity_rps, per_replica, health)
-    holt = holt_update(state.holt, metrics.request_rate, now) if params.predictive else None
+    holt = state.holt
+    if params.predictive and metrics.window_s >= MIN_FORECAST_WINDOW_S:
+        holt = holt_update(state.holt, metrics.request_rate, now)
     planned = max(metrics.request_rate, holt_forecast(holt, params.lead_time_s)) if holt else metrics.request_rate
     signals = _signals(params, obs, metrics, health, capacity, planned)
     recommended, why = max(signals, key=lambda item: item[0])
     horizon = max(params.behavior.scale_up_window_s, params.behavior.scale_down_window_s)
     history = tuple((t, n) for t, n in state.history if t >= now - horizon) + ((now, recommended),)
-    raw_desired = _stabilise(params, obs, history, now, state.last_change_at)
+    raw_desired = _stabilise(params, obs, history, now, state.last_change_at, state.first_seen_at or now)
     desired = min(max(raw_desired, lo), hi)
     changed = desired != obs.current
     reason = _reason(name, obs.current, desired, recommended, why, hi)
     new_state = replace(state, history=history, capacity_rps=capacity, holt=holt,
+                        first_seen_at=state.first_seen_at if state.first_seen_at is not None else now,
                         last_change_at=now if changed else state.last_change_at)
     at_risk = not health.slo_met or recommended > hi
     return ScaleDecision(desired, recommended, reason, at_risk, new_state)

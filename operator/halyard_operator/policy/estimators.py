@@ -65,8 +65,9 @@ class HoltState:
     at: float
 
 
-HOLT_ALPHA = 0.5
-HOLT_BETA = 0.3
+HOLT_ALPHA = 0.3
+HOLT_BETA = 0.1
+MAX_GROWTH = 2.0  # a forecast never exceeds twice the current level
 
 
 def holt_update(state: HoltState | None, rate: float, now: float) -> HoltState:
@@ -81,7 +82,7 @@ def holt_update(state: HoltState | None, rate: float, now: float) -> HoltState:
 
 
 def holt_forecast(state: HoltState | None, horizon_s: float) -> float:
-    """Rate expected `horizon_s` ahead (>= 0)."""
+    """Rate expected `horizon_s` ahead, within [0, MAX_GROWTH * level]."""
     if state is None:
         return 0.0
-    return max(0.0, state.level + state.trend * horizon_s)
+    return min(max(0.0, state.level + state.trend * horizon_s), MAX_GROWTH * state.level)
