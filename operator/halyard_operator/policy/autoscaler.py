@@ -6,7 +6,8 @@ scale-up is still provisioning never compounds it):
   - rate: planned request rate / (learned per-replica capacity * utilization),
     planned rate = max(current, Holt forecast at lead time) when predictive;
   - queue: ready * (waiting per replica / targetQueuePerReplica), at most doubling;
-  - SLO: ready * (observed p95 / target), at most doubling, when a target is missed;
+  - SLO: ready * (observed p95 / (SLO_MARGIN * target)), at most doubling, when a
+    p95 passes SLO_MARGIN of its target (a p95 at target already misses 5% of requests);
   - KV: ready * (KV usage / target KV usage) when caches are full.
 Up fast (min recommendation over the scale-up window, usually now), down slow
 (max recommendation over the scale-down window, one step per cooldown).
@@ -16,7 +17,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from halyard_operator.policy.estimators import Health, HoltState, holt_forecast, holt_update, update_capacity
+from halyard_operator.policy.estimators import (
+    SLO_MARGIN, CapacityEstimate, Health, HoltState, holt_forecast, holt_update, update_capacity,
+)
 from halyard_operator.policy.params import ScalingParams
 from halyard_operator.signals.types import DeploymentMetrics
 
@@ -42,11 +45,11 @@ class AutoscalerState:
     """What the autoscaler remembers between evaluations (JSON-serialisable via `to_dict`).
 
     `history`: (time_s, recommendation) pairs inside the longest window.
-    `capacity_rps`: learned sustainable requests/s per ready replica (None: not yet).
+    `capacity`: learned sustainable requests/s per ready replica.
     """
 
     history: tuple[tuple[float, int], ...] = ()
-    capacity_rps: float | None = None
+    capacity: CapacityEstimate = CapacityEstimate()
     holt: HoltState | None = None
     last_change_at: float | None = None
     first_seen_at: float | None = None  # first evaluation: no scale-down before a full window
@@ -54,7 +57,7 @@ class AutoscalerState:
     def to_dict(self) -> dict:
         return {
             "history": [list(item) for item in self.history],
-            "capacityRps": self.capacity_rps,
+            "capacity": [self.capacity.rps, self.capacity.best_healthy, self.capacity.saturated_at],
             "holt": None if self.holt is None else [self.holt.level, self.holt.trend, self.holt.at],
             "lastChangeAt": self.last_change_at,
             "firstSeenAt": self.first_seen_at,
@@ -67,7 +70,7 @@ class AutoscalerState:
         holt = raw.get("holt")
         return cls(
             history=tuple((float(t), int(n)) for t, n in raw.get("history", [])),
-            capacity_rps=raw.get("capacityRps"),
+            capacity=CapacityEstimate(*raw["capacity"]) if raw.get("capacity") else CapacityEstimate(),
             holt=None if holt is None else HoltState(*map(float, holt)),
             last_change_at=raw.get("lastChangeAt"),
             first_seen_at=raw.get("firstSeenAt"),
@@ -120,12 +123,11 @@ def _signals(params, obs, m, health, capacity, planned_rate) -> list[tuple[int, 
     if health.queue_ratio > 1.0:  # at most doubling: a queue drains at many requests/s per replica
         out.append((max(ready + 1, math.ceil(ready * min(2.0, health.queue_ratio))),
                     f"queue {m.queue / ready:.1f} per replica > {params.target_queue_per_replica:g}"))
-    if health.ttft_ratio > 1.0:
-        out.append((max(ready + 1, math.ceil(ready * min(2.0, health.ttft_ratio))),
-                    f"TTFT p95 {_ms(m.ttft_p95_s)} > {_ms(params.slo.ttft_p95_s)}"))
-    if health.itl_ratio > 1.0:
-        out.append((max(ready + 1, math.ceil(ready * min(2.0, health.itl_ratio))),
-                    f"ITL p95 {_ms(m.itl_p95_s)} > {_ms(params.slo.itl_p95_s)}"))
+    if health.latency_pressure > 1.0:
+        ttft_worse = health.ttft_ratio >= health.itl_ratio
+        why = (f"TTFT p95 {_ms(m.ttft_p95_s)} > {SLO_MARGIN:.0%} of {_ms(params.slo.ttft_p95_s)}" if ttft_worse
+               else f"ITL p95 {_ms(m.itl_p95_s)} > {SLO_MARGIN:.0%} of {_ms(params.slo.itl_p95_s)}")
+        out.append((max(ready + 1, math.ceil(ready * min(2.0, health.latency_pressure))), why))
     if health.kv_ratio > 1.0:
         out.append((math.ceil(ready * health.kv_ratio), f"KV cache {m.kv_usage:.0%} full"))
     return out
@@ -166,13 +168,15 @@ def autoscale(
         held = min(max(obs.current, lo), hi)
         return ScaleDecision(held, held, f"Holding {name} at {held}: metrics stale or missing", False, state)
     health = _health(params, metrics, obs.ready)
-    per_replica = metrics.request_rate / obs.ready if obs.ready else 0.0
-    capacity = update_capacity(state.capacity_rps, per_replica, health)
+    serving = metrics.pods_total - metrics.pods_stale  # pods whose requests make up the rate
+    steady = obs.ready > 0 and abs(serving - obs.ready) < 0.5  # no replica came or went in the window
+    per_replica = metrics.request_rate / obs.ready if steady else 0.0
+    capacity = update_capacity(state.capacity, per_replica, health, now)
     holt = state.holt
     if params.predictive and metrics.window_s >= MIN_FORECAST_WINDOW_S:
         holt = holt_update(state.holt, metrics.request_rate, now)
     planned = max(metrics.request_rate, holt_forecast(holt, params.lead_time_s)) if holt else metrics.request_rate
-    signals = _signals(params, obs, metrics, health, capacity, planned)
+    signals = _signals(params, obs, metrics, health, capacity.rps, planned)
     recommended, why = max(signals, key=lambda item: item[0])
     horizon = max(params.behavior.scale_up_window_s, params.behavior.scale_down_window_s)
     history = tuple((t, n) for t, n in state.history if t >= now - horizon) + ((now, recommended),)
@@ -180,7 +184,7 @@ def autoscale(
     desired = min(max(raw_desired, lo), hi)
     changed = desired != obs.current
     reason = _reason(name, obs.current, desired, recommended, why, hi)
-    new_state = replace(state, history=history, capacity_rps=capacity, holt=holt,
+    new_state = replace(state, history=history, capacity=capacity, holt=holt,
                         first_seen_at=state.first_seen_at if state.first_seen_at is not None else now,
                         last_change_at=now if changed else state.last_change_at)
     at_risk = not health.slo_met or recommended > hi

@@ -82,8 +82,9 @@ class HalyardController:
         return plan.on_demand, plan.spot
 
 
-def replica_capacity(dep: SimDeployment) -> tuple[float, float]:
-    """(requests/s, running requests) one replica sustains with ITL <= 0.9 * itlP95.
+def replica_capacity(dep: SimDeployment) -> tuple[float, float, float]:
+    """(requests/s, running requests, running requests at 80% of that rate) one replica
+    sustains with ITL <= 0.9 * itlP95.
 
     Solves the serving model's steady state: with batch b and step s(b),
     rate r = b / (out * s + b * in / prefill) and ITL = s / (1 - r * in / prefill),
@@ -93,14 +94,18 @@ def replica_capacity(dep: SimDeployment) -> tuple[float, float]:
     itl_target = 0.9 * (dep.params.scaling.slo.itl_p95_s or 0.1)
     slots = min(prof.max_batch, prof.kv_capacity_tokens / (dep.input_tokens + dep.output_tokens / 2))
     per_req_prefill = dep.input_tokens / prof.prefill_tokens_per_s
-    best = (0.0, 1.0)
+    points = []
     for batch in np.linspace(1, slots, 400):
         step = prof.step_time(batch)
         rate = batch / (dep.output_tokens * step + batch * per_req_prefill)
         share = rate * per_req_prefill
-        if share <= MAX_PREFILL_SHARE and step / (1 - share) <= itl_target and rate > best[0]:
-            best = (rate, batch)
-    return best
+        if share <= MAX_PREFILL_SHARE and step / (1 - share) <= itl_target:
+            points.append((rate, batch))
+    if not points:
+        return 0.0, 1.0, 1.0
+    rate, batch = max(points)
+    at_80 = min((b for r, b in points if r >= 0.8 * rate), default=batch)
+    return rate, batch, at_80
 
 
 class StaticController:
@@ -127,7 +132,7 @@ class ReactiveController:
 
     def __init__(self, deps: list[SimDeployment]):
         self.deps = deps
-        self.target = [0.8 * replica_capacity(d)[1] for d in deps]
+        self.target = [replica_capacity(d)[2] for d in deps]
         self.current = [d.params.scaling.min_replicas for d in deps]
         self.history: list[list[tuple[float, int]]] = [[] for _ in deps]
 

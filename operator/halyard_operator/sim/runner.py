@@ -90,6 +90,7 @@ class Simulation:
         self.cdf = stats.ttft_cdf(samples)  # [D, S, G]
         self.serving = Serving(c, cfg.dt, cfg.queue_timeout_s, np.tile(stats.ok_by_age(samples, slo), (self.V, 1)))
         self.itl_hist = np.zeros((L, len(stats.ITL_GRID)))
+        self.ready_seconds = np.zeros(L)  # integral of ready replicas over time, per lane
         all_ctl = make_controllers(deps, "spot" in pools, arrivals.peak_rates(cfg.duration_s))
         self.controllers = [all_ctl[p] for p in cfg.policies]
         self._warm_start()
@@ -113,7 +114,8 @@ class Simulation:
     # --- metrics the controllers see -------------------------------------------------
     def _metrics(self, t: float) -> list[DeploymentMetrics]:
         s = self.serving
-        diff = self.window.push(t, {"done": s.completed, "adm": s.admitted_by_age, "itl": self.itl_hist})
+        diff = self.window.push(t, {"done": s.completed, "adm": s.admitted_by_age, "itl": self.itl_hist,
+                                    "ready_s": self.ready_seconds})
         span = max(diff["_span"], self.cfg.dt)
         dep_of = np.arange(len(s.completed)) % self.D
         ttft = self._ttft_p95(diff["adm"], dep_of)
@@ -125,7 +127,13 @@ class Simulation:
             ttft_p95_s=None if np.isnan(ttft[l]) else float(ttft[l]),
             itl_p95_s=None if np.isnan(itl[l]) else float(itl[l]),
             queue=float(queue[l]), running=float(s.running[l]), kv_usage=float(kv[l]),
-            pods_total=max(1, int(ready[l]))) for l in range(len(ready))]
+            pods_total=self._serving_pods(ready[l], diff["ready_s"][l] / span)) for l in range(len(ready))]
+
+    @staticmethod
+    def _serving_pods(now: float, mean: float) -> int:
+        """Pods scraped over the window: `now` when steady, else a different count (like a
+        scraper that saw pods come and go)."""
+        return max(1, int(now)) if abs(mean - now) < 0.05 else max(1, int(round(mean)) + (1 if mean > now else -1))
 
     def _ttft_p95(self, adm: np.ndarray, dep_of: np.ndarray) -> np.ndarray:
         cols = np.flatnonzero(adm.any(0))
@@ -172,6 +180,7 @@ class Simulation:
             if changed or f.unsched.any():
                 f.reconcile(k, t)
             ready = f.ready.sum(1)
+            self.ready_seconds += ready * cfg.dt
             s.step(ready, np.tile(arrivals[:, k % chunk], self.V))
             stats.add_itl(self.itl_hist, s.itl, np.where(s.itl > 0, s.running * cfg.dt / np.maximum(s.itl, 1e-9), 0))
             f.bill()
