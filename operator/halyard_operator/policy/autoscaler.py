@@ -44,7 +44,8 @@ class ReplicaObservation:
 class AutoscalerState:
     """What the autoscaler remembers between evaluations (JSON-serialisable via `to_dict`).
 
-    `history`: (time_s, recommendation) pairs inside the longest window.
+    `history`: (time_s, recommendation) pairs inside the longest window, plus the
+    newest older one (scale-down needs the whole window observed).
     `capacity`: learned sustainable requests/s per ready replica.
     """
 
@@ -52,7 +53,6 @@ class AutoscalerState:
     capacity: CapacityEstimate = CapacityEstimate()
     holt: HoltState | None = None
     last_change_at: float | None = None
-    first_seen_at: float | None = None  # first evaluation: no scale-down before a full window
 
     def to_dict(self) -> dict:
         return {
@@ -60,7 +60,6 @@ class AutoscalerState:
             "capacity": [self.capacity.rps, self.capacity.best_healthy, self.capacity.saturated_at],
             "holt": None if self.holt is None else [self.holt.level, self.holt.trend, self.holt.at],
             "lastChangeAt": self.last_change_at,
-            "firstSeenAt": self.first_seen_at,
         }
 
     @classmethod
@@ -73,7 +72,6 @@ class AutoscalerState:
             capacity=CapacityEstimate(*raw["capacity"]) if raw.get("capacity") else CapacityEstimate(),
             holt=None if holt is None else HoltState(*map(float, holt)),
             last_change_at=raw.get("lastChangeAt"),
-            first_seen_at=raw.get("firstSeenAt"),
         )
 
 
@@ -133,13 +131,13 @@ def _signals(params, obs, m, health, capacity, planned_rate) -> list[tuple[int, 
     return out
 
 
-def _stabilise(params: ScalingParams, obs: ReplicaObservation, history, now, last_change_at, first_seen_at) -> int:
+def _stabilise(params: ScalingParams, obs: ReplicaObservation, history, now, last_change_at) -> int:
     """Desired count (before clamping to [min, max]) from the recommendation history."""
     b = params.behavior
     up_window = [n for t, n in history if t >= now - b.scale_up_window_s]
     down_window = [n for t, n in history if t >= now - b.scale_down_window_s]
     up_rec, down_rec = min(up_window), max(down_window)
-    if first_seen_at > now - b.scale_down_window_s:
+    if history[0][0] > now - b.scale_down_window_s:
         down_rec = max(down_rec, obs.current)  # a window not yet observed in full never scales down
     current = obs.current
     if up_rec > current:
@@ -179,16 +177,21 @@ def autoscale(
     signals = _signals(params, obs, metrics, health, capacity.rps, planned)
     recommended, why = max(signals, key=lambda item: item[0])
     horizon = max(params.behavior.scale_up_window_s, params.behavior.scale_down_window_s)
-    history = tuple((t, n) for t, n in state.history if t >= now - horizon) + ((now, recommended),)
-    raw_desired = _stabilise(params, obs, history, now, state.last_change_at, state.first_seen_at or now)
+    history = _prune(state.history, now - horizon) + ((now, recommended),)
+    raw_desired = _stabilise(params, obs, history, now, state.last_change_at)
     desired = min(max(raw_desired, lo), hi)
     changed = desired != obs.current
     reason = _reason(name, obs.current, desired, recommended, why, hi)
     new_state = replace(state, history=history, capacity=capacity, holt=holt,
-                        first_seen_at=state.first_seen_at if state.first_seen_at is not None else now,
                         last_change_at=now if changed else state.last_change_at)
     at_risk = not health.slo_met or recommended > hi
     return ScaleDecision(desired, recommended, reason, at_risk, new_state)
+
+
+def _prune(history: tuple, horizon: float) -> tuple:
+    """Entries newer than `horizon`, plus the newest older one (it shows the window is covered)."""
+    older = [item for item in history if item[0] < horizon]
+    return tuple(older[-1:]) + tuple(item for item in history if item[0] >= horizon)
 
 
 def _reason(name: str, current: int, desired: int, recommended: int, why: str, hi: int) -> str:
