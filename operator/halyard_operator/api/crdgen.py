@@ -108,7 +108,7 @@ def crd() -> dict:
             "properties": {
                 "apiVersion": {"type": "string", "description": "API version of this object."},
                 "kind": {"type": "string", "description": "Kind of this object."},
-                "metadata": {"type": "object", "description": "Standard object metadata."},
+                "metadata": {"type": "object"},  # the API server allows no more here
                 "spec": spec, "status": status},
             "required": ["spec"]}
     return {

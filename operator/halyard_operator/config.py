@@ -1,0 +1,179 @@
+"""Operator configuration: parsed once at start-up into frozen dataclasses.
+
+The YAML file (the `halyard-operator-config` ConfigMap, mounted) may set any
+subset of the keys below; everything else keeps the defaults written here, so
+an empty file is a valid configuration. Unknown keys are errors, naming the key.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from halyard_operator.api.schema import parse_duration
+
+POOLS = ("onDemand", "spot")
+
+
+@dataclass(frozen=True)
+class TierConfig:
+    """What a priority tier means: its PriorityClass, whether its replicas may
+    run on spot, whether higher tiers may preempt it, and its shedding order
+    (lower sheds first when GPUs are scarce)."""
+
+    priority_class: str
+    spot_allowed: bool = True
+    preemptible: bool = True
+    shedding_order: int = 0
+
+
+@dataclass(frozen=True)
+class PoolPreset:
+    """Node placement of one capacity pool: required labels, extra node
+    affinity match expressions (e.g. DoesNotExist for "not spot") and
+    tolerations (core/v1 dicts)."""
+
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    match_expressions: tuple[Mapping[str, Any], ...] = ()
+    tolerations: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class ProviderPreset:
+    """Pool presets of one provider; `spot` is None when it has no spot label."""
+
+    on_demand: PoolPreset
+    spot: PoolPreset | None
+    detect_label: str | None = None  # a node label whose presence identifies the provider
+
+
+@dataclass(frozen=True)
+class GpuPrice:
+    """Price of one GPU per hour, in the configured currency."""
+
+    on_demand: float
+    spot: float
+
+
+def _spot_taint(key: str, value: str) -> tuple[Mapping[str, Any], ...]:
+    return ({"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"},)
+
+
+DEFAULT_PROVIDERS: Mapping[str, ProviderPreset] = {
+    "karpenter": ProviderPreset(
+        on_demand=PoolPreset({"karpenter.sh/capacity-type": "on-demand"}),
+        spot=PoolPreset({"karpenter.sh/capacity-type": "spot"}),
+        detect_label="karpenter.sh/capacity-type"),
+    "eks": ProviderPreset(
+        on_demand=PoolPreset({"eks.amazonaws.com/capacityType": "ON_DEMAND"}),
+        spot=PoolPreset({"eks.amazonaws.com/capacityType": "SPOT"}),
+        detect_label="eks.amazonaws.com/capacityType"),
+    "gke": ProviderPreset(
+        on_demand=PoolPreset(match_expressions=(
+            {"key": "cloud.google.com/gke-spot", "operator": "DoesNotExist"},)),
+        spot=PoolPreset({"cloud.google.com/gke-spot": "true"},
+                        tolerations=_spot_taint("cloud.google.com/gke-spot", "true")),
+        detect_label="cloud.google.com/gke-nodepool"),
+    "aks": ProviderPreset(
+        on_demand=PoolPreset(match_expressions=(
+            {"key": "kubernetes.azure.com/scalesetpriority", "operator": "NotIn", "values": ["spot"]},)),
+        spot=PoolPreset({"kubernetes.azure.com/scalesetpriority": "spot"},
+                        tolerations=_spot_taint("kubernetes.azure.com/scalesetpriority", "spot")),
+        detect_label="kubernetes.azure.com/agentpool"),
+    # No known provider labels: on-demand anywhere, no spot pool.
+    "generic": ProviderPreset(on_demand=PoolPreset(), spot=None),
+}
+
+DEFAULT_TIERS: Mapping[str, TierConfig] = {
+    "critical": TierConfig("halyard-critical", spot_allowed=True, preemptible=False, shedding_order=2),
+    "standard": TierConfig("halyard-standard", spot_allowed=True, preemptible=True, shedding_order=1),
+    "batch": TierConfig("halyard-batch", spot_allowed=True, preemptible=True, shedding_order=0),
+}
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """Everything the operator reads from its configuration file."""
+
+    default_image: str = "halyard/worker:0.1.0"
+    reconcile_interval: float = 30.0  # seconds between periodic reconciles of each object
+    tiers: Mapping[str, TierConfig] = field(default_factory=lambda: dict(DEFAULT_TIERS))
+    providers: Mapping[str, ProviderPreset] = field(default_factory=lambda: dict(DEFAULT_PROVIDERS))
+    gpu_prices: Mapping[str, GpuPrice] = field(default_factory=dict)
+    currency: str = "USD"
+
+
+class ConfigError(ValueError):
+    """The configuration file is invalid; the message names the key."""
+
+
+def load_config(path: str | Path | None) -> OperatorConfig:
+    """Read and validate the YAML file at `path` (None = all defaults)."""
+    if path is None:
+        return OperatorConfig()
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read operator config {path}: {exc}") from exc
+    return parse_config(data)
+
+
+def parse_config(data: Mapping[str, Any]) -> OperatorConfig:
+    """Config dict (camelCase keys) -> OperatorConfig, merged over the defaults."""
+    _known(data, ("defaultImage", "reconcileInterval", "tiers", "providers", "gpuPrices", "currency"), "")
+    base = OperatorConfig()
+    try:
+        interval = parse_duration(data.get("reconcileInterval", "30s"))
+    except ValueError as exc:
+        raise ConfigError(f"reconcileInterval: {exc}") from exc
+    return replace(
+        base,
+        default_image=str(data.get("defaultImage", base.default_image)),
+        reconcile_interval=interval,
+        currency=str(data.get("currency", base.currency)),
+        tiers={**base.tiers, **{k: _tier(k, v) for k, v in (data.get("tiers") or {}).items()}},
+        providers={**base.providers,
+                   **{k: _provider(k, v) for k, v in (data.get("providers") or {}).items()}},
+        gpu_prices={k: _price(k, v) for k, v in (data.get("gpuPrices") or {}).items()},
+    )
+
+
+def _known(data: Any, keys: tuple[str, ...], where: str) -> None:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where or 'config'}: must be a mapping")
+    for key in data:
+        if key not in keys:
+            raise ConfigError(f"{where}{key}: unknown key; known keys: {', '.join(keys)}")
+
+
+def _tier(name: str, raw: Any) -> TierConfig:
+    _known(raw, ("priorityClassName", "spotAllowed", "preemptible", "sheddingOrder"), f"tiers.{name}.")
+    return TierConfig(priority_class=str(raw.get("priorityClassName", f"halyard-{name}")),
+                      spot_allowed=bool(raw.get("spotAllowed", True)),
+                      preemptible=bool(raw.get("preemptible", True)),
+                      shedding_order=int(raw.get("sheddingOrder", 0)))
+
+
+def _pool(where: str, raw: Any) -> PoolPreset:
+    _known(raw, ("nodeSelector", "matchExpressions", "tolerations"), where)
+    return PoolPreset(node_selector=dict(raw.get("nodeSelector") or {}),
+                      match_expressions=tuple(raw.get("matchExpressions") or ()),
+                      tolerations=tuple(raw.get("tolerations") or ()))
+
+
+def _provider(name: str, raw: Any) -> ProviderPreset:
+    _known(raw, ("onDemand", "spot", "detectLabel"), f"providers.{name}.")
+    spot = raw.get("spot")
+    return ProviderPreset(on_demand=_pool(f"providers.{name}.onDemand.", raw.get("onDemand") or {}),
+                          spot=_pool(f"providers.{name}.spot.", spot) if spot is not None else None,
+                          detect_label=raw.get("detectLabel"))
+
+
+def _price(product: str, raw: Any) -> GpuPrice:
+    _known(raw, ("onDemand", "spot"), f"gpuPrices.{product}.")
+    try:
+        return GpuPrice(on_demand=float(raw["onDemand"]), spot=float(raw["spot"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"gpuPrices.{product}: needs numeric onDemand and spot prices per GPU-hour") from exc

@@ -1,0 +1,1 @@
+"""Kubernetes I/O: one small async client, server-side apply, tolerant deletes."""

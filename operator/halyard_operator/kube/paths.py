@@ -1,0 +1,26 @@
+"""REST paths of the kinds the operator touches."""
+from __future__ import annotations
+
+# kind -> (api prefix, plural, namespaced)
+KINDS = {
+    "Deployment": ("/apis/apps/v1", "deployments", True),
+    "Service": ("/api/v1", "services", True),
+    "PodDisruptionBudget": ("/apis/policy/v1", "poddisruptionbudgets", True),
+    "Secret": ("/api/v1", "secrets", True),
+    "Node": ("/api/v1", "nodes", False),
+    "LLMDeployment": ("/apis/halyard.dev/v1alpha1", "llmdeployments", True),
+}
+
+
+def collection_path(kind: str, namespace: str | None = None) -> str:
+    prefix, plural, namespaced = KINDS[kind]
+    return f"{prefix}/namespaces/{namespace}/{plural}" if namespaced else f"{prefix}/{plural}"
+
+
+def object_path(kind: str, name: str, namespace: str | None = None) -> str:
+    return f"{collection_path(kind, namespace)}/{name}"
+
+
+def describe(kind: str, name: str, namespace: str | None = None) -> str:
+    """'Deployment team-a/chat-8b-spot' for logs and events."""
+    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"

@@ -1,0 +1,113 @@
+"""reconcile(): observe -> plan -> apply for one LLMDeployment.
+
+Level-triggered and idempotent: every call recomputes the desired state from
+the object as it is now, writes only real differences and patches status only
+when it changed, so create/update/resume handlers and the periodic timer all
+call the same function.
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from halyard_operator.api import InvalidSpec, LLMDeploymentSpec, parse_spec
+from halyard_operator.builders.meta import Owner
+from halyard_operator.config import OperatorConfig
+from halyard_operator.kube.apply import write
+from halyard_operator.kube.client import KubeClient
+from halyard_operator.kube.paths import describe
+from halyard_operator.reconcile.conditions import find, merge_conditions
+from halyard_operator.reconcile.observe import Observed, observe, observe_children
+from halyard_operator.reconcile.plan import Plan, make_plan
+from halyard_operator.reconcile.status import current_conditions, status_fields
+from halyard_operator.reconcile.validate import Problem
+
+log = logging.getLogger("halyard_operator.reconcile")
+
+
+class EventSink(Protocol):
+    def __call__(self, body: dict, type_: str, reason: str, message: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ReconcileContext:
+    """What reconcile needs besides the object: the API client, the config,
+    an event sink (Kubernetes Events) and a clock returning RFC 3339 UTC."""
+
+    kube: KubeClient
+    config: OperatorConfig
+    events: EventSink
+    now: Callable[[], str] = lambda: datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def owner_of(body: dict) -> Owner:
+    meta = body["metadata"]
+    return Owner(name=meta["name"], namespace=meta["namespace"], uid=meta.get("uid", ""))
+
+
+async def reconcile(ctx: ReconcileContext, body: dict) -> Plan:
+    """Bring the children and status of `body` (an LLMDeployment) up to date."""
+    owner = owner_of(body)
+    spec, problems = _parse(body)
+    if spec is not None:
+        observed = await observe(ctx.kube, owner, spec)
+    else:
+        observed = Observed(children=await observe_children(ctx.kube, owner))
+    plan = make_plan(owner, spec, problems, observed, ctx.config)
+    children = observed.children
+    if plan.writes or plan.deletes:
+        await _apply(ctx, body, plan, observed.children)
+        children = await observe_children(ctx.kube, owner)
+    await _update_status(ctx, body, owner, spec, plan, children)
+    return plan
+
+
+def _parse(body: dict) -> tuple[LLMDeploymentSpec | None, list[Problem]]:
+    try:
+        return parse_spec(body.get("spec")), []
+    except InvalidSpec as exc:
+        return None, [Problem("InvalidSpec", f"{exc}; fix the spec and apply it again")]
+
+
+async def _apply(ctx: ReconcileContext, body: dict, plan: Plan, live: dict) -> None:
+    ns = body["metadata"]["namespace"]
+    for obj in plan.writes:
+        meta = obj["metadata"]
+        existed = (obj["kind"], meta["name"]) in live
+        await write(ctx.kube, obj)
+        what = describe(obj["kind"], meta["name"], ns)
+        verb = "Updated" if existed else "Created"
+        log.info("%s %s", verb, what)
+        ctx.events(body, "Normal", verb, f"{verb} {what}")
+    for kind, name in plan.deletes:
+        if await ctx.kube.delete(kind, name, ns):
+            log.info("Deleted %s", describe(kind, name, ns))
+            ctx.events(body, "Normal", "Deleted", f"Deleted {describe(kind, name, ns)}")
+
+
+async def _update_status(ctx: ReconcileContext, body: dict, owner: Owner, spec: LLMDeploymentSpec | None,
+                         plan: Plan, children: dict) -> None:
+    old = body.get("status") or {}
+    generation = (body.get("metadata") or {}).get("generation")
+    conds = current_conditions(spec, plan.counts, plan.target, children, owner, list(plan.problems))
+    conditions = merge_conditions(old.get("conditions") or [], conds, generation, ctx.now())
+    new = {**status_fields(owner, generation, children), "conditions": conditions}
+    _report_degraded(ctx, body, old.get("conditions") or [], conditions)
+    if all(old.get(k) == v for k, v in new.items()):
+        return
+    await ctx.kube.patch_status("LLMDeployment", owner.name, owner.namespace, new)
+    log.info("Updated status of LLMDeployment %s/%s", owner.namespace, owner.name)
+
+
+def _report_degraded(ctx: ReconcileContext, body: dict, before: list[dict], after: list[dict]) -> None:
+    """One Warning event per new Degraded cause (not one per timer tick)."""
+    old, new = find(before, "Degraded") or {}, find(after, "Degraded") or {}
+    if new.get("status") != "True":
+        return
+    if (old.get("status"), old.get("reason"), old.get("message")) == ("True", new["reason"], new["message"]):
+        return
+    name = f"{body['metadata']['namespace']}/{body['metadata']['name']}"
+    log.warning("LLMDeployment %s is degraded (%s): %s", name, new["reason"], new["message"])
+    ctx.events(body, "Warning", new["reason"], new["message"])

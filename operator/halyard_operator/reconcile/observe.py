@@ -1,0 +1,62 @@
+"""Observe: read what exists for one LLMDeployment (children, nodes, secrets)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from halyard_operator.api import LLMDeploymentSpec
+from halyard_operator.builders.meta import Owner, pool_name
+from halyard_operator.builders.pools import ON_DEMAND, SPOT
+from halyard_operator.kube.client import KubeClient, KubeError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Live state relevant to one LLMDeployment.
+
+    children: (kind, name) -> live object, only those that exist.
+    node_labels: labels of every node, or None when nodes cannot be listed.
+    missing_secrets: imagePullSecrets named in the spec that do not exist.
+    """
+
+    children: Mapping[tuple[str, str], dict] = field(default_factory=dict)
+    node_labels: tuple[Mapping[str, str], ...] | None = None
+    missing_secrets: tuple[str, ...] = ()
+
+
+def child_keys(owner: Owner) -> list[tuple[str, str]]:
+    """Every child a LLMDeployment can have (deterministic names)."""
+    return [("Deployment", pool_name(owner, ON_DEMAND)), ("Deployment", pool_name(owner, SPOT)),
+            ("Service", owner.name), ("PodDisruptionBudget", owner.name)]
+
+
+async def observe_children(kube: KubeClient, owner: Owner) -> dict[tuple[str, str], dict]:
+    found = {}
+    for kind, name in child_keys(owner):
+        live = await kube.get(kind, name, owner.namespace)
+        if live is not None:
+            found[(kind, name)] = live
+    return found
+
+
+async def observe(kube: KubeClient, owner: Owner, spec: LLMDeploymentSpec) -> Observed:
+    children = await observe_children(kube, owner)
+    missing = []
+    for ref in spec.template.image_pull_secrets:
+        if await kube.get("Secret", ref.name, owner.namespace, metadata_only=True) is None:
+            missing.append(ref.name)
+    return Observed(children=children, node_labels=await _node_labels(kube), missing_secrets=tuple(missing))
+
+
+async def _node_labels(kube: KubeClient) -> tuple[Mapping[str, str], ...] | None:
+    try:
+        nodes = await kube.list("Node")
+    except KubeError as exc:
+        if exc.status in (401, 403):
+            log.warning("Cannot list nodes (%s); node placement checks are skipped", exc.status)
+            return None
+        raise
+    return tuple(dict((n.get("metadata") or {}).get("labels") or {}) for n in nodes)

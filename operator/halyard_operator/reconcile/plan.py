@@ -1,0 +1,55 @@
+"""Plan: desired children, what to write and delete, and problems (pure)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from halyard_operator.api import LLMDeploymentSpec
+from halyard_operator.builders.children import desired_children
+from halyard_operator.builders.meta import Owner
+from halyard_operator.builders.placement import PoolCounts, place, serving_target
+from halyard_operator.builders.pools import resolve_pools
+from halyard_operator.config import OperatorConfig
+from halyard_operator.kube.apply import needs_write, with_hash
+from halyard_operator.reconcile.observe import Observed
+from halyard_operator.reconcile.validate import Problem, placement_problems, spec_problems
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one reconcile will do. Invariant: a plan with a blocking problem
+    has no writes and no deletes (`counts` is then None)."""
+
+    writes: tuple[dict, ...] = ()  # desired objects (with hash) that differ from live
+    deletes: tuple[tuple[str, str], ...] = ()  # (kind, name) of children no longer wanted
+    problems: tuple[Problem, ...] = ()
+    counts: PoolCounts | None = None
+    target: int = 0
+
+
+def make_plan(owner: Owner, spec: LLMDeploymentSpec | None, problems: list[Problem],
+              observed: Observed, config: OperatorConfig) -> Plan:
+    if spec is None:
+        return Plan(problems=tuple(problems))
+    target = serving_target(spec)
+    pools = None
+    if spec.capacity.provider != "auto" or observed.node_labels is not None:
+        pools = resolve_pools(spec, config, observed.node_labels or ())
+    problems = problems + spec_problems(spec, config, pools, observed)
+    if pools is None:
+        pools = resolve_pools(spec, config, ())
+    if any(p.blocking for p in problems):
+        return Plan(problems=tuple(problems), target=target)
+    problems += placement_problems(spec, pools, observed)
+    counts = place(spec, target, spot_allowed=pools.spot is not None)
+    desired = [with_hash(obj) for obj in desired_children(owner, spec, pools, counts, config)]
+    wanted = {(obj["kind"], obj["metadata"]["name"]) for obj in desired}
+    writes = tuple(obj for obj in desired
+                   if needs_write(obj, observed.children.get((obj["kind"], obj["metadata"]["name"]))))
+    deletes = tuple(key for key, live in observed.children.items()
+                    if key not in wanted and _owned_by(live, owner))
+    return Plan(writes=writes, deletes=deletes, problems=tuple(problems), counts=counts, target=target)
+
+
+def _owned_by(live: dict, owner: Owner) -> bool:
+    refs = (live.get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("uid") == owner.uid and ref.get("controller") for ref in refs)

@@ -1,0 +1,168 @@
+"""Pure builders: Deployment per pool, Service, PDB, worker command line."""
+from __future__ import annotations
+
+import pytest
+
+from halyard_operator.api import parse_spec
+from halyard_operator.builders.args import extra_args_problems, model_source, worker_args
+from halyard_operator.builders.children import desired_children
+from halyard_operator.builders.meta import Owner
+from halyard_operator.builders.placement import place
+from halyard_operator.builders.pools import detect_provider, node_matches, resolve_pools
+from halyard_operator.config import OperatorConfig
+
+CONFIG = OperatorConfig(default_image="halyard/worker:t")
+OWNER = Owner(name="chat", namespace="team-a", uid="u-1")
+
+
+def build(**spec):
+    body = {"model": {"name": "chat-8b", "uri": "hf://org/repo"}, "replicas": 2, **spec}
+    parsed = parse_spec(body)
+    pools = resolve_pools(parsed, CONFIG, [])
+    return {o["metadata"]["name"] + "/" + o["kind"]: o
+            for o in desired_children(OWNER, parsed, pools, place(parsed), CONFIG)}
+
+
+def pod(children, pool="ondemand"):
+    return children[f"chat-{pool}/Deployment"]["spec"]["template"]["spec"]
+
+
+def test_children_names_and_ports():
+    children = build()
+    assert set(children) == {"chat-ondemand/Deployment", "chat/Service", "chat/PodDisruptionBudget"}
+    assert children["chat/Service"]["spec"]["ports"][0] == {
+        "name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}
+    assert children["chat/Service"]["spec"]["selector"] == {"halyard.dev/deployment": "chat"}
+
+
+def test_spot_pool_has_its_own_deployment_and_selector():
+    children = build(replicas=3, capacity={"provider": "karpenter", "spot": {"enabled": True}})
+    spot = children["chat-spot/Deployment"]
+    assert spot["spec"]["replicas"] == 2
+    assert spot["spec"]["selector"]["matchLabels"] == {"halyard.dev/deployment": "chat", "halyard.dev/pool": "spot"}
+    assert pod(children, "spot")["nodeSelector"] == {"karpenter.sh/capacity-type": "spot"}
+    assert pod(children)["nodeSelector"] == {"karpenter.sh/capacity-type": "on-demand"}
+
+
+def test_worker_command_line_sets_only_given_flags():
+    children = build(engine={"quantization": "int4", "maxNumSeqs": 32, "gpuMemoryUtilization": 0.85,
+                             "prefixCaching": False, "drainTimeout": "1m", "extraArgs": ["--block-size", "32"]})
+    container = pod(children)["containers"][0]
+    assert container["command"] == ["halyard-worker"]
+    assert container["args"] == [
+        "serve", "--model", "hf://org/repo", "--served-model-name", "chat-8b", "--host", "$(POD_IP)",
+        "--port", "8000", "--dtype", "auto", "--quantization", "int4", "--max-num-seqs", "32",
+        "--gpu-memory-utilization", "0.85", "--no-prefix-caching", "--drain-timeout", "60",
+        "--block-size", "32"]
+    assert {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}} in container["env"]
+    assert pod(children)["terminationGracePeriodSeconds"] == 75
+
+
+@pytest.mark.parametrize("uri,path,claim", [
+    ("file:///srv/models/llama", "/srv/models/llama", None),
+    ("pvc://store/llama/8b", "/models/store/llama/8b", "store"),
+    ("pvc://store", "/models/store", "store"),
+    ("s3://bucket/llama", "s3://bucket/llama", None),
+    ("hf://org/repo", "hf://org/repo", None),
+])
+def test_model_uri_mapping(uri, path, claim):
+    source = model_source(uri)
+    assert (source.path, source.pvc_claim) == (path, claim)
+
+
+def test_pvc_model_is_mounted_read_only():
+    children = build(model={"name": "m", "uri": "pvc://store/llama"})
+    spec = pod(children)
+    assert {"name": "model", "persistentVolumeClaim": {"claimName": "store", "readOnly": True}} in spec["volumes"]
+    mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "model")
+    assert mount == {"name": "model", "mountPath": "/models/store", "readOnly": True}
+    assert spec["containers"][0]["args"][2] == "/models/store/llama"
+
+
+def test_gpu_limits_product_selector_toleration_priority():
+    spec = pod(build(resources={"gpus": 2, "gpuProduct": "NVIDIA-L4", "memory": "32Gi"}, tier="critical"))
+    res = spec["containers"][0]["resources"]
+    assert res["limits"] == {"nvidia.com/gpu": "2", "memory": "32Gi"}
+    assert res["requests"] == {"memory": "32Gi"}
+    assert spec["nodeSelector"]["nvidia.com/gpu.product"] == "NVIDIA-L4"
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+    assert spec["priorityClassName"] == "halyard-critical"
+
+
+def test_cpu_replica_has_no_gpu_limit_or_toleration():
+    spec = pod(build(resources={"gpus": 0}))
+    assert "nvidia.com/gpu" not in spec["containers"][0].get("resources", {}).get("limits", {})
+    assert spec["tolerations"] == []
+
+
+def test_probes_security_and_image_default():
+    children = build()
+    spec = pod(children)
+    c = spec["containers"][0]
+    assert c["image"] == "halyard/worker:t"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert c["startupProbe"]["failureThreshold"] * c["startupProbe"]["periodSeconds"] >= 600
+    assert c["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                    "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    labels = children["chat-ondemand/Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/instance"] == "chat" and labels["halyard.dev/pool"] == "ondemand"
+
+
+def test_gke_on_demand_pool_excludes_spot_nodes_by_affinity():
+    children = build(capacity={"provider": "gke"}, template={"affinity": {"podAntiAffinity": {"x": 1}}})
+    affinity = pod(children)["affinity"]
+    assert affinity["podAntiAffinity"] == {"x": 1}
+    terms = affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert terms == [{"matchExpressions": [{"key": "cloud.google.com/gke-spot", "operator": "DoesNotExist"}]}]
+
+
+def test_aks_spot_pool_tolerates_the_spot_taint():
+    children = build(replicas=2, capacity={"provider": "aks", "spot": {"enabled": True}})
+    assert {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot",
+            "effect": "NoSchedule"} in pod(children, "spot")["tolerations"]
+
+
+def test_custom_provider_uses_explicit_placement_and_template_extras():
+    children = build(replicas=2, capacity={"provider": "custom", "spot": {"enabled": True}, "custom": {
+        "onDemand": {"nodeSelector": {"pool": "od"}},
+        "spot": {"nodeSelector": {"pool": "sp"}, "tolerations": [{"key": "sp", "operator": "Exists"}]}}},
+        template={"nodeSelector": {"zone": "a"}, "imagePullSecrets": [{"name": "creds"}]})
+    assert pod(children, "spot")["nodeSelector"] == {"pool": "sp", "zone": "a"}
+    assert {"key": "sp", "operator": "Exists"} in pod(children, "spot")["tolerations"]
+    assert pod(children)["imagePullSecrets"] == [{"name": "creds"}]
+
+
+def test_owner_reference_on_every_child():
+    for obj in build().values():
+        assert obj["metadata"]["ownerReferences"] == [{
+            "apiVersion": "halyard.dev/v1alpha1", "kind": "LLMDeployment", "name": "chat", "uid": "u-1",
+            "controller": True, "blockOwnerDeletion": True}]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--port=9000"], "spec.engine.extraArgs[0] '--port=9000': --port is set by the operator"),
+    (["--model", "x"], "--model is set by the operator from spec.model.uri"),
+    (["oops"], "not a flag"),
+    (["-x"], "must look like --name"),
+])
+def test_bad_extra_args_are_explained(args, needle):
+    assert any(needle in p for p in extra_args_problems(tuple(args)))
+
+
+def test_good_extra_args_pass():
+    assert extra_args_problems(("--block-size", "32", "--max-queue=10", "--api-key", "k")) == []
+
+
+def test_provider_detection_from_node_labels():
+    assert detect_provider([{"kubernetes.io/os": "linux"}], CONFIG) == "generic"
+    assert detect_provider([{"a": "b"}, {"cloud.google.com/gke-nodepool": "gpu"}], CONFIG) == "gke"
+    assert detect_provider([{"karpenter.sh/capacity-type": "spot"}], CONFIG) == "karpenter"
+
+
+def test_node_matching_honours_expressions():
+    aks = CONFIG.providers["aks"]
+    assert node_matches({"kubernetes.azure.com/scalesetpriority": "regular"}, aks.on_demand)
+    assert not node_matches({"kubernetes.azure.com/scalesetpriority": "spot"}, aks.on_demand)
+    assert node_matches({"kubernetes.azure.com/scalesetpriority": "spot"}, aks.spot)

@@ -1,0 +1,189 @@
+"""The real kopf operator against the kmock API emulator: samples in, children
+and status out; idempotent re-reconciles; updates; deletion; bad input."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from halyard_operator.kube.apply import HASH_ANNOTATION
+from tests.operator.conftest import LLMD, NAMESPACE, sample
+
+DEPLOY, SVC, PDB = "apps/v1/deployments", "v1/services", "policy/v1/poddisruptionbudgets"
+
+
+def condition(obj: dict, type_: str) -> dict | None:
+    return next((c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] == type_), None)
+
+
+async def reconciled(cluster, name: str) -> dict:
+    return await cluster.wait_for(
+        lambda: (o := cluster.get(LLMD, name)) and condition(o, "Degraded") and o, what=f"status of {name}")
+
+
+@pytest.mark.parametrize("file,pools", [
+    ("fixed-size.yaml", {"ondemand": 2}),
+    ("spot-mix.yaml", {"ondemand": 1, "spot": 4}),
+    ("autoscaling-slo.yaml", {"ondemand": 2, "spot": 0}),
+    ("batch-spot.yaml", {"ondemand": 0, "spot": 3}),
+])
+async def test_sample_becomes_children_with_owner_refs(cluster, file, pools):
+    obj = await cluster.create_llmd(sample(file))
+    name, uid = obj["metadata"]["name"], obj["metadata"]["uid"]
+    llmd = await reconciled(cluster, name)
+    assert cluster.names(DEPLOY) == {f"{name}-{pool}" for pool in pools}
+    for pool, replicas in pools.items():
+        dep = cluster.get(DEPLOY, f"{name}-{pool}")
+        assert dep["spec"]["replicas"] == replicas
+        assert dep["spec"]["template"]["metadata"]["labels"]["halyard.dev/pool"] == pool
+        pod = dep["spec"]["template"]["spec"]
+        assert pod["priorityClassName"] == f"halyard-{obj['spec']['tier']}"
+        worker = pod["containers"][0]
+        assert worker["command"] == ["halyard-worker"]
+        assert worker["resources"]["limits"]["nvidia.com/gpu"] == str(obj["spec"]["resources"]["gpus"])
+    for resource, child in ((SVC, name), (PDB, name)):
+        assert cluster.get(resource, child) is not None
+    for resource, child in [(DEPLOY, f"{name}-{p}") for p in pools] + [(SVC, name), (PDB, name)]:
+        (ref,) = cluster.get(resource, child)["metadata"]["ownerReferences"]
+        assert (ref["uid"], ref["kind"], ref["controller"], ref["blockOwnerDeletion"]) == (
+            uid, "LLMDeployment", True, True)
+    status = llmd["status"]
+    assert condition(llmd, "Degraded")["status"] == "False"
+    assert status["selector"] == f"halyard.dev/deployment={name}"
+    assert status["endpoint"] == f"http://{name}.{NAMESPACE}.svc:8000/v1"
+    assert status["observedGeneration"] == 1
+
+
+async def test_writes_are_server_side_apply_with_our_field_manager(cluster):
+    await cluster.create_llmd(sample("spot-mix.yaml"))
+    await reconciled(cluster, "chat-spot")
+    applies = [r for r in cluster.writes("/deployments/") if r.method == "PATCH"]
+    assert applies, "no apply request was sent"
+    for request in applies:
+        assert request.headers["Content-Type"] == "application/apply-patch+yaml"
+        assert request.params["fieldManager"] == "halyard-operator"
+        assert request.params["force"] == "true"
+
+
+async def test_pool_selectors_and_tolerations_follow_the_detected_provider(cluster):
+    await cluster.create_llmd(sample("spot-mix.yaml"))
+    await reconciled(cluster, "chat-spot")
+    spot = cluster.get(DEPLOY, "chat-spot-spot")["spec"]["template"]["spec"]
+    od = cluster.get(DEPLOY, "chat-spot-ondemand")["spec"]["template"]["spec"]
+    assert spot["nodeSelector"] == {"eks.amazonaws.com/capacityType": "SPOT",
+                                    "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    assert od["nodeSelector"]["eks.amazonaws.com/capacityType"] == "ON_DEMAND"
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spot["tolerations"]
+
+
+async def test_batch_sample_uses_karpenter_spot_label(cluster):
+    await cluster.create_llmd(sample("batch-spot.yaml"))
+    await reconciled(cluster, "batch-summarize")
+    spot = cluster.get(DEPLOY, "batch-summarize-spot")["spec"]["template"]["spec"]
+    assert spot["nodeSelector"] == {"karpenter.sh/capacity-type": "spot"}
+    assert spot["containers"][0]["args"][-1] == "--block-size=32"
+    assert "--no-prefix-caching" in spot["containers"][0]["args"]
+
+
+async def test_status_counts_come_from_children(cluster):
+    await cluster.create_llmd(sample("spot-mix.yaml"))
+    await reconciled(cluster, "chat-spot")
+    for name, (replicas, ready) in {"chat-spot-ondemand": (1, 1), "chat-spot-spot": (4, 3)}.items():
+        resp = await cluster.kmock.patch(
+            f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{name}/status",
+            json={"status": {"replicas": replicas, "readyReplicas": ready, "updatedReplicas": replicas}})
+        assert resp.status == 200
+    llmd = await cluster.wait_for(
+        lambda: (o := cluster.get(LLMD, "chat-spot")) and o["status"].get("spotReplicas") == 4 and o,
+        what="status from the timer")
+    status = llmd["status"]
+    assert (status["replicas"], status["readyReplicas"], status["onDemandReplicas"]) == (5, 4, 1)
+    assert condition(llmd, "Ready")["status"] == "True"  # 4 ready >= target 4
+
+
+async def test_second_reconcile_writes_nothing(cluster):
+    await cluster.create_llmd(sample("fixed-size.yaml"))
+    await reconciled(cluster, "chat-fixed")
+    await asyncio.sleep(0.5)
+    before = len(cluster.writes(f"/namespaces/{NAMESPACE}/"))
+    timer_runs = len([r for r in cluster.requests() if "/deployments/chat-fixed-ondemand" in str(r.url)])
+    await asyncio.sleep(2.5)  # >= 2 timer reconciles (interval 1s)
+    reads = len([r for r in cluster.requests() if "/deployments/chat-fixed-ondemand" in str(r.url)])
+    assert reads > timer_runs, "the periodic reconcile did not run"
+    assert len(cluster.writes(f"/namespaces/{NAMESPACE}/")) == before
+
+
+async def test_update_patches_only_changed_children(cluster):
+    obj = await cluster.create_llmd(sample("fixed-size.yaml"))
+    await reconciled(cluster, "chat-fixed")
+    hashes = {r: cluster.get(r, n)["metadata"]["annotations"][HASH_ANNOTATION]
+              for r, n in ((SVC, "chat-fixed"), (PDB, "chat-fixed"))}
+    mark = len(cluster.requests())
+    resp = await cluster.kmock.patch(f"/apis/halyard.dev/v1alpha1/namespaces/{NAMESPACE}/llmdeployments/chat-fixed",
+                                     json={"metadata": {"generation": 2}, "spec": {"replicas": 3}})
+    assert resp.status == 200
+    await cluster.wait_for(lambda: cluster.get(DEPLOY, "chat-fixed-ondemand")["spec"]["replicas"] == 3,
+                           what="replicas 3")
+    await cluster.wait_for(lambda: cluster.get(LLMD, "chat-fixed")["status"]["observedGeneration"] == 2)
+    written = {str(r.url).rsplit("/", 1)[-1].split("?")[0] for r in list(cluster.requests())[mark:]
+               if r.method == "PATCH" and "/llmdeployments/" not in str(r.url)}
+    assert written == {"chat-fixed-ondemand"}
+    for r, n in ((SVC, "chat-fixed"), (PDB, "chat-fixed")):
+        assert cluster.get(r, n)["metadata"]["annotations"][HASH_ANNOTATION] == hashes[r]
+    assert obj["metadata"]["uid"]
+
+
+async def test_disabling_spot_deletes_the_spot_pool(cluster):
+    await cluster.create_llmd(sample("spot-mix.yaml"))
+    await reconciled(cluster, "chat-spot")
+    await cluster.kmock.patch(f"/apis/halyard.dev/v1alpha1/namespaces/{NAMESPACE}/llmdeployments/chat-spot",
+                              json={"metadata": {"generation": 2}, "spec": {"capacity": {"spot": {"enabled": False}}}})
+    await cluster.wait_for(lambda: "chat-spot-spot" not in cluster.names(DEPLOY), what="spot pool deleted")
+    assert cluster.get(DEPLOY, "chat-spot-ondemand")["spec"]["replicas"] == 4
+
+
+async def test_delete_removes_the_object(cluster):
+    await cluster.create_llmd(sample("fixed-size.yaml"))
+    await reconciled(cluster, "chat-fixed")
+    # Only kopf's own finalizer (it stops the timer first); children go by owner references.
+    finalizers = await cluster.wait_for(
+        lambda: cluster.get(LLMD, "chat-fixed")["metadata"].get("finalizers"), what="kopf's finalizer")
+    assert finalizers == ["halyard.dev/kopf-finalizer"]
+    resp = await cluster.kmock.delete(f"/apis/halyard.dev/v1alpha1/namespaces/{NAMESPACE}/llmdeployments/chat-fixed")
+    assert resp.status == 200
+    await cluster.wait_for(lambda: cluster.get(LLMD, "chat-fixed") is None, what="object gone")
+
+
+@pytest.mark.parametrize("spec_patch,reason,fix", [
+    ({"replicas": 2, "scaling": {"maxReplicas": 3}}, "InvalidSpec", "exactly one of spec.replicas"),
+    ({"engine": {"extraArgs": ["--port=9000"]}}, "InvalidExtraArgs", "remove it from extraArgs"),
+    ({"template": {"imagePullSecrets": [{"name": "missing-creds"}]}}, "ImagePullSecretNotFound",
+     "create it or remove it"),
+    ({"model": {"name": "m", "uri": "ftp://nope"}}, "InvalidSpec", "hf://org/repo"),
+])
+async def test_malformed_object_is_degraded_without_children(cluster, spec_patch, reason, fix):
+    obj = sample("fixed-size.yaml")
+    obj["spec"].update(spec_patch)
+    await cluster.create_llmd(obj)
+    llmd = await reconciled(cluster, "chat-fixed")
+    degraded = condition(llmd, "Degraded")
+    assert (degraded["status"], degraded["reason"]) == ("True", reason)
+    assert fix in degraded["message"]
+    assert cluster.names(DEPLOY) == set() and cluster.names(SVC) == set()
+    warnings = await cluster.wait_for(
+        lambda: [e for e in cluster.events() if (e["type"], e["reason"]) == ("Warning", reason)],
+        what="a Warning event")
+    assert fix in warnings[0]["message"]
+    # The operator keeps running: a good object next to it still reconciles.
+    await cluster.create_llmd(sample("spot-mix.yaml"))
+    await reconciled(cluster, "chat-spot")
+    assert "chat-spot-ondemand" in cluster.names(DEPLOY)
+
+
+async def test_created_children_are_announced_as_events(cluster):
+    await cluster.create_llmd(sample("fixed-size.yaml"))
+    await reconciled(cluster, "chat-fixed")
+    messages = await cluster.wait_for(lambda: {e["message"] for e in cluster.events()} or None,
+                                      what="events")
+    assert f"Created Deployment {NAMESPACE}/chat-fixed-ondemand" in messages
+    assert f"Created Service {NAMESPACE}/chat-fixed" in messages
