@@ -18,7 +18,7 @@ def test_scarcity_shrinks_batch_first_and_says_why():
                Demand("team-c/batch", "batch", 1, 0, 4, 4))
     grants = arbitrate(demands, 10)
     assert grants["team-a/chat"].granted == 6
-    assert grants["team-b/bot"].granted == 4  # standard is not preemptible: keeps its running pods
+    assert grants["team-b/bot"].granted == 4  # next in line once critical has all it wants
     assert grants["team-c/batch"].granted == 0
     cond = grants["team-c/batch"].condition
     assert cond.status and cond.reason == "GPUsHeldByHigherTiers"
@@ -37,9 +37,16 @@ def test_equal_tier_shares_water_fill():
     assert sorted(g.granted for g in grants.values()) == [4, 5]
 
 
-def test_default_tiers_policy():
-    assert not DEFAULT_TIERS["critical"].may_use_spot and DEFAULT_TIERS["batch"].preemptible
-    assert DEFAULT_TIERS["critical"].priority_class == "halyard-critical"
+def test_operator_config_tiers_drive_the_arbiter():
+    from halyard_operator.config import TierConfig
+
+    demands = (Demand("a", "critical", 1, 0, 4, 4), Demand("b", "batch", 1, 0, 4, 0))
+    # a configuration where batch outranks critical
+    flipped = {"critical": TierConfig("halyard-critical", shedding_order=0, preemptible=True),
+               "standard": DEFAULT_TIERS["standard"],
+               "batch": TierConfig("halyard-batch", shedding_order=9, preemptible=False)}
+    grants = arbitrate(demands, 4, flipped)
+    assert grants["b"].granted == 4 and grants["a"].granted == 0
 
 
 @settings(max_examples=200, deadline=None)
@@ -50,7 +57,8 @@ def test_grants_fit_the_budget_and_never_exceed_desire(rows, gpus):
     demands = tuple(Demand(f"d{i}", tier, g, min(lo, want), want, run)
                     for i, (tier, g, lo, want, run) in enumerate(rows))
     grants = arbitrate(demands, gpus)
-    kept = sum(min(d.running, d.desired) * d.gpus_per_replica for d in demands if d.tier != "batch")
+    kept = sum(min(d.running, d.desired) * d.gpus_per_replica for d in demands
+               if not DEFAULT_TIERS[d.tier].preemptible)
     used = sum(grants[d.name].granted * d.gpus_per_replica for d in demands)
     assert used <= max(gpus, kept)
     assert all(grants[d.name].granted <= d.desired for d in demands)

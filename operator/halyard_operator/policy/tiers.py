@@ -1,6 +1,7 @@
 """Priority tiers and the GPU arbiter.
 
-Pure. When GPUs run short the arbiter grants replicas tier by tier
+Pure. Tiers are the operator configuration's `TierConfig`s (PriorityClass,
+spot allowed, preemptible, shedding order). When GPUs run short the arbiter grants replicas tier by tier
 (critical, then standard, then batch), water-filling within a tier (one
 replica at a time, smallest grant first), in two passes: everyone's
 minReplicas first, then up to desired. Pods of non-preemptible tiers that
@@ -11,25 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Mapping
+
+from halyard_operator.config import DEFAULT_TIERS, TierConfig
 from halyard_operator.policy.conditions import CAPACITY_CONSTRAINED, Condition
-
-
-@dataclass(frozen=True)
-class TierConfig:
-    """One tier. `shed_order`: lower sheds first; `preemptible`: running pods may lose GPUs."""
-
-    name: str
-    priority_class: str
-    may_use_spot: bool
-    preemptible: bool
-    shed_order: int
-
-
-DEFAULT_TIERS: dict[str, TierConfig] = {
-    "critical": TierConfig("critical", "halyard-critical", may_use_spot=False, preemptible=False, shed_order=2),
-    "standard": TierConfig("standard", "halyard-standard", may_use_spot=True, preemptible=False, shed_order=1),
-    "batch": TierConfig("batch", "halyard-batch", may_use_spot=True, preemptible=True, shed_order=0),
-}
 
 
 @dataclass(frozen=True)
@@ -55,7 +41,7 @@ class Grant:
 
 
 def _order(demands, tiers):
-    return sorted(demands, key=lambda d: (-tiers[d.tier].shed_order, d.name))
+    return sorted(demands, key=lambda d: (-tiers[d.tier].shedding_order, d.name))
 
 
 def _fill(group, grants, goal, budget) -> int:
@@ -69,7 +55,8 @@ def _fill(group, grants, goal, budget) -> int:
         budget -= d.gpus_per_replica
 
 
-def arbitrate(demands: tuple[Demand, ...], gpus_available: int, tiers: dict[str, TierConfig] = DEFAULT_TIERS) -> dict[str, Grant]:
+def arbitrate(demands: tuple[Demand, ...], gpus_available: int,
+              tiers: Mapping[str, TierConfig] = DEFAULT_TIERS) -> dict[str, Grant]:
     """Grant replicas from `gpus_available` (allocatable minus GPUs used by non-Halyard pods).
 
     Invariant: sum(granted * gpus_per_replica) <= max(gpus_available, kept GPUs
@@ -83,10 +70,10 @@ def arbitrate(demands: tuple[Demand, ...], gpus_available: int, tiers: dict[str,
             grants[d.name] = keep
             budget -= keep * d.gpus_per_replica
     ordered = _order(demands, tiers)
-    levels = sorted({tiers[d.tier].shed_order for d in demands}, reverse=True)
+    levels = sorted({tiers[d.tier].shedding_order for d in demands}, reverse=True)
     for goal in (lambda d: d.min_replicas, lambda d: d.desired):
         for level in levels:
-            group = [d for d in ordered if tiers[d.tier].shed_order == level]
+            group = [d for d in ordered if tiers[d.tier].shedding_order == level]
             budget = _fill(group, grants, goal, max(budget, 0))
     return {d.name: _grant(d, grants[d.name], ordered, grants, gpus_available) for d in demands}
 

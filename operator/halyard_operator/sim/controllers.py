@@ -18,7 +18,7 @@ import numpy as np
 from halyard_operator.policy.autoscaler import AutoscalerState, ReplicaObservation, autoscale
 from halyard_operator.policy.capacity import CapacityState, PoolObservation, plan_pools
 from halyard_operator.policy.params import SpotParams
-from halyard_operator.policy.tiers import DEFAULT_TIERS
+from halyard_operator.config import DEFAULT_TIERS
 from halyard_operator.sim.fleet import OD, SPOT, Fleet
 from halyard_operator.sim.model import SimDeployment
 from halyard_operator.sim.serving import MAX_PREFILL_SHARE
@@ -52,7 +52,7 @@ class HalyardController:
     def _spot(self, dep: SimDeployment) -> tuple[SpotParams, bool]:
         if self.all_spot:
             return SpotParams(enabled=True, on_demand_floor=0, fallback=False), True
-        return dep.params.capacity.spot, self.has_spot and DEFAULT_TIERS[dep.params.tier].may_use_spot
+        return dep.params.capacity.spot, self.has_spot and DEFAULT_TIERS[dep.params.tier].spot_allowed
 
     def start(self, i: int, n: int) -> tuple[int, int]:
         """Warm start: the deployment already runs `n` replicas, spot Ready."""
