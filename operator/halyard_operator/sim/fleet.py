@@ -100,14 +100,17 @@ class Fleet:
     def _shrink(self, p: int, excess: np.ndarray, k: int) -> None:
         """Remove `excess` replicas: unschedulable first, then the newest starting ones, then ready."""
         self.unsched[:, p] = 0
-        for j in range(self.R):
-            if not excess.any():
-                return
-            slot = (k + self.delay[p] - j) % self.R
-            take = np.minimum(excess, self.pipe[:, p, slot])
-            self.pipe[:, p, slot] -= take
-            self.pipe_total[:, p] -= take
-            excess = excess - take
+        lanes = np.flatnonzero((excess > 0) & (self.pipe_total[:, p] > 0))
+        if len(lanes):
+            newest = (k + self.delay[p] - np.arange(self.R)) % self.R  # ring slots, newest first
+            ring = self.pipe[lanes, p][:, newest]
+            want = excess[lanes][:, None]
+            take = np.clip(want - (np.cumsum(ring, axis=1) - ring), 0, ring)
+            self.pipe[lanes[:, None], p, newest[None, :]] = ring - take
+            removed = take.sum(1)
+            self.pipe_total[lanes, p] -= removed
+            excess = excess.copy()
+            excess[lanes] -= removed
         self.ready[:, p] -= np.minimum(excess, self.ready[:, p])
 
     def interrupt(self, k: int, rngs: list[np.random.Generator]) -> np.ndarray:

@@ -88,6 +88,7 @@ class Simulation:
         samples = stats.ttft_samples(prefill_classes(deps), stats.waits(S, cfg.dt))
         slo = np.array([d.params.scaling.slo.ttft_p95_s or math.inf for d in deps])
         self.cdf = stats.ttft_cdf(samples)  # [D, S, G]
+        self.lane_cdf = np.ascontiguousarray(np.tile(self.cdf, (self.V, 1, 1)))  # [L, S, G]
         self.serving = Serving(c, cfg.dt, cfg.queue_timeout_s, np.tile(stats.ok_by_age(samples, slo), (self.V, 1)))
         self.itl_hist = np.zeros((L, len(stats.ITL_GRID)))
         self.ready_seconds = np.zeros(L)  # integral of ready replicas over time, per lane
@@ -117,8 +118,7 @@ class Simulation:
         diff = self.window.push(t, {"done": s.completed, "adm": s.admitted_by_age, "itl": self.itl_hist,
                                     "ready_s": self.ready_seconds})
         span = max(diff["_span"], self.cfg.dt)
-        dep_of = np.arange(len(s.completed)) % self.D
-        ttft = self._ttft_p95(diff["adm"], dep_of)
+        ttft = self._ttft_p95(diff["adm"])
         itl = stats.hist_quantile(diff["itl"], stats.ITL_GRID)
         ready = self.fleet.ready.sum(1)
         kv, queue = s.kv_usage(ready), s.queue.sum(1)
@@ -135,11 +135,13 @@ class Simulation:
         scraper that saw pods come and go)."""
         return max(1, int(now)) if abs(mean - now) < 0.05 else max(1, int(round(mean)) + (1 if mean > now else -1))
 
-    def _ttft_p95(self, adm: np.ndarray, dep_of: np.ndarray) -> np.ndarray:
+    def _ttft_p95(self, adm: np.ndarray) -> np.ndarray:
+        """[L] TTFT p95 from admissions by age [L, S] (only the age columns in use are mixed)."""
         cols = np.flatnonzero(adm.any(0))
         if not len(cols):
             return np.full(len(adm), np.nan)
-        return stats.ttft_quantile(adm[:, cols], self.cdf[dep_of][:, cols, :])
+        last = cols[-1] + 1
+        return stats.ttft_quantile(adm[:, :last], self.lane_cdf[:, :last, :])
 
     def _tick(self, t: float) -> None:
         f = self.fleet
@@ -198,7 +200,7 @@ class Simulation:
         self.series.t.append(t)
         self.series.load.append(diff["arr"] / span)
         self.series.replicas.append(f.ready + f.pipe_total)
-        self.series.ttft_p95.append(self._ttft_p95(diff["adm"], np.arange(len(s.arrived)) % self.D))
+        self.series.ttft_p95.append(self._ttft_p95(diff["adm"]))
         self.series.cost.append(self.cost_by_lane())
 
     def cost_by_lane(self) -> np.ndarray:

@@ -32,6 +32,7 @@ class Serving:
         L = len(lanes["base"])
         self.S = max(2, math.ceil(queue_timeout_s / dt) + 1)
         self.queue = np.zeros((L, self.S))  # waiting requests by age column
+        self.occupied = 0  # columns [0, occupied) may hold waiting requests
         self.running = np.zeros(L)
         self.running_ok = np.zeros(L)  # running requests whose TTFT met the SLO
         self.itl_avg = np.zeros(L)
@@ -88,21 +89,26 @@ class Serving:
     def _admit(self, ready: np.ndarray, arrivals: np.ndarray) -> None:
         c = self.c
         self.failed += self.queue[:, -1]
-        self.queue[:, 1:] = self.queue[:, :-1]
+        self.queue[:, -1] = 0
+        m = min(self.occupied + 1, self.S)  # columns that can hold requests after the shift
+        self.queue[:, 1:m] = self.queue[:, :m - 1]
         self.queue[:, 0] = arrivals
         self.arrived += arrivals
         slots = np.maximum(ready * self.slots_per_replica - self.running, 0)
         prefill_cap = ready * c["prefill"] * self.dt * MAX_PREFILL_SHARE / c["in_tokens"]
         cap = np.minimum(slots, prefill_cap)
-        rev = self.queue[:, ::-1]  # oldest first
+        q = self.queue[:, :m]
+        rev = q[:, ::-1]  # oldest first
         cum = np.cumsum(rev, axis=1)
         take = np.clip(cap[:, None] - (cum - rev), 0, rev)[:, ::-1]
-        self.queue -= take
-        self.admitted_by_age += take
+        q -= take
+        self.admitted_by_age[:, :m] += take
         admitted = take.sum(1)
         self.running += admitted
-        self.running_ok += (take * self.ok_by_age).sum(1)
+        self.running_ok += (take * self.ok_by_age[:, :m]).sum(1)
         self.admit_rate += ADMIT_SMOOTHING * (admitted / self.dt - self.admit_rate)
+        waiting = np.flatnonzero(q.any(axis=0))
+        self.occupied = int(waiting[-1]) + 1 if len(waiting) else 0
 
     def kv_usage(self, ready: np.ndarray) -> np.ndarray:
         return np.where(ready > 0, self.running * self.ctx / np.maximum(ready * self.c["kv"], 1e-9), 0.0)
