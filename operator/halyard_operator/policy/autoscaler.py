@@ -30,8 +30,9 @@ MIN_FORECAST_WINDOW_S = 30.0  # shorter metric windows (just after start) are to
 class ReplicaObservation:
     """Replicas as observed. Invariant: ready + pending <= current + (surplus being removed).
 
-    `current`: replicas the operator asked for last time (sum over pools);
-    `ready`: Ready pods serving traffic (not on interrupted nodes);
+    `current`: the serving target the operator asked for last time (spare spot
+    replicas from overprovision excluded);
+    `ready`: Ready pods serving traffic, spares included (not on interrupted nodes);
     `pending`: created but not Ready yet (not capacity).
     """
 
@@ -108,8 +109,13 @@ def _ms(seconds: float) -> str:
 
 
 def _signals(params, obs, m, health, capacity, planned_rate) -> list[tuple[int, str]]:
-    """(recommendation, why) per signal that has an opinion."""
-    ready = max(obs.ready, 1)
+    """(recommendation, why) per signal that has an opinion.
+
+    HPA-shaped signals scale the Ready replicas that belong to the target
+    (`min(ready, current)`): spare spot replicas serve traffic but are added
+    on top of the target by the capacity planner, so counting them here would
+    compound them at every evaluation."""
+    ready = max(min(obs.ready, obs.current), 1)
     out: list[tuple[int, str]] = []
     if capacity:
         need = math.ceil(planned_rate / (capacity * params.target_utilization) - 1e-9)
@@ -117,7 +123,7 @@ def _signals(params, obs, m, health, capacity, planned_rate) -> list[tuple[int, 
     elif m.request_rate <= 0 and m.queue <= 0:
         out.append((0, "no traffic"))
     else:
-        out.append((obs.ready, "per-replica capacity not learned yet"))
+        out.append((obs.current, "per-replica capacity not learned yet"))
     if health.queue_ratio > 1.0:  # at most doubling: a queue drains at many requests/s per replica
         out.append((max(ready + 1, math.ceil(ready * min(2.0, health.queue_ratio))),
                     f"queue {m.queue / ready:.1f} per replica > {params.target_queue_per_replica:g}"))
@@ -147,7 +153,7 @@ def _stabilise(params: ScalingParams, obs: ReplicaObservation, history, now, las
     if down_rec < current and cooled:
         target = max(down_rec, current - b.scale_down_max_step)
         if obs.pending > 0:
-            target = max(target, obs.ready)  # trim pending pods only; keep ready ones while others pend
+            target = max(target, min(obs.ready, current))  # trim pending pods only; keep ready ones
         return target
     return current
 
