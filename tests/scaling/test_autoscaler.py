@@ -117,3 +117,16 @@ def test_desired_always_within_bounds(lo, span, current, ready, rate, ttft, queu
     d = autoscale(params, ReplicaObservation(current=current, ready=min(ready, current)), m, 0.0, AutoscalerState())
     assert lo <= d.desired <= lo + span
     assert math.isfinite(d.recommended)
+
+
+def test_spare_spot_replicas_do_not_compound():
+    # the target plus 2 overprovisioned spot spares that are Ready and serving a steady 10 req/s
+    state, current, sizes = AutoscalerState(), 5, []
+    for k in range(200):
+        d = autoscale(PARAMS, ReplicaObservation(current=current, ready=current + 2),
+                      metrics(pods=current + 2, at=k * 15), k * 15.0, state)
+        state, current = d.state, d.desired
+        sizes.append(current)
+    assert max(sizes) <= 8 and len(set(sizes[100:])) == 1  # bounded and settled: no +spares per round
+    breach = autoscale(PARAMS, ReplicaObservation(current=5, ready=7), metrics(ttft=0.9, pods=7), 0.0, AutoscalerState())
+    assert breach.desired == 10  # doubles the target, not target + spares
