@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 PROBE_GROWTH = 1.02  # capacity estimate growth per evaluation with deep headroom
 PROBE_CEILING = 1.3  # probing never goes past this multiple of the best rate seen healthy
-PROBE_QUIET_S = 6 * 3600.0  # no probing this long after the last saturation
+PROBE_QUIET_S = 12 * 3600.0  # no probing this long after the last saturation
 MAX_CUT = 0.7  # one observation lowers the estimate by at most 30%
 SATURATION_MARGIN = 0.9  # after a saturation, trust a bit less than what replicas completed
 
