@@ -1,0 +1,208 @@
+"""SLO-driven autoscaler: (params, observed replicas, metrics, clock, state) -> ScaleDecision.
+
+Pure. The recommendation is the max of four signals, each HPA-shaped
+(independent of how many replicas are pending, so re-evaluating while a
+scale-up is still provisioning never compounds it):
+  - rate: planned request rate / (learned per-replica capacity * utilization),
+    planned rate = max(current, Holt forecast at lead time) when predictive;
+  - queue: ready * (waiting per replica / targetQueuePerReplica), at most doubling;
+  - SLO: ready * (observed p95 / (SLO_MARGIN * target)), at most doubling, when a
+    p95 passes SLO_MARGIN of its target (a p95 at target already misses 5% of requests);
+  - KV: ready * (KV usage / target KV usage) when caches are full.
+Up fast (min recommendation over the scale-up window, usually now), down slow
+(max recommendation over the scale-down window, one step per cooldown).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from halyard_operator.policy.estimators import (
+    SLO_MARGIN, CapacityEstimate, Health, HoltState, holt_forecast, holt_update, update_capacity,
+)
+from halyard_operator.policy.params import ScalingParams
+from halyard_operator.signals.types import DeploymentMetrics
+
+MIN_FORECAST_WINDOW_S = 30.0  # shorter metric windows (just after start) are too noisy to trend
+
+
+@dataclass(frozen=True)
+class ReplicaObservation:
+    """Replicas as observed. Invariant: ready + pending <= current + (surplus being removed).
+
+    `current`: the serving target the operator asked for last time (spare spot
+    replicas from overprovision excluded);
+    `ready`: Ready pods serving traffic, spares included (not on interrupted nodes);
+    `pending`: created but not Ready yet (not capacity).
+    """
+
+    current: int
+    ready: int
+    pending: int = 0
+
+
+@dataclass(frozen=True)
+class AutoscalerState:
+    """What the autoscaler remembers between evaluations (JSON-serialisable via `to_dict`).
+
+    `history`: (time_s, recommendation) pairs inside the longest window, plus the
+    newest older one (scale-down needs the whole window observed).
+    `capacity`: learned sustainable requests/s per ready replica.
+    """
+
+    history: tuple[tuple[float, int], ...] = ()
+    capacity: CapacityEstimate = CapacityEstimate()
+    holt: HoltState | None = None
+    last_change_at: float | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "history": [list(item) for item in self.history],
+            "capacity": [self.capacity.rps, self.capacity.best_healthy, self.capacity.saturated_at],
+            "holt": None if self.holt is None else [self.holt.level, self.holt.trend, self.holt.at],
+            "lastChangeAt": self.last_change_at,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict | None) -> "AutoscalerState":
+        if not raw:
+            return cls()
+        holt = raw.get("holt")
+        return cls(
+            history=tuple((float(t), int(n)) for t, n in raw.get("history", [])),
+            capacity=CapacityEstimate(*raw["capacity"]) if raw.get("capacity") else CapacityEstimate(),
+            holt=None if holt is None else HoltState(*map(float, holt)),
+            last_change_at=raw.get("lastChangeAt"),
+        )
+
+
+@dataclass(frozen=True)
+class ScaleDecision:
+    """Result. Invariant: min_replicas <= desired <= max_replicas.
+
+    `recommended` is the raw (unstabilised, unclamped) recommendation;
+    `reason` is a human sentence, e.g. "Scaled team-a/chat-8b 2 -> 4: TTFT p95 820ms > 500ms".
+    """
+
+    desired: int
+    recommended: int
+    reason: str
+    slo_at_risk: bool
+    state: AutoscalerState
+
+
+def _health(params: ScalingParams, m: DeploymentMetrics, ready: int) -> Health:
+    def ratio(observed, target):
+        return 0.0 if observed is None or not target else observed / target
+
+    per_queue = m.queue / max(ready, 1)
+    return Health(
+        ttft_ratio=ratio(m.ttft_p95_s, params.slo.ttft_p95_s),
+        itl_ratio=ratio(m.itl_p95_s, params.slo.itl_p95_s),
+        queue_ratio=per_queue / params.target_queue_per_replica,
+        kv_ratio=m.kv_usage / params.target_kv_usage,
+    )
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}ms"
+
+
+def _signals(params, obs, m, health, capacity, planned_rate) -> list[tuple[int, str]]:
+    """(recommendation, why) per signal that has an opinion.
+
+    HPA-shaped signals scale the Ready replicas that belong to the target
+    (`min(ready, current)`): spare spot replicas serve traffic but are added
+    on top of the target by the capacity planner, so counting them here would
+    compound them at every evaluation."""
+    ready = max(min(obs.ready, obs.current), 1)
+    out: list[tuple[int, str]] = []
+    if capacity:
+        need = math.ceil(planned_rate / (capacity * params.target_utilization) - 1e-9)
+        out.append((need, f"request rate {planned_rate:.2f}/s at {capacity:.2f}/s per replica"))
+    elif m.request_rate <= 0 and m.queue <= 0:
+        out.append((0, "no traffic"))
+    else:
+        out.append((obs.current, "per-replica capacity not learned yet"))
+    if health.queue_ratio > 1.0:  # at most doubling: a queue drains at many requests/s per replica
+        out.append((max(ready + 1, math.ceil(ready * min(2.0, health.queue_ratio))),
+                    f"queue {m.queue / ready:.1f} per replica > {params.target_queue_per_replica:g}"))
+    if health.latency_pressure > 1.0:
+        ttft_worse = health.ttft_ratio >= health.itl_ratio
+        why = (f"TTFT p95 {_ms(m.ttft_p95_s)} > {SLO_MARGIN:.0%} of {_ms(params.slo.ttft_p95_s)}" if ttft_worse
+               else f"ITL p95 {_ms(m.itl_p95_s)} > {SLO_MARGIN:.0%} of {_ms(params.slo.itl_p95_s)}")
+        out.append((max(ready + 1, math.ceil(ready * min(2.0, health.latency_pressure))), why))
+    if health.kv_ratio > 1.0:
+        out.append((math.ceil(ready * health.kv_ratio), f"KV cache {m.kv_usage:.0%} full"))
+    return out
+
+
+def _stabilise(params: ScalingParams, obs: ReplicaObservation, history, now, last_change_at) -> int:
+    """Desired count (before clamping to [min, max]) from the recommendation history."""
+    b = params.behavior
+    up_window = [n for t, n in history if t >= now - b.scale_up_window_s]
+    down_window = [n for t, n in history if t >= now - b.scale_down_window_s]
+    up_rec, down_rec = min(up_window), max(down_window)
+    if history[0][0] > now - b.scale_down_window_s:
+        down_rec = max(down_rec, obs.current)  # a window not yet observed in full never scales down
+    current = obs.current
+    if up_rec > current:
+        step = max(b.scale_up_max_step, 1)
+        return min(up_rec, current + step)
+    cooled = last_change_at is None or now - last_change_at >= b.scale_down_cooldown_s
+    if down_rec < current and cooled:
+        target = max(down_rec, current - b.scale_down_max_step)
+        if obs.pending > 0:
+            target = max(target, min(obs.ready, current))  # trim pending pods only; keep ready ones
+        return target
+    return current
+
+
+def autoscale(
+    params: ScalingParams,
+    obs: ReplicaObservation,
+    metrics: DeploymentMetrics | None,
+    now: float,
+    state: AutoscalerState,
+    name: str = "deployment",
+) -> ScaleDecision:
+    """Desired replica count for one deployment. See the module docstring for the rule."""
+    lo, hi = params.min_replicas, params.max_replicas
+    if metrics is None or metrics.stale:
+        held = min(max(obs.current, lo), hi)
+        return ScaleDecision(held, held, f"Holding {name} at {held}: metrics stale or missing", False, state)
+    health = _health(params, metrics, obs.ready)
+    serving = metrics.pods_total - metrics.pods_stale  # pods whose requests make up the rate
+    steady = obs.ready > 0 and abs(serving - obs.ready) < 0.5  # no replica came or went in the window
+    per_replica = metrics.request_rate / obs.ready if steady else 0.0
+    capacity = update_capacity(state.capacity, per_replica, health, now)
+    holt = state.holt
+    if params.predictive and metrics.window_s >= MIN_FORECAST_WINDOW_S:
+        holt = holt_update(state.holt, metrics.request_rate, now)
+    planned = max(metrics.request_rate, holt_forecast(holt, params.lead_time_s)) if holt else metrics.request_rate
+    signals = _signals(params, obs, metrics, health, capacity.rps, planned)
+    recommended, why = max(signals, key=lambda item: item[0])
+    horizon = max(params.behavior.scale_up_window_s, params.behavior.scale_down_window_s)
+    history = _prune(state.history, now - horizon) + ((now, recommended),)
+    raw_desired = _stabilise(params, obs, history, now, state.last_change_at)
+    desired = min(max(raw_desired, lo), hi)
+    changed = desired != obs.current
+    reason = _reason(name, obs.current, desired, recommended, why, hi)
+    new_state = replace(state, history=history, capacity=capacity, holt=holt,
+                        last_change_at=now if changed else state.last_change_at)
+    at_risk = not health.slo_met or recommended > hi
+    return ScaleDecision(desired, recommended, reason, at_risk, new_state)
+
+
+def _prune(history: tuple, horizon: float) -> tuple:
+    """Entries newer than `horizon`, plus the newest older one (it shows the window is covered)."""
+    older = [item for item in history if item[0] < horizon]
+    return tuple(older[-1:]) + tuple(item for item in history if item[0] >= horizon)
+
+
+def _reason(name: str, current: int, desired: int, recommended: int, why: str, hi: int) -> str:
+    if desired != current:
+        return f"Scaled {name} {current} -> {desired}: {why}"
+    if recommended > hi and desired == hi:
+        return f"Holding {name} at maxReplicas {hi}: {why} wants {recommended}"
+    return f"Holding {name} at {current}: {why} (recommends {recommended})"

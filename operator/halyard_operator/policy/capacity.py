@@ -1,0 +1,116 @@
+"""Spot-aware capacity planner: desired replicas -> (on-demand, spot) with fallback.
+
+Rule (SpotHedge-style, pure):
+  floor      = min(onDemandFloor, desired)              always on-demand
+  spot_base  = desired - floor                          the spot share
+  spot       = spot_base + overprovision(spot_base)     extra spot absorbs preemptions
+  on_demand  = floor + max(0, spot_base - ready_spot)   while fallback is active
+             = floor                                    otherwise
+Fallback turns on when a spot pod stays Pending beyond `pendingTimeout` or
+spot pods are lost (interrupted/preempted), and off once `ready_spot >=
+spot_base` again: the share moves to on-demand and then back.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from halyard_operator.policy.conditions import CAPACITY_CONSTRAINED, SPOT_FALLBACK_ACTIVE, Condition
+from halyard_operator.policy.params import SpotParams
+
+
+@dataclass(frozen=True)
+class PoolObservation:
+    """One capacity type's pods. `pending_ages_s`: age of each Pending pod (s).
+
+    `lost`: pods of this pool on interrupted nodes or preempted since the last
+    evaluation (already excluded from `ready`).
+    """
+
+    ready: int = 0
+    pending_ages_s: tuple[float, ...] = ()
+    lost: int = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self.pending_ages_s)
+
+    def stuck(self, timeout_s: float) -> int:
+        return sum(1 for age in self.pending_ages_s if age >= timeout_s)
+
+
+@dataclass(frozen=True)
+class CapacityState:
+    """Remembered between evaluations: whether fallback is on, and since when."""
+
+    fallback_since: float | None = None
+
+    def to_dict(self) -> dict:
+        return {"fallbackSince": self.fallback_since}
+
+    @classmethod
+    def from_dict(cls, raw: dict | None) -> "CapacityState":
+        return cls(fallback_since=(raw or {}).get("fallbackSince"))
+
+
+@dataclass(frozen=True)
+class CapacityPlan:
+    """Replicas per capacity type. Invariants: on_demand >= min(floor, desired);
+    on_demand + spot >= desired; spot == 0 when spot is disabled or not allowed."""
+
+    on_demand: int
+    spot: int
+    conditions: tuple[Condition, ...]
+    state: CapacityState
+
+
+def _fallback_trigger(spot: SpotParams, obs: PoolObservation) -> str | None:
+    stuck = obs.stuck(spot.pending_timeout_s)
+    if stuck:
+        return f"{stuck} spot pod(s) Pending longer than {spot.pending_timeout_s:g}s"
+    if obs.lost:
+        return f"{obs.lost} spot pod(s) lost to interruption"
+    return None
+
+
+def _constrained(on_demand_obs: PoolObservation, spot: SpotParams) -> Condition:
+    stuck = on_demand_obs.stuck(spot.pending_timeout_s)
+    if stuck:
+        return Condition(CAPACITY_CONSTRAINED, True, "OnDemandPending",
+                         f"{stuck} on-demand pod(s) Pending longer than {spot.pending_timeout_s:g}s")
+    return Condition(CAPACITY_CONSTRAINED, False, "CapacityAvailable", "all requested pods are scheduling normally")
+
+
+def plan_pools(
+    desired: int,
+    spot: SpotParams,
+    spot_allowed: bool,
+    on_demand_obs: PoolObservation,
+    spot_obs: PoolObservation,
+    now: float,
+    state: CapacityState,
+) -> CapacityPlan:
+    """Split `desired` replicas between on-demand and spot (see module docstring)."""
+    if not spot.enabled or not spot_allowed:
+        why = "spot disabled" if not spot.enabled else "tier does not allow spot"
+        off = Condition(SPOT_FALLBACK_ACTIVE, False, "SpotNotUsed", why)
+        return CapacityPlan(desired, 0, (off, _constrained(on_demand_obs, spot)), CapacityState())
+    floor = min(spot.on_demand_floor, desired)
+    spot_base = desired - floor
+    spot_total = spot_base + (spot.extra_spot(spot_base) if spot_base else 0)
+    trigger = _fallback_trigger(spot, spot_obs)
+    shortfall = max(0, spot_base - spot_obs.ready)
+    active = spot.fallback and shortfall > 0 and (trigger is not None or state.fallback_since is not None)
+    on_demand = floor + (shortfall if active else 0)
+    since = (state.fallback_since if state.fallback_since is not None else now) if active else None
+    if active:
+        fallback = Condition(SPOT_FALLBACK_ACTIVE, True, "SpotUnavailable",
+                             f"{shortfall} replica(s) moved to on-demand: {trigger or 'spot not Ready yet'}")
+    elif trigger and not spot.fallback:
+        fallback = Condition(SPOT_FALLBACK_ACTIVE, False, "FallbackDisabled",
+                             f"{trigger}; spot.fallback is false, so no on-demand replacement")
+    else:
+        fallback = Condition(SPOT_FALLBACK_ACTIVE, False, "SpotReady", f"{spot_obs.ready}/{spot_base} spot replica(s) Ready")
+    constrained = _constrained(on_demand_obs, spot)
+    if not spot.fallback and trigger and shortfall:
+        constrained = Condition(CAPACITY_CONSTRAINED, True, "SpotUnavailable", trigger)
+    return CapacityPlan(on_demand, spot_total, (fallback, constrained), CapacityState(fallback_since=since))

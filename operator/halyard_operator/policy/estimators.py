@@ -1,0 +1,123 @@
+"""Online estimators the autoscaler keeps in its state: per-replica capacity and a Holt forecast.
+
+Both are pure: (previous value, observation) -> new value.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PROBE_GROWTH = 1.02  # capacity estimate growth per evaluation with deep headroom
+PROBE_CEILING = 1.3  # probing never goes past this multiple of the best rate seen healthy
+PROBE_QUIET_S = 12 * 3600.0  # no probing this long after the last saturation
+MAX_CUT = 0.7  # one observation lowers the estimate by at most 30%
+SATURATION_MARGIN = 0.9  # after a saturation, trust a bit less than what replicas completed
+
+
+SLO_MARGIN = 0.85  # act when a p95 passes this share of its target: a p95 AT target still misses 5%
+QUEUE_SATURATED = 0.5  # queue per replica, as a share of targetQueuePerReplica, that means "full"
+
+
+@dataclass(frozen=True)
+class Health:
+    """How a deployment is doing against its targets (ratios: observed / target; 0 when unknown)."""
+
+    ttft_ratio: float
+    itl_ratio: float
+    queue_ratio: float
+    kv_ratio: float
+
+    @property
+    def slo_met(self) -> bool:
+        return self.ttft_ratio <= 1.0 and self.itl_ratio <= 1.0
+
+    @property
+    def latency_pressure(self) -> float:
+        """max(p95 / target) / SLO_MARGIN: above 1 means scale up by about this factor."""
+        return max(self.ttft_ratio, self.itl_ratio) / SLO_MARGIN
+
+    @property
+    def throughput_bound(self) -> bool:
+        """Requests queue: replicas are completing all they can."""
+        return self.queue_ratio > QUEUE_SATURATED
+
+    @property
+    def saturated(self) -> bool:
+        return self.latency_pressure > 1.0 or self.queue_ratio > QUEUE_SATURATED or self.kv_ratio > 1.0
+
+    @property
+    def headroom(self) -> bool:
+        """Deep inside every target: safe to believe a replica could take more."""
+        return max(self.ttft_ratio, self.itl_ratio) < 0.5 and self.queue_ratio < 0.25 and self.kv_ratio < 0.6
+
+
+@dataclass(frozen=True)
+class CapacityEstimate:
+    """Learned sustainable requests/s per ready replica.
+
+    `rps`: the estimate (None until something was observed); `best_healthy`:
+    the highest per-replica rate seen while every target was met;
+    `saturated_at`: the last time replicas were seen saturated.
+    """
+
+    rps: float | None = None
+    best_healthy: float = 0.0
+    saturated_at: float | None = None
+
+
+def update_capacity(est: CapacityEstimate, per_replica_rate: float, health: Health, now: float) -> CapacityEstimate:
+    """Fold one observation of the completion rate per ready replica into the estimate.
+
+    Invariant: `rps` is None only if nothing was learned yet, else > 0.
+    - throughput-bound (requests queue): replicas complete what they can, so
+      the estimate drops to (a margin under) that rate, by at most 1 - MAX_CUT;
+    - latency pressure without a queue: no lower bound is learned;
+    - healthy: the observed rate is a lower bound; the estimate rises to it;
+    - deep headroom, no saturation for PROBE_QUIET_S: probe upward by
+      PROBE_GROWTH, at most PROBE_CEILING x the best healthy rate.
+    """
+    if per_replica_rate <= 0:
+        return est
+    if health.throughput_bound:
+        measured = per_replica_rate * SATURATION_MARGIN
+        rps = measured if est.rps is None else min(est.rps, max(measured, est.rps * MAX_CUT))
+        return CapacityEstimate(rps, est.best_healthy, now)
+    if health.saturated:  # latency pressure without a queue: no new lower bound, no probing
+        return est if est.rps is not None else CapacityEstimate(per_replica_rate, 0.0, now)
+    best = max(est.best_healthy, per_replica_rate)
+    rps = max(est.rps or 0.0, per_replica_rate)
+    quiet = est.saturated_at is None or now - est.saturated_at >= PROBE_QUIET_S
+    if health.headroom and quiet and per_replica_rate > 0.5 * rps:
+        rps = max(rps, min(rps * PROBE_GROWTH, best * PROBE_CEILING))
+    return CapacityEstimate(rps, best, est.saturated_at)
+
+
+@dataclass(frozen=True)
+class HoltState:
+    """Holt linear trend: `level` (req/s) and `trend` (req/s per second) at time `at`."""
+
+    level: float
+    trend: float
+    at: float
+
+
+HOLT_ALPHA = 0.3
+HOLT_BETA = 0.1
+MAX_GROWTH = 2.0  # a forecast never exceeds twice the current level
+
+
+def holt_update(state: HoltState | None, rate: float, now: float) -> HoltState:
+    """Fold one rate observation in; the trend is per second so uneven intervals are fine."""
+    if state is None or now <= state.at:
+        return HoltState(level=rate, trend=0.0 if state is None else state.trend, at=now)
+    dt = now - state.at
+    predicted = state.level + state.trend * dt
+    level = HOLT_ALPHA * rate + (1 - HOLT_ALPHA) * predicted
+    trend = HOLT_BETA * (level - state.level) / dt + (1 - HOLT_BETA) * state.trend
+    return HoltState(level=level, trend=trend, at=now)
+
+
+def holt_forecast(state: HoltState | None, horizon_s: float) -> float:
+    """Rate expected `horizon_s` ahead, within [0, MAX_GROWTH * level]."""
+    if state is None:
+        return 0.0
+    return min(max(0.0, state.level + state.trend * horizon_s), MAX_GROWTH * state.level)

@@ -1,0 +1,168 @@
+"""The one entry point reconcile calls: `plan_capacity(...)` -> pool replica counts.
+
+Pure: (spec, observed pods and nodes, metrics, clock, previous state) ->
+CapacityDecision. It chains the interruption handler, the autoscaler and the
+capacity planner. The state it needs between reconciles is a small JSON
+document the operator keeps in the `halyard.dev/scaling-state` annotation of
+the LLMDeployment, so an operator restart resumes exactly where it was.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from halyard_operator.api import LLMDeploymentSpec
+from halyard_operator.builders.meta import POOL_LABEL
+from halyard_operator.builders.placement import PoolCounts
+from halyard_operator.builders.pools import ON_DEMAND, SPOT
+from halyard_operator.config import TierConfig
+from halyard_operator.policy.autoscaler import AutoscalerState, ReplicaObservation, autoscale
+from halyard_operator.policy.capacity import CapacityState, PoolObservation, plan_pools
+from halyard_operator.policy.conditions import SLO_AT_RISK, Condition
+from halyard_operator.policy.interruption import NodeInfo, PodInfo, plan_interruptions
+from halyard_operator.policy.params import params_from_spec
+from halyard_operator.signals.types import DeploymentMetrics
+
+STATE_ANNOTATION = "halyard.dev/scaling-state"
+
+
+@dataclass(frozen=True)
+class ObservedPod:
+    """A worker pod. `pool`: "ondemand" | "spot" (the halyard.dev/pool label);
+    `age_s`: seconds since creation; `scheduled`: past phase Pending (a pod still
+    loading its model is scheduled but not ready); `load`: running + waiting requests."""
+
+    name: str
+    pool: str
+    node: str | None
+    ready: bool
+    age_s: float
+    scheduled: bool = True
+    deleting: bool = False
+    load: float | None = None
+
+
+@dataclass(frozen=True)
+class ScalingState:
+    """Everything remembered between reconciles. `desired`: the last serving target."""
+
+    desired: int | None = None
+    autoscaler: AutoscalerState = field(default_factory=AutoscalerState)
+    capacity: CapacityState = field(default_factory=CapacityState)
+    lost_seen: tuple[str, ...] = ()  # interrupted pods already reported as lost
+
+    def to_json(self) -> str:
+        return json.dumps({"desired": self.desired, "autoscaler": self.autoscaler.to_dict(),
+                           "capacity": self.capacity.to_dict(), "lostSeen": list(self.lost_seen)},
+                          separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | None) -> "ScalingState":
+        """Parse the annotation; a missing or unreadable one starts fresh (never fails)."""
+        try:
+            raw = json.loads(text) if text else {}
+            return cls(desired=raw.get("desired"), autoscaler=AutoscalerState.from_dict(raw.get("autoscaler")),
+                       capacity=CapacityState.from_dict(raw.get("capacity")),
+                       lost_seen=tuple(raw.get("lostSeen") or ()))
+        except (ValueError, TypeError, KeyError):
+            return cls()
+
+
+@dataclass(frozen=True)
+class CapacityDecision:
+    """What reconcile applies. Invariant: counts.on_demand + counts.spot >= desired.
+
+    `drain`: pods to delete now (their SIGTERM drain finishes in-flight requests);
+    `deletion_costs`: pod -> `controller.kubernetes.io/pod-deletion-cost` value;
+    `events`: (type, reason, message) for Events on the LLMDeployment.
+    """
+
+    counts: PoolCounts
+    desired: int
+    conditions: tuple[Condition, ...]
+    events: tuple[tuple[str, str, str], ...]
+    drain: tuple[str, ...]
+    deletion_costs: Mapping[str, int]
+    state: ScalingState
+    metrics_status: dict | None
+
+
+def _pool_obs(pods: list[ObservedPod], lost: int) -> PoolObservation:
+    """Unscheduled pods carry their age (pendingTimeout); pods loading the model count as young."""
+    return PoolObservation(ready=sum(1 for p in pods if p.ready),
+                           pending_ages_s=tuple(0.0 if p.scheduled else p.age_s for p in pods if not p.ready),
+                           lost=lost)
+
+
+def plan_capacity(
+    name: str,
+    spec: LLMDeploymentSpec,
+    tier: TierConfig,
+    spot_available: bool,
+    pods: tuple[ObservedPod, ...],
+    nodes: Mapping[str, NodeInfo],
+    metrics: DeploymentMetrics | None,
+    now: float,
+    state: ScalingState,
+) -> CapacityDecision:
+    """Pool replica counts for one LLMDeployment `name` ("namespace/name").
+
+    `spot_available`: the resolved provider has a spot pool. Pods being
+    deleted are ignored; pods on interrupted nodes are not capacity.
+    """
+    params = params_from_spec(name, spec)
+    live = tuple(p for p in pods if not p.deleting)
+    desired_before = state.desired if state.desired is not None else params.scaling.min_replicas
+    infos = tuple(PodInfo(p.name, p.node, p.ready, p.load) for p in live)
+    interruptions = plan_interruptions(nodes, infos, desired_before)
+    hit = set(interruptions.interrupted_pods)
+    healthy = [p for p in live if p.name not in hit]
+    obs = ReplicaObservation(current=desired_before, ready=sum(1 for p in healthy if p.ready),
+                             pending=sum(1 for p in healthy if not p.ready))
+    scaled = autoscale(params.scaling, obs, metrics, now, state.autoscaler, name)
+    newly_lost = [p for p in live if p.name in hit and p.name not in state.lost_seen]
+    by_pool = {pool: [p for p in healthy if p.pool == pool] for pool in (ON_DEMAND, SPOT)}
+    pools = plan_pools(
+        scaled.desired, params.capacity.spot, tier.spot_allowed and spot_available,
+        _pool_obs(by_pool[ON_DEMAND], 0),
+        _pool_obs(by_pool[SPOT], sum(1 for p in newly_lost if p.pool == SPOT)),
+        now, state.capacity)
+    conditions = pools.conditions + (_slo_condition(scaled),)
+    events = _events(obs.current, scaled, interruptions.messages)
+    new_state = ScalingState(desired=scaled.desired, autoscaler=scaled.state, capacity=pools.state,
+                             lost_seen=tuple(sorted(hit)))
+    return CapacityDecision(
+        counts=PoolCounts(on_demand=pools.on_demand, spot=pools.spot), desired=scaled.desired,
+        conditions=conditions, events=events, drain=interruptions.drain,
+        deletion_costs=interruptions.deletion_costs, state=new_state,
+        metrics_status=None if metrics is None else metrics.to_status())
+
+
+def _slo_condition(scaled) -> Condition:
+    if scaled.slo_at_risk:
+        return Condition(SLO_AT_RISK, True, "SLOAtRisk", scaled.reason)
+    return Condition(SLO_AT_RISK, False, "WithinSLO", scaled.reason)
+
+
+def _events(current: int, scaled, interruption_messages) -> tuple[tuple[str, str, str], ...]:
+    events = [("Normal", "Draining" if m.startswith("Draining") else "Interruption", m)
+              for m in interruption_messages]
+    if scaled.desired != current:
+        events.append(("Normal", "Scaled", scaled.reason))
+    return tuple(events)
+
+
+def observed_pod(obj: Mapping, now: float) -> ObservedPod:
+    """A Pod object (API dict) -> ObservedPod. `now`: epoch seconds."""
+    from datetime import datetime
+
+    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
+    created = meta.get("creationTimestamp")
+    born = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp() if created else now
+    return ObservedPod(
+        name=meta.get("name", ""), pool=(meta.get("labels") or {}).get(POOL_LABEL, ON_DEMAND),
+        node=(obj.get("spec") or {}).get("nodeName"), ready=ready, age_s=max(0.0, now - born),
+        scheduled=status.get("phase", "Pending") != "Pending",
+        deleting=meta.get("deletionTimestamp") is not None)

@@ -1,0 +1,93 @@
+"""Priority tiers and the GPU arbiter.
+
+Pure. Tiers are the operator configuration's `TierConfig`s (PriorityClass,
+spot allowed, preemptible, shedding order). When GPUs run short the arbiter grants replicas tier by tier
+(critical, then standard, then batch), water-filling within a tier (one
+replica at a time, smallest grant first), in two passes: everyone's
+minReplicas first, then up to desired. Pods of non-preemptible tiers that
+already run keep their GPUs; preemptible tiers can lose them to higher tiers,
+so lower tiers shrink first.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from typing import Mapping
+
+from halyard_operator.config import DEFAULT_TIERS, TierConfig
+from halyard_operator.policy.conditions import CAPACITY_CONSTRAINED, Condition
+
+
+@dataclass(frozen=True)
+class Demand:
+    """One deployment asking for GPUs. Invariant: 0 <= min_replicas <= desired; running >= 0."""
+
+    name: str
+    tier: str
+    gpus_per_replica: int
+    min_replicas: int
+    desired: int
+    running: int  # replicas that hold GPUs now
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Replicas granted. Invariant: granted <= desired; `condition` explains a hold-back."""
+
+    name: str
+    granted: int
+    desired: int
+    condition: Condition
+
+
+def _order(demands, tiers):
+    return sorted(demands, key=lambda d: (-tiers[d.tier].shedding_order, d.name))
+
+
+def _fill(group, grants, goal, budget) -> int:
+    """Water-fill `group` toward goal(d), one replica at a time; returns the budget left."""
+    while True:
+        open_ = [d for d in group if grants[d.name] < goal(d) and d.gpus_per_replica <= budget]
+        if not open_:
+            return budget
+        d = min(open_, key=lambda d: (grants[d.name] * d.gpus_per_replica, d.name))
+        grants[d.name] += 1
+        budget -= d.gpus_per_replica
+
+
+def arbitrate(demands: tuple[Demand, ...], gpus_available: int,
+              tiers: Mapping[str, TierConfig] = DEFAULT_TIERS) -> dict[str, Grant]:
+    """Grant replicas from `gpus_available` (allocatable minus GPUs used by non-Halyard pods).
+
+    Invariant: sum(granted * gpus_per_replica) <= max(gpus_available, kept GPUs
+    of non-preemptible running pods).
+    """
+    grants = {d.name: 0 for d in demands}
+    budget = gpus_available
+    for d in demands:  # running pods of non-preemptible tiers keep their GPUs
+        if not tiers[d.tier].preemptible:
+            keep = min(d.running, d.desired)
+            grants[d.name] = keep
+            budget -= keep * d.gpus_per_replica
+    ordered = _order(demands, tiers)
+    levels = sorted({tiers[d.tier].shedding_order for d in demands}, reverse=True)
+    for goal in (lambda d: d.min_replicas, lambda d: d.desired):
+        for level in levels:
+            group = [d for d in ordered if tiers[d.tier].shedding_order == level]
+            budget = _fill(group, grants, goal, max(budget, 0))
+    return {d.name: _grant(d, grants[d.name], ordered, grants, gpus_available) for d in demands}
+
+
+def _grant(d: Demand, granted: int, ordered, grants, available: int) -> Grant:
+    if granted >= d.desired:
+        cond = Condition(CAPACITY_CONSTRAINED, False, "CapacityAvailable", f"{granted} replica(s) granted as desired")
+        return Grant(d.name, granted, d.desired, cond)
+    above = [o.name for o in ordered if o.tier != d.tier and grants[o.name] and _rank(o, d, ordered)]
+    by = f"; GPUs held by higher tiers: {', '.join(above)}" if above else ""
+    msg = (f"held back by tier {d.tier}: wants {d.desired} replica(s), granted {granted} "
+           f"({d.gpus_per_replica} GPU(s) each, {available} GPU(s) available to Halyard){by}")
+    return Grant(d.name, granted, d.desired, Condition(CAPACITY_CONSTRAINED, True, "GPUsHeldByHigherTiers" if above else "InsufficientGPUs", msg))
+
+
+def _rank(other: Demand, d: Demand, ordered) -> bool:
+    return ordered.index(other) < ordered.index(d)

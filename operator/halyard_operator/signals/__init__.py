@@ -1,0 +1,1 @@
+"""Serving signals: /metrics parsing, scraping, sliding windows, Prometheus API source."""

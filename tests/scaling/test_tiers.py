@@ -1,0 +1,64 @@
+"""Tier arbiter: scarce GPUs go to critical, then standard, then batch."""
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from halyard_operator.policy.tiers import DEFAULT_TIERS, Demand, arbitrate
+
+
+def test_plenty_grants_everyone():
+    grants = arbitrate((Demand("a", "critical", 1, 1, 4, 4), Demand("b", "batch", 1, 0, 3, 3)), 100)
+    assert grants["a"].granted == 4 and grants["b"].granted == 3
+    assert not grants["b"].condition.status
+
+
+def test_scarcity_shrinks_batch_first_and_says_why():
+    demands = (Demand("team-a/chat", "critical", 1, 2, 6, 4), Demand("team-b/bot", "standard", 1, 1, 4, 4),
+               Demand("team-c/batch", "batch", 1, 0, 4, 4))
+    grants = arbitrate(demands, 10)
+    assert grants["team-a/chat"].granted == 6
+    assert grants["team-b/bot"].granted == 4  # next in line once critical has all it wants
+    assert grants["team-c/batch"].granted == 0
+    cond = grants["team-c/batch"].condition
+    assert cond.status and cond.reason == "GPUsHeldByHigherTiers"
+    assert "team-a/chat" in cond.message and "wants 4" in cond.message
+
+
+def test_min_replicas_of_every_tier_come_before_extra_replicas():
+    demands = (Demand("crit", "critical", 2, 1, 10, 0), Demand("std", "standard", 2, 1, 10, 0))
+    grants = arbitrate(demands, 8)
+    assert grants["std"].granted >= 1 and grants["crit"].granted == 3
+
+
+def test_equal_tier_shares_water_fill():
+    demands = (Demand("x", "standard", 1, 0, 10, 0), Demand("y", "standard", 1, 0, 10, 0))
+    grants = arbitrate(demands, 9)
+    assert sorted(g.granted for g in grants.values()) == [4, 5]
+
+
+def test_operator_config_tiers_drive_the_arbiter():
+    from halyard_operator.config import TierConfig
+
+    demands = (Demand("a", "critical", 1, 0, 4, 4), Demand("b", "batch", 1, 0, 4, 0))
+    # a configuration where batch outranks critical
+    flipped = {"critical": TierConfig("halyard-critical", shedding_order=0, preemptible=True),
+               "standard": DEFAULT_TIERS["standard"],
+               "batch": TierConfig("halyard-batch", shedding_order=9, preemptible=False)}
+    grants = arbitrate(demands, 4, flipped)
+    assert grants["b"].granted == 4 and grants["a"].granted == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["critical", "standard", "batch"]), st.integers(1, 8),
+                          st.integers(0, 3), st.integers(0, 10), st.integers(0, 10)), min_size=1, max_size=6),
+       st.integers(0, 80))
+def test_grants_fit_the_budget_and_never_exceed_desire(rows, gpus):
+    demands = tuple(Demand(f"d{i}", tier, g, min(lo, want), want, run)
+                    for i, (tier, g, lo, want, run) in enumerate(rows))
+    grants = arbitrate(demands, gpus)
+    kept = sum(min(d.running, d.desired) * d.gpus_per_replica for d in demands
+               if not DEFAULT_TIERS[d.tier].preemptible)
+    used = sum(grants[d.name].granted * d.gpus_per_replica for d in demands)
+    assert used <= max(gpus, kept)
+    assert all(grants[d.name].granted <= d.desired for d in demands)
