@@ -59,17 +59,8 @@ def rope_cos_sin(inv_freq: torch.Tensor, positions: torch.Tensor):
     return emb.cos(), emb.sin()
 
 
-def silu_and_mul(gate_up: torch.Tensor) -> torch.Tensor:
-    """gate_up: [T, 2I] (gate then up) -> silu(gate) * up: [T, I]."""
-    gate, up = gate_up.chunk(2, dim=-1)
-    return F.silu(gate) * up
-
-
-def write_kv(k_cache, v_cache, k, v, slot_mapping) -> None:
-    """Scatter k, v: [T, Hkv, D] into flat slots `slot_mapping` [T] int64 (in place)."""
-    n, b, hkv, d = k_cache.shape
-    k_cache.view(n * b, hkv, d).index_copy_(0, slot_mapping, k)
-    v_cache.view(n * b, hkv, d).index_copy_(0, slot_mapping, v)
+# The engine's torch ops are the reference for these two kernels.
+from halyard_worker.model.torch_ops import silu_and_mul, write_kv  # noqa: E402,F401
 
 
 def gather_kv(k_cache, v_cache, block_table: torch.Tensor, ctx_len: int):
