@@ -99,6 +99,9 @@ class OperatorConfig:
 
     default_image: str = "halyard/worker:0.1.0"
     reconcile_interval: float = 30.0  # seconds between periodic reconciles of each object
+    metrics_interval: float = 10.0  # seconds between scrapes (and scaling decisions) of autoscaled objects
+    metrics_window: float = 60.0  # seconds of samples behind rates and p95s
+    prometheus_url: str | None = None  # read serving signals from this Prometheus instead of scraping pods
     tiers: Mapping[str, TierConfig] = field(default_factory=lambda: dict(DEFAULT_TIERS))
     providers: Mapping[str, ProviderPreset] = field(default_factory=lambda: dict(DEFAULT_PROVIDERS))
     gpu_prices: Mapping[str, GpuPrice] = field(default_factory=dict)
@@ -122,22 +125,35 @@ def load_config(path: str | Path | None) -> OperatorConfig:
 
 def parse_config(data: Mapping[str, Any]) -> OperatorConfig:
     """Config dict (camelCase keys) -> OperatorConfig, merged over the defaults."""
-    _known(data, ("defaultImage", "reconcileInterval", "tiers", "providers", "gpuPrices", "currency"), "")
+    _known(data, ("defaultImage", "reconcileInterval", "metricsInterval", "metricsWindow", "prometheusUrl",
+                  "tiers", "providers", "gpuPrices", "currency"), "")
     base = OperatorConfig()
-    try:
-        interval = parse_duration(data.get("reconcileInterval", "30s"))
-    except ValueError as exc:
-        raise ConfigError(f"reconcileInterval: {exc}") from exc
+    prometheus = data.get("prometheusUrl")
+    if prometheus is not None and not str(prometheus).startswith(("http://", "https://")):
+        raise ConfigError(f"prometheusUrl: {prometheus!r} is not an http(s) URL, e.g. http://prometheus.monitoring:9090")
     return replace(
         base,
         default_image=str(data.get("defaultImage", base.default_image)),
-        reconcile_interval=interval,
+        reconcile_interval=_duration(data, "reconcileInterval", "30s"),
+        metrics_interval=_duration(data, "metricsInterval", "10s"),
+        metrics_window=_duration(data, "metricsWindow", "60s"),
+        prometheus_url=str(prometheus) if prometheus is not None else None,
         currency=str(data.get("currency", base.currency)),
         tiers={**base.tiers, **{k: _tier(k, v) for k, v in (data.get("tiers") or {}).items()}},
         providers={**base.providers,
                    **{k: _provider(k, v) for k, v in (data.get("providers") or {}).items()}},
         gpu_prices={k: _price(k, v) for k, v in (data.get("gpuPrices") or {}).items()},
     )
+
+
+def _duration(data: Mapping[str, Any], key: str, default: str) -> float:
+    try:
+        seconds = parse_duration(data.get(key, default))
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}") from exc
+    if seconds <= 0:
+        raise ConfigError(f"{key}: must be longer than 0s, e.g. {default}")
+    return seconds
 
 
 def _known(data: Any, keys: tuple[str, ...], where: str) -> None:

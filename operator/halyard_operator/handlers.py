@@ -1,22 +1,37 @@
 """kopf handlers: thin shims into reconcile().
 
 `build_registry()` returns a fresh kopf registry, so the console script and
-the integration tests run exactly the same handlers. create/update/resume and
-the periodic timer all call `reconcile()`; deletion needs no handler because
-owner references let the garbage collector remove the children.
+the integration tests run exactly the same handlers. create/update/resume,
+the periodic timer, the metrics timer (autoscaled objects: scrape, then
+reconcile) and Node interruption notices all call `reconcile()`, one at a
+time per object; deletion only forgets the object's in-memory signals
+(owner references let the garbage collector remove the children).
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import defaultdict
 from typing import Any
 
 import kopf
 
 from halyard_operator.api import API_GROUP, API_VERSION, PLURAL
+from halyard_operator.builders.args import PORT
+from halyard_operator.builders.meta import DEPLOYMENT_LABEL
 from halyard_operator.config import OperatorConfig
 from halyard_operator.kube.client import KubeClient
 from halyard_operator.kube.connection import Connection
+from halyard_operator.policy import STATE_ANNOTATION
+from halyard_operator.policy.interruption import detect
 from halyard_operator.reconcile import ReconcileContext, reconcile
+from halyard_operator.reconcile.observe import worker_pods
+from halyard_operator.reconcile.scaling import key_of
+from halyard_operator.reconcile.core import owner_of
+from halyard_operator.signals.hub import MetricsHub, scrape_targets
+from halyard_operator.signals.nodes import node_info
+
+log = logging.getLogger(__name__)
 
 ANNOTATION_PREFIX = "halyard.dev"
 
@@ -36,21 +51,34 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.scanning.disabled = True
     settings.posting.level = logging.WARNING
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
+    # The scaling state annotation changes with every decision: not a change to handle.
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=ANNOTATION_PREFIX, key="last-handled-configuration")
+        prefix=ANNOTATION_PREFIX, key="last-handled-configuration",
+        ignored_fields=[("metadata", "annotations", STATE_ANNOTATION)])
     settings.persistence.finalizer = f"{ANNOTATION_PREFIX}/kopf-finalizer"
 
 
 def build_registry(config: OperatorConfig, connection: Connection) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     state: dict[str, Any] = {}
+    locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
     resource = (API_GROUP, API_VERSION, PLURAL)
+
+    async def run(body: dict) -> None:
+        """reconcile() under the object's lock (handlers, timers and node notices may overlap)."""
+        if "ctx" not in state:  # the operator is shutting down
+            return
+        async with locks[key_of(owner_of(body))]:
+            await reconcile(state["ctx"], body)
 
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         configure(settings)
         state["kube"] = await KubeClient(connection).__aenter__()
-        state["ctx"] = ReconcileContext(kube=state["kube"], config=config, events=post_event)
+        hub = MetricsHub(window_s=config.metrics_window, stale_after_s=3 * config.metrics_interval,
+                         prometheus_url=config.prometheus_url)
+        state["ctx"] = ReconcileContext(kube=state["kube"], config=config, events=post_event, hub=hub)
+        state["noticed"] = set()
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
@@ -69,15 +97,65 @@ def build_registry(config: OperatorConfig, connection: Connection) -> kopf.Opera
     @kopf.on.create(*resource, registry=registry, backoff=10)
     @kopf.on.update(*resource, registry=registry, backoff=10)
     async def changed(body: kopf.Body, **_: Any) -> None:
-        await reconcile(state["ctx"], _plain(body))
+        await run(_plain(body))
 
     @kopf.timer(*resource, registry=registry, interval=config.reconcile_interval,
                 initial_delay=config.reconcile_interval, idle=None)
     async def periodic(body: kopf.Body, **_: Any) -> None:
-        if "ctx" in state:  # absent while the operator shuts down
-            await reconcile(state["ctx"], _plain(body))
+        await run(_plain(body))
+
+    @kopf.timer(*resource, registry=registry, interval=config.metrics_interval, idle=None,
+                when=lambda spec, **_: bool(spec.get("scaling")))
+    async def autoscale(body: kopf.Body, **_: Any) -> None:
+        """Sample the serving signals, then decide with them."""
+        if "ctx" not in state:
+            return
+        await sample(state["ctx"], _plain(body))
+        await run(_plain(body))
+
+    @kopf.on.delete(*resource, registry=registry, optional=True)
+    async def deleted(body: kopf.Body, **_: Any) -> None:
+        key = key_of(owner_of(_plain(body)))
+        if "ctx" in state:
+            state["ctx"].hub.forget(key)
+            state["ctx"].book.forget(key)
+        locks.pop(key, None)
+
+    @kopf.on.event("", "v1", "nodes", registry=registry)
+    async def node_event(body: kopf.Body, type: str | None, **_: Any) -> None:
+        """An interruption notice reconciles every LLMDeployment with pods on that node at once."""
+        if "ctx" not in state or type == "DELETED":
+            return
+        name, notice = body.metadata.name, detect(node_info(dict(body)))
+        if notice is None:
+            state["noticed"].discard(name)
+            return
+        if name in state["noticed"]:
+            return
+        state["noticed"].add(name)
+        log.info("Node %s has %s: reconciling its LLMDeployments", name, notice.source)
+        await reconcile_node(state["ctx"], name, run)
 
     return registry
+
+
+async def sample(ctx: ReconcileContext, body: dict) -> None:
+    """Scrape the deployment's Ready worker pods (or query Prometheus) into its window."""
+    owner = owner_of(body)
+    pods = await worker_pods(ctx.kube, owner)
+    model = ((body.get("spec") or {}).get("model") or {}).get("name")
+    selector = f'namespace="{owner.namespace}",pod=~"{owner.name}-(ondemand|spot)-.*"'
+    await ctx.hub.refresh(key_of(owner), scrape_targets(pods, PORT, model), selector)
+
+
+async def reconcile_node(ctx: ReconcileContext, node: str, run) -> None:
+    """Reconcile the LLMDeployments whose worker pods run on `node`."""
+    pods = await ctx.kube.list("Pod", labels=DEPLOYMENT_LABEL, fields=f"spec.nodeName={node}")
+    owners = {(p["metadata"]["namespace"], p["metadata"]["labels"][DEPLOYMENT_LABEL]) for p in pods}
+    for ns, name in sorted(owners):
+        body = await ctx.kube.get("LLMDeployment", name, ns)
+        if body is not None:
+            await run(body)
 
 
 def _plain(body: kopf.Body) -> dict:

@@ -30,7 +30,8 @@ RESOURCES = {
     "apps/v1/deployments": ResourceInfo(kind="Deployment", namespaced=True),
     "v1/services": ResourceInfo(kind="Service", namespaced=True),
     "policy/v1/poddisruptionbudgets": ResourceInfo(kind="PodDisruptionBudget", namespaced=True),
-    "v1/nodes": ResourceInfo(kind="Node", namespaced=False),
+    "v1/nodes": ResourceInfo(kind="Node", namespaced=False, verbs={"get", "list", "watch"}),
+    "v1/pods": ResourceInfo(kind="Pod", namespaced=True),
     "v1/secrets": ResourceInfo(kind="Secret", namespaced=True),
     "v1/events": ResourceInfo(kind="Event", namespaced=True),
     # kopf's backbone resources: discovered, never watched (scanning is disabled).

@@ -46,21 +46,19 @@ def test_transition_time_moves_only_on_flip():
 
 
 def test_foreign_conditions_are_kept():
-    before = [{"type": "SLOAtRisk", "status": "True", "reason": "X", "message": "", "lastTransitionTime": "T0"}]
+    before = [{"type": "ExternalCheck", "status": "True", "reason": "X", "message": "", "lastTransitionTime": "T0"}]
     after = merge_conditions(before, [Cond("Ready", "True", "ReplicasReady")], 1, "T1")
-    assert [c["type"] for c in after] == ["Ready", "SLOAtRisk"]
+    assert [c["type"] for c in after] == ["ExternalCheck", "Ready"]
 
 
-def test_counts_and_autoscaling_pending_condition():
+def test_counts_and_ready_condition():
     children = {("Deployment", "chat-ondemand"): {"status": {"replicas": 1, "readyReplicas": 1}},
                 ("Deployment", "chat-spot"): {"status": {"replicas": 3, "readyReplicas": 2}}}
     assert replica_counts(children, OWNER) == {"replicas": 4, "readyReplicas": 3,
                                                "onDemandReplicas": 1, "spotReplicas": 3}
     s = spec(replicas=None, scaling={"minReplicas": 3, "maxReplicas": 5})
     conds = {c.type: c for c in current_conditions(s, None, 3, children, OWNER, [])}
-    assert conds["Ready"].status == "True"
-    assert conds["ScalingActive"].reason == "AutoscalingPending"
-    assert "minReplicas=3" in conds["ScalingActive"].message
+    assert conds["Ready"].status == "True" and conds["Ready"].message == "3/3 replicas ready"
 
 
 def test_plan_writes_children_then_nothing_once_they_exist():

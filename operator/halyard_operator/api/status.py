@@ -40,6 +40,8 @@ class StatusMetrics:
     queue: float | None = spec_field("Requests waiting across replicas.")
     kv_cache_usage: float | None = spec_field("Mean KV cache usage across replicas, 0..1.")
     request_rate: float | None = spec_field("Requests per second across replicas.")
+    stale_pods: int | None = spec_field("Ready replicas whose last scrape failed (their last good "
+                                        "figures are used).", minimum=0)
 
 
 @_frozen
@@ -51,6 +53,8 @@ class LLMDeploymentStatus:
     ready_replicas: int | None = spec_field("Worker pods ready to serve, all pools.")
     on_demand_replicas: int | None = spec_field("Worker pods on on-demand capacity.")
     spot_replicas: int | None = spec_field("Worker pods on spot capacity.")
+    desired_replicas: int | None = spec_field("Serving size the operator decided (autoscaler, "
+                                              "capped by the tier's GPU grant).", minimum=0)
     selector: str | None = spec_field("Label selector of the worker pods (scale subresource).")
     endpoint: str | None = spec_field("OpenAI-compatible base URL inside the cluster.")
     metrics: StatusMetrics | None = spec_field("Live serving metrics.")

@@ -69,9 +69,19 @@ class KubeClient:
         status, obj = await self.request("GET", object_path(kind, name, namespace), accept=accept, ok=(404,))
         return None if status == 404 else obj
 
-    async def list(self, kind: str, namespace: str | None = None) -> list[dict]:
-        _, obj = await self.request("GET", collection_path(kind, namespace))
+    async def list(self, kind: str, namespace: str | None = None, *, labels: str | None = None,
+                   fields: str | None = None) -> list[dict]:
+        """Every object of `kind` (in `namespace`, or all), optionally filtered by
+        label and field selectors (e.g. labels="halyard.dev/deployment=chat")."""
+        params = {k: v for k, v in (("labelSelector", labels), ("fieldSelector", fields)) if v}
+        _, obj = await self.request("GET", collection_path(kind, namespace), params=params or None)
         return list((obj or {}).get("items") or [])
+
+    async def patch(self, kind: str, name: str, namespace: str | None, body: dict) -> bool:
+        """JSON merge patch (e.g. annotations); False when the object is gone."""
+        status, _ = await self.request("PATCH", object_path(kind, name, namespace), body=body,
+                                       content_type=MERGE, ok=(404,))
+        return status != 404
 
     async def apply(self, obj: dict) -> tuple[int, dict | None]:
         """Server-side apply (force, field manager halyard-operator).

@@ -8,6 +8,7 @@ KINDS = {
     "PodDisruptionBudget": ("/apis/policy/v1", "poddisruptionbudgets", True),
     "Secret": ("/api/v1", "secrets", True),
     "Node": ("/api/v1", "nodes", False),
+    "Pod": ("/api/v1", "pods", True),
     "LLMDeployment": ("/apis/halyard.dev/v1alpha1", "llmdeployments", True),
 }
 

@@ -150,6 +150,8 @@ def _scaling(raw: ScalingSpec) -> ScalingParams:
             scale_down_window_s=down.stabilization_window,
             scale_up_max_step=up.max_step or UNLIMITED,
             scale_down_max_step=down.max_step or UNLIMITED,
+            # A scale-down window shorter than the default cooldown shortens it too.
+            scale_down_cooldown_s=min(Behavior.scale_down_cooldown_s, down.stabilization_window),
         ),
         predictive=raw.predictive.enabled,
         lead_time_s=raw.predictive.lookahead,

@@ -75,11 +75,15 @@ class CapacityDecision:
 
     `drain`: pods to delete now (their SIGTERM drain finishes in-flight requests);
     `deletion_costs`: pod -> `controller.kubernetes.io/pod-deletion-cost` value;
-    `events`: (type, reason, message) for Events on the LLMDeployment.
+    `events`: (type, reason, message) for Events on the LLMDeployment;
+    `wanted`: the autoscaler's size before the tier arbiter's `cap` (what the
+    deployment asks the arbiter for); `reason`: the autoscaler's explanation.
     """
 
     counts: PoolCounts
     desired: int
+    wanted: int
+    reason: str
     conditions: tuple[Condition, ...]
     events: tuple[tuple[str, str, str], ...]
     drain: tuple[str, ...]
@@ -105,11 +109,14 @@ def plan_capacity(
     metrics: DeploymentMetrics | None,
     now: float,
     state: ScalingState,
+    cap: int | None = None,
 ) -> CapacityDecision:
     """Pool replica counts for one LLMDeployment `name` ("namespace/name").
 
     `spot_available`: the resolved provider has a spot pool. Pods being
-    deleted are ignored; pods on interrupted nodes are not capacity.
+    deleted are ignored; pods on interrupted nodes are not capacity. `cap`:
+    the replicas the tier arbiter grants (None: no limit); the serving size
+    is min(autoscaler's desired, cap).
     """
     params = params_from_spec(name, spec)
     live = tuple(p for p in pods if not p.deleting)
@@ -121,19 +128,24 @@ def plan_capacity(
     obs = ReplicaObservation(current=desired_before, ready=sum(1 for p in healthy if p.ready),
                              pending=sum(1 for p in healthy if not p.ready))
     scaled = autoscale(params.scaling, obs, metrics, now, state.autoscaler, name)
+    desired = scaled.desired if cap is None else max(0, min(scaled.desired, cap))
     newly_lost = [p for p in live if p.name in hit and p.name not in state.lost_seen]
     by_pool = {pool: [p for p in healthy if p.pool == pool] for pool in (ON_DEMAND, SPOT)}
     pools = plan_pools(
-        scaled.desired, params.capacity.spot, tier.spot_allowed and spot_available,
+        desired, params.capacity.spot, tier.spot_allowed and spot_available,
         _pool_obs(by_pool[ON_DEMAND], 0),
         _pool_obs(by_pool[SPOT], sum(1 for p in newly_lost if p.pool == SPOT)),
         now, state.capacity)
     conditions = pools.conditions + (_slo_condition(scaled),)
-    events = _events(obs.current, scaled, interruptions.messages)
-    new_state = ScalingState(desired=scaled.desired, autoscaler=scaled.state, capacity=pools.state,
+    fresh = {p.name for p in newly_lost}
+    notes = tuple(m for m in interruptions.messages
+                  if m.startswith("Draining") or any(m.startswith(f"Keeping pod {n} ") for n in fresh))
+    events = _events(name, obs.current, desired, scaled, notes)
+    new_state = ScalingState(desired=desired, autoscaler=scaled.state, capacity=pools.state,
                              lost_seen=tuple(sorted(hit)))
     return CapacityDecision(
-        counts=PoolCounts(on_demand=pools.on_demand, spot=pools.spot), desired=scaled.desired,
+        counts=PoolCounts(on_demand=pools.on_demand, spot=pools.spot), desired=desired,
+        wanted=scaled.desired, reason=scaled.reason,
         conditions=conditions, events=events, drain=interruptions.drain,
         deletion_costs=interruptions.deletion_costs, state=new_state,
         metrics_status=None if metrics is None else metrics.to_status())
@@ -145,11 +157,15 @@ def _slo_condition(scaled) -> Condition:
     return Condition(SLO_AT_RISK, False, "WithinSLO", scaled.reason)
 
 
-def _events(current: int, scaled, interruption_messages) -> tuple[tuple[str, str, str], ...]:
+def _events(name: str, current: int, desired: int, scaled, interruption_messages) -> tuple[tuple[str, str, str], ...]:
+    """Interruption notes (each once), then the size change with its reason."""
     events = [("Normal", "Draining" if m.startswith("Draining") else "Interruption", m)
               for m in interruption_messages]
-    if scaled.desired != current:
+    if desired != current and desired == scaled.desired:
         events.append(("Normal", "Scaled", scaled.reason))
+    elif desired != current:
+        events.append(("Normal", "Scaled", f"Scaled {name} {current} -> {desired}: the tier arbiter grants "
+                                           f"{desired} of {scaled.desired} wanted replica(s) ({scaled.reason})"))
     return tuple(events)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-# Condition types this reconcile owns; others (e.g. SLOAtRisk) are left alone.
-OWNED_TYPES = ("Ready", "Progressing", "Degraded", "ScalingActive")
+# Condition types this reconcile owns (every type the API defines).
+OWNED_TYPES = ("Ready", "Progressing", "Degraded", "ScalingActive",
+               "CapacityConstrained", "SpotFallbackActive", "SLOAtRisk")
 
 
 @dataclass(frozen=True)

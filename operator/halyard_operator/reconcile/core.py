@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from halyard_operator.api import InvalidSpec, LLMDeploymentSpec, parse_spec
@@ -19,8 +20,13 @@ from halyard_operator.kube.apply import write
 from halyard_operator.kube.client import KubeClient
 from halyard_operator.kube.paths import describe
 from halyard_operator.reconcile.conditions import find, merge_conditions
+from halyard_operator.builders.pools import resolve_pools
+from halyard_operator.policy import STATE_ANNOTATION, CapacityDecision, ScalingState
+from halyard_operator.reconcile.fleet import ClusterPods, FleetBook
 from halyard_operator.reconcile.observe import Observed, observe, observe_children
-from halyard_operator.reconcile.plan import Plan, make_plan
+from halyard_operator.reconcile.plan import Plan, make_plan, observed_pools
+from halyard_operator.reconcile.scaling import ScalingInputs, apply_decision, decide, key_of
+from halyard_operator.signals.hub import MetricsHub
 from halyard_operator.reconcile.status import current_conditions, status_fields
 from halyard_operator.reconcile.validate import Problem
 
@@ -34,12 +40,18 @@ class EventSink(Protocol):
 @dataclass(frozen=True)
 class ReconcileContext:
     """What reconcile needs besides the object: the API client, the config,
-    an event sink (Kubernetes Events) and a clock returning RFC 3339 UTC."""
+    an event sink (Kubernetes Events), a clock returning RFC 3339 UTC, the
+    serving signals, the fleet's GPU demands and a cached pod list (the
+    last three are the operator's memory, shared by every reconcile)."""
 
     kube: KubeClient
     config: OperatorConfig
     events: EventSink
     now: Callable[[], str] = lambda: datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    hub: MetricsHub = field(default_factory=MetricsHub)
+    book: FleetBook = field(default_factory=FleetBook)
+    cluster_pods: ClusterPods = field(default_factory=ClusterPods)
+    clock: Callable[[], float] = time.time
 
 
 def owner_of(body: dict) -> Owner:
@@ -53,17 +65,36 @@ async def reconcile(ctx: ReconcileContext, body: dict) -> Plan:
     if (body.get("metadata") or {}).get("deletionTimestamp"):
         return Plan()  # going away: the garbage collector removes the children
     spec, problems = _parse(body)
+    decision = None
     if spec is not None:
         observed = await observe(ctx.kube, owner, spec)
+        decision = await _decide(ctx, body, owner, spec, observed)
     else:
         observed = Observed(children=await observe_children(ctx.kube, owner))
-    plan = make_plan(owner, spec, problems, observed, ctx.config)
+    sized = (decision.desired, decision.counts) if decision else None
+    plan = make_plan(owner, spec, problems, observed, ctx.config, sized)
     children = observed.children
     if plan.writes or plan.deletes:
         await _apply(ctx, body, plan, observed.children)
         children = await observe_children(ctx.kube, owner)
-    await _update_status(ctx, body, owner, spec, plan, children)
+    if decision is not None and plan.counts is not None:
+        await apply_decision(ctx.kube, body, decision, observed, ctx.events)
+    await _update_status(ctx, body, owner, spec, plan, children, decision if plan.counts else None)
     return plan
+
+
+async def _decide(ctx: ReconcileContext, body: dict, owner: Owner, spec: LLMDeploymentSpec,
+                  observed: Observed) -> CapacityDecision | None:
+    """The scaling policies' decision; None when the tier is unknown (a blocking problem)."""
+    if spec.tier not in ctx.config.tiers:
+        return None
+    pools = observed_pools(spec, ctx.config, observed) or resolve_pools(spec, ctx.config, ())
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    key = key_of(owner)
+    inputs = ScalingInputs(metrics=ctx.hub.metrics(key, ctx.clock()), loads=ctx.hub.loads(key),
+                           now=ctx.clock(), state=ScalingState.from_json(annotations.get(STATE_ANNOTATION)),
+                           cluster_pods=await ctx.cluster_pods.get(ctx.kube))
+    return decide(owner, spec, ctx.config, pools.spot is not None, observed, inputs, ctx.book)
 
 
 def _parse(body: dict) -> tuple[LLMDeploymentSpec | None, list[Problem]]:
@@ -90,12 +121,12 @@ async def _apply(ctx: ReconcileContext, body: dict, plan: Plan, live: dict) -> N
 
 
 async def _update_status(ctx: ReconcileContext, body: dict, owner: Owner, spec: LLMDeploymentSpec | None,
-                         plan: Plan, children: dict) -> None:
+                         plan: Plan, children: dict, decision: CapacityDecision | None) -> None:
     old = body.get("status") or {}
     generation = (body.get("metadata") or {}).get("generation")
-    conds = current_conditions(spec, plan.counts, plan.target, children, owner, list(plan.problems))
+    conds = current_conditions(spec, plan.counts, plan.target, children, owner, list(plan.problems), decision)
     conditions = merge_conditions(old.get("conditions") or [], conds, generation, ctx.now())
-    new = {**status_fields(owner, generation, children), "conditions": conditions}
+    new = {**status_fields(owner, generation, children, spec, decision), "conditions": conditions}
     _report_degraded(ctx, body, old.get("conditions") or [], conditions)
     if all(old.get(k) == v for k, v in new.items()):
         return

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from halyard_operator.api import LLMDeploymentSpec
-from halyard_operator.builders.meta import Owner, pool_name
+from halyard_operator.builders.meta import DEPLOYMENT_LABEL, Owner, pool_name
 from halyard_operator.builders.pools import ON_DEMAND, SPOT
 from halyard_operator.kube.client import KubeClient, KubeError
 
@@ -20,11 +20,15 @@ class Observed:
     children: (kind, name) -> live object, only those that exist.
     node_labels: labels of every node, or None when nodes cannot be listed.
     missing_secrets: imagePullSecrets named in the spec that do not exist.
+    nodes: every Node object (empty when nodes cannot be listed).
+    pods: the worker pods of this LLMDeployment (label halyard.dev/deployment).
     """
 
     children: Mapping[tuple[str, str], dict] = field(default_factory=dict)
     node_labels: tuple[Mapping[str, str], ...] | None = None
     missing_secrets: tuple[str, ...] = ()
+    nodes: tuple[dict, ...] = ()
+    pods: tuple[dict, ...] = ()
 
 
 def child_keys(owner: Owner) -> list[tuple[str, str]]:
@@ -48,15 +52,23 @@ async def observe(kube: KubeClient, owner: Owner, spec: LLMDeploymentSpec) -> Ob
     for ref in spec.template.image_pull_secrets:
         if await kube.get("Secret", ref.name, owner.namespace, metadata_only=True) is None:
             missing.append(ref.name)
-    return Observed(children=children, node_labels=await _node_labels(kube), missing_secrets=tuple(missing))
+    nodes = await _nodes(kube)
+    labels = None if nodes is None else tuple(dict((n.get("metadata") or {}).get("labels") or {}) for n in nodes)
+    return Observed(children=children, node_labels=labels, missing_secrets=tuple(missing),
+                    nodes=tuple(nodes or ()), pods=tuple(await worker_pods(kube, owner)))
 
 
-async def _node_labels(kube: KubeClient) -> tuple[Mapping[str, str], ...] | None:
+async def worker_pods(kube: KubeClient, owner: Owner) -> list[dict]:
+    """The LLMDeployment's worker pods (the label is checked again: selectors are a server-side nicety)."""
+    pods = await kube.list("Pod", owner.namespace, labels=f"{DEPLOYMENT_LABEL}={owner.name}")
+    return [p for p in pods if ((p.get("metadata") or {}).get("labels") or {}).get(DEPLOYMENT_LABEL) == owner.name]
+
+
+async def _nodes(kube: KubeClient) -> list[dict] | None:
     try:
-        nodes = await kube.list("Node")
+        return await kube.list("Node")
     except KubeError as exc:
         if exc.status in (401, 403):
             log.warning("Cannot list nodes (%s); node placement checks are skipped", exc.status)
             return None
         raise
-    return tuple(dict((n.get("metadata") or {}).get("labels") or {}) for n in nodes)

@@ -7,7 +7,7 @@ from halyard_operator.api import LLMDeploymentSpec
 from halyard_operator.builders.children import desired_children
 from halyard_operator.builders.meta import Owner
 from halyard_operator.builders.placement import PoolCounts, place, serving_target
-from halyard_operator.builders.pools import resolve_pools
+from halyard_operator.builders.pools import Pools, resolve_pools
 from halyard_operator.config import OperatorConfig
 from halyard_operator.kube.apply import needs_write, with_hash
 from halyard_operator.reconcile.observe import Observed
@@ -26,21 +26,28 @@ class Plan:
     target: int = 0
 
 
+def observed_pools(spec: LLMDeploymentSpec, config: OperatorConfig, observed: Observed) -> Pools | None:
+    """The pools as resolved from the nodes; None when provider auto cannot see any node."""
+    if spec.capacity.provider != "auto" or observed.node_labels is not None:
+        return resolve_pools(spec, config, observed.node_labels or ())
+    return None
+
+
 def make_plan(owner: Owner, spec: LLMDeploymentSpec | None, problems: list[Problem],
-              observed: Observed, config: OperatorConfig) -> Plan:
+              observed: Observed, config: OperatorConfig, sized: tuple[int, PoolCounts] | None = None) -> Plan:
+    """`sized`: (serving target, pool counts) from the scaling policies; None places
+    the spec's own size statically."""
     if spec is None:
         return Plan(problems=tuple(problems))
-    target = serving_target(spec)
-    pools = None
-    if spec.capacity.provider != "auto" or observed.node_labels is not None:
-        pools = resolve_pools(spec, config, observed.node_labels or ())
+    target = sized[0] if sized else serving_target(spec)
+    pools = observed_pools(spec, config, observed)
     problems = problems + spec_problems(spec, config, pools, observed)
     if pools is None:
         pools = resolve_pools(spec, config, ())
     if any(p.blocking for p in problems):
         return Plan(problems=tuple(problems), target=target)
     problems += placement_problems(spec, pools, observed)
-    counts = place(spec, target, spot_allowed=pools.spot is not None)
+    counts = sized[1] if sized else place(spec, target, spot_allowed=pools.spot is not None)
     desired = [with_hash(obj) for obj in desired_children(owner, spec, pools, counts, config)]
     wanted = {(obj["kind"], obj["metadata"]["name"]) for obj in desired}
     writes = tuple(obj for obj in desired

@@ -7,6 +7,8 @@ from halyard_operator.api import LLMDeploymentSpec
 from halyard_operator.builders.meta import Owner, endpoint, pool_name, selector_string
 from halyard_operator.builders.placement import PoolCounts
 from halyard_operator.builders.pools import ON_DEMAND, SPOT
+from halyard_operator.policy import CapacityDecision
+from halyard_operator.policy.conditions import SLO_AT_RISK
 from halyard_operator.reconcile.conditions import Cond
 from halyard_operator.reconcile.validate import Problem
 
@@ -29,14 +31,26 @@ def replica_counts(children: Mapping[tuple[str, str], dict], owner: Owner) -> di
 
 def current_conditions(spec: LLMDeploymentSpec | None, counts: PoolCounts | None, target: int,
                        children: Mapping[tuple[str, str], dict], owner: Owner,
-                       problems: list[Problem]) -> list[Cond]:
+                       problems: list[Problem], decision: CapacityDecision | None = None) -> list[Cond]:
     ready = replica_counts(children, owner)["readyReplicas"]
     conds = [_degraded(problems), _ready(ready, target), _progressing(children, owner, counts)]
-    if spec is not None and spec.scaling is not None:
-        conds.append(Cond("ScalingActive", "False", "AutoscalingPending",
-                          f"autoscaling is not active yet; running spec.scaling.minReplicas="
-                          f"{spec.scaling.min_replicas} replicas"))
+    scaled = spec is not None and spec.scaling is not None
+    if decision is None:
+        return conds
+    for cond in decision.conditions:
+        if cond.type != SLO_AT_RISK or scaled:
+            conds.append(Cond(cond.type, "True" if cond.status else "False", cond.reason, cond.message))
+    if scaled:
+        conds.append(_scaling_active(decision))
     return conds
+
+
+def _scaling_active(decision: CapacityDecision) -> Cond:
+    """HPA's meaning: True while decisions are made from live metrics."""
+    if decision.metrics_status is None or decision.reason.find("metrics stale or missing") >= 0:
+        return Cond("ScalingActive", "False", "MetricsUnavailable",
+                    f"{decision.reason}; waiting for Ready replicas to report metrics")
+    return Cond("ScalingActive", "True", "ScalingFromMetrics", decision.reason)
 
 
 def _degraded(problems: list[Problem]) -> Cond:
@@ -73,7 +87,13 @@ def _progressing(children: Mapping[tuple[str, str], dict], owner: Owner,
     return Cond("Progressing", "False", "Settled", "every pool runs its desired replicas")
 
 
-def status_fields(owner: Owner, generation: int | None, children: Mapping[tuple[str, str], dict]) -> dict:
+def status_fields(owner: Owner, generation: int | None, children: Mapping[tuple[str, str], dict],
+                  spec: LLMDeploymentSpec | None = None, decision: CapacityDecision | None = None) -> dict:
     """Everything in status except conditions."""
-    return {"observedGeneration": generation, **replica_counts(children, owner),
-            "selector": selector_string(owner), "endpoint": endpoint(owner)}
+    fields = {"observedGeneration": generation, **replica_counts(children, owner),
+              "selector": selector_string(owner), "endpoint": endpoint(owner)}
+    if decision is not None:
+        fields["desiredReplicas"] = decision.desired
+        if spec is not None and spec.scaling is not None and decision.metrics_status is not None:
+            fields["metrics"] = decision.metrics_status
+    return fields
