@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from e2e_kube import DEPLOYMENT_LABEL, llmd, pool_of, wait_for
+from e2e_kube import DEPLOYMENT_LABEL, condition, llmd, pool_of, wait_for
 
 pytestmark = pytest.mark.e2e
 PLACEHOLDER = {"env": [{"name": "HALYARD_DEV_RUNNER", "value": "skip"}]}
@@ -83,6 +83,20 @@ def test_critical_preempts_batch_when_gpus_are_scarce(kubectl, operator, namespa
     assert len(bound) == 1, [p["metadata"]["name"] for p in bound]  # one batch replica preempted
     events = kubectl.items("events", "-n", namespace, "--field-selector", "reason=Preempted")
     assert events, "no Preempted event from the scheduler"
+
+    # The tier arbiter then shrinks batch to what is left: no replica stays Pending, and status says why.
+    def batch_held_back():
+        obj = kubectl.get_json("llmd", "batch", "-n", namespace)
+        held = condition(obj, "CapacityConstrained") or {}
+        live = _live_pods(kubectl, namespace, "batch")
+        return (held.get("status") == "True" and len(live) == 1 and live[0]["spec"].get("nodeName")
+                and obj["status"].get("desiredReplicas") == 1 and held)
+
+    held = wait_for(batch_held_back, 90, "batch held back to 1 replica, none Pending")
+    assert held["reason"] == "GPUsHeldByHigherTiers" and f"{namespace}/crit" in held["message"]
+    kubectl.run("delete", "llmd", "crit", "-n", namespace)
+    wait_for(lambda: len([p for p in _live_pods(kubectl, namespace, "batch") if p["spec"].get("nodeName")]) == 2,
+             120, "batch back to 2 replicas once the critical deployment is gone")
 
 
 def test_spot_node_loss_replaces_pods_and_keeps_the_floor(kubectl, operator, namespace, model_uri, nodes):

@@ -53,3 +53,11 @@ async def test_reconcile_leaves_an_object_being_deleted_alone(kube, kmock):
             "spec": {"model": {"name": "m", "uri": "hf://o/r"}, "replicas": 1}}
     plan = await reconcile(ctx, body)
     assert plan.writes == () and list(kmock) == []
+
+
+def test_namespaced_kind_without_namespace_lists_all_namespaces():
+    from halyard_operator.kube.paths import collection_path
+
+    assert collection_path("Pod") == "/api/v1/pods"
+    assert collection_path("Pod", "team-a") == "/api/v1/namespaces/team-a/pods"
+    assert collection_path("Node") == "/api/v1/nodes"

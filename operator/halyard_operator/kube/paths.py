@@ -15,7 +15,8 @@ KINDS = {
 
 def collection_path(kind: str, namespace: str | None = None) -> str:
     prefix, plural, namespaced = KINDS[kind]
-    return f"{prefix}/namespaces/{namespace}/{plural}" if namespaced else f"{prefix}/{plural}"
+    # A namespaced kind without a namespace lists across all namespaces.
+    return f"{prefix}/namespaces/{namespace}/{plural}" if namespaced and namespace else f"{prefix}/{plural}"
 
 
 def object_path(kind: str, name: str, namespace: str | None = None) -> str:
