@@ -156,11 +156,13 @@ def test_interruption_drains_the_spot_pod_after_starting_its_replacement(kubectl
 
 
 def _filler(namespace, replicas, gpus):
-    """Pods outside Halyard that take every spot GPU (placeholders: no process)."""
+    """Pods outside Halyard that take every spot GPU (placeholders: no process). Their
+    priority is above Halyard's standard tier, so the scheduler does not preempt them."""
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "filler", "namespace": namespace},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "filler"}},
                      "template": {"metadata": {"labels": {"app": "filler"}}, "spec": {
                          "nodeSelector": {"halyard.dev/dev-pool": "spot"},
+                         "priorityClassName": "halyard-critical",
                          "tolerations": [{"operator": "Exists"}],
                          "containers": [{"name": "c", "image": "pause", "env": PLACEHOLDER["env"],
                                          "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}]}}}}
@@ -169,7 +171,24 @@ def _filler(namespace, replicas, gpus):
 def _pool_replicas(kubectl, ns, name):
     obj = kubectl.get_json("llmd", name, "-n", ns)
     fallback = condition(obj, "SpotFallbackActive") or {}
-    return obj["status"].get("onDemandReplicas"), obj["status"].get("spotReplicas"), fallback.get("status")
+    status = obj.get("status") or {}
+    return status.get("onDemandReplicas"), status.get("spotReplicas"), fallback.get("status")
+
+
+def _wait_pools(kubectl, ns, name, expected, timeout, what):
+    """Wait until (on-demand, spot, SpotFallbackActive) == expected; on timeout show them and the pods."""
+    seen = []
+
+    def check():
+        seen.append(_pool_replicas(kubectl, ns, name))
+        return seen[-1] == expected
+
+    try:
+        wait_for(check, timeout, what)
+    except AssertionError as exc:
+        pods = [(p["metadata"]["name"], p["spec"].get("nodeName"), p["status"].get("phase"), is_ready(p))
+                for p in kubectl.items("pods", "-n", ns)]
+        raise AssertionError(f"{exc}; (on-demand, spot, fallback) = {seen[-1] if seen else None}; pods {pods}")
 
 
 def test_full_spot_pool_falls_back_to_on_demand_and_returns(kubectl, operator, namespace, model_uri, nodes):
@@ -179,17 +198,16 @@ def test_full_spot_pool_falls_back_to_on_demand_and_returns(kubectl, operator, n
     wait_for(lambda: len([p for p in kubectl.items("pods", "-n", namespace, "-l", "app=filler")
                           if p["spec"].get("nodeName")]) == len(spot_nodes), 120, "the spot pool filled")
     name = "hedge"
-    kubectl.apply(llmd(name, namespace, model_uri, replicas=3, template=PLACEHOLDER,
+    kubectl.apply(llmd(name, namespace, model_uri, replicas=3,
                        capacity={"spot": {"enabled": True, "onDemandFloor": 1, "pendingTimeout": "5s"}}))
-    wait_for(lambda: _pool_replicas(kubectl, namespace, name) == (3, 2, "True"), 120,
-             "fallback: 3 on-demand pods while 2 spot pods pend")
+    _wait_pools(kubectl, namespace, name, (3, 2, "True"), 120, "fallback: 3 on-demand pods while 2 spot pods pend")
+    wait_for(lambda: len([p for p in _live_pods(kubectl, namespace, name)
+                          if is_ready(p) and pool_of(p, nodes()) == "on-demand"]) == 3, LOAD_TIMEOUT,
+             "3 Ready on-demand replicas serve while spot is full")
     obj = kubectl.get_json("llmd", name, "-n", namespace)
     assert "Pending longer than 5s" in condition(obj, "SpotFallbackActive")["message"]
-    on_demand = [p for p in _live_pods(kubectl, namespace, name) if pool_of(p, nodes()) == "on-demand"]
-    assert len(on_demand) == 3
 
     kubectl.run("delete", "deployment", "filler", "-n", namespace)
-    wait_for(lambda: _pool_replicas(kubectl, namespace, name) == (1, 2, "False"), 120,
-             "spot Ready again: back to the on-demand floor")
-    wait_for(lambda: len(_live_pods(kubectl, namespace, name)) == 3, 90, "3 pods: 1 on-demand + 2 spot")
+    _wait_pools(kubectl, namespace, name, (1, 2, "False"), LOAD_TIMEOUT, "spot Ready again: back to the on-demand floor")
+    wait_for(lambda: _ready_pods(kubectl, namespace, name, 3), LOAD_TIMEOUT, "3 Ready pods: 1 on-demand + 2 spot")
     assert sorted(pool_of(p, nodes()) for p in _live_pods(kubectl, namespace, name)) == ["on-demand", "spot", "spot"]

@@ -104,13 +104,15 @@ def build_registry(config: OperatorConfig, connection: Connection) -> kopf.Opera
     async def periodic(body: kopf.Body, **_: Any) -> None:
         await run(_plain(body))
 
-    @kopf.timer(*resource, registry=registry, interval=config.metrics_interval, idle=None,
-                when=lambda spec, **_: bool(spec.get("scaling")))
+    @kopf.timer(*resource, registry=registry, interval=config.metrics_interval, idle=None, when=_fast)
     async def autoscale(body: kopf.Body, **_: Any) -> None:
-        """Sample the serving signals, then decide with them."""
+        """Sample the serving signals (autoscaled objects), then decide with them; spot
+        users are re-decided as often, so a spot pool that cannot schedule falls back
+        close to its pendingTimeout."""
         if "ctx" not in state:
             return
-        await sample(state["ctx"], _plain(body))
+        if body.spec.get("scaling"):
+            await sample(state["ctx"], _plain(body))
         await run(_plain(body))
 
     @kopf.on.delete(*resource, registry=registry, optional=True)
@@ -156,6 +158,11 @@ async def reconcile_node(ctx: ReconcileContext, node: str, run) -> None:
         body = await ctx.kube.get("LLMDeployment", name, ns)
         if body is not None:
             await run(body)
+
+
+def _fast(spec: kopf.Spec, **_: Any) -> bool:
+    """Objects whose decisions depend on live signals: autoscaled, or using spot."""
+    return bool(spec.get("scaling")) or bool(((spec.get("capacity") or {}).get("spot") or {}).get("enabled"))
 
 
 def _plain(body: kopf.Body) -> dict:
