@@ -90,6 +90,7 @@ class CapacityDecision:
     deletion_costs: Mapping[str, int]
     state: ScalingState
     metrics_status: dict | None
+    metrics_live: bool = False  # decided from fresh metrics (not holding for stale or missing ones)
 
 
 def _pool_obs(pods: list[ObservedPod], lost: int) -> PoolObservation:
@@ -148,7 +149,8 @@ def plan_capacity(
         wanted=scaled.desired, reason=scaled.reason,
         conditions=conditions, events=events, drain=interruptions.drain,
         deletion_costs=interruptions.deletion_costs, state=new_state,
-        metrics_status=None if metrics is None else metrics.to_status())
+        metrics_status=None if metrics is None else metrics.to_status(),
+        metrics_live=metrics is not None and not metrics.stale)
 
 
 def _slo_condition(scaled) -> Condition:

@@ -47,7 +47,7 @@ def current_conditions(spec: LLMDeploymentSpec | None, counts: PoolCounts | None
 
 def _scaling_active(decision: CapacityDecision) -> Cond:
     """HPA's meaning: True while decisions are made from live metrics."""
-    if decision.metrics_status is None or decision.reason.find("metrics stale or missing") >= 0:
+    if not decision.metrics_live:
         return Cond("ScalingActive", "False", "MetricsUnavailable",
                     f"{decision.reason}; waiting for Ready replicas to report metrics")
     return Cond("ScalingActive", "True", "ScalingFromMetrics", decision.reason)
