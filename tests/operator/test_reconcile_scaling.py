@@ -159,3 +159,15 @@ def test_apply_decision_drains_annotates_and_skips_unchanged_writes():
     kube2 = Recorder()
     asyncio.run(apply_decision(kube2, body, d, obs, lambda *a: None))
     assert kube2.calls == []
+
+
+def test_capped_fixed_deployment_event_names_the_grant_only():
+    book = FleetBook()
+    nodes = (node("l4", "ON_DEMAND", gpus=1, product="L4"),)
+    crit = spec(replicas=1, tier="critical", resources={"gpus": 1, "gpuProduct": "L4"})
+    decide(Owner("c", "team-a", "u2"), crit, CONFIG, False, Observed(nodes=nodes), inputs(), book)
+    batch = spec(replicas=2, tier="batch", resources={"gpus": 1, "gpuProduct": "L4"})
+    d = decide(Owner("b", "team-a", "u1"), batch, CONFIG, False, Observed(nodes=nodes),
+               inputs(state=ScalingState(desired=2)), book)
+    assert d.desired == 0
+    assert d.events == (("Normal", "Scaled", "Scaled team-a/b 2 -> 0: the tier arbiter grants 0 of 2 wanted replica(s)"),)

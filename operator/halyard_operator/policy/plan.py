@@ -166,8 +166,9 @@ def _events(name: str, current: int, desired: int, scaled, interruption_messages
     if desired != current and desired == scaled.desired:
         events.append(("Normal", "Scaled", scaled.reason))
     elif desired != current:
+        why = f" ({scaled.reason})" if scaled.desired != current else ""
         events.append(("Normal", "Scaled", f"Scaled {name} {current} -> {desired}: the tier arbiter grants "
-                                           f"{desired} of {scaled.desired} wanted replica(s) ({scaled.reason})"))
+                                           f"{desired} of {scaled.desired} wanted replica(s){why}"))
     return tuple(events)
 
 
