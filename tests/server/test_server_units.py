@@ -201,3 +201,29 @@ def test_kernels_flag_reaches_the_engine_config(tmp_path):
 
     config = config_from_args(_parse("--model", str(tmp_path), "--device", "cpu", "--kernels", "torch"))
     assert engine_config(config).kernels == "torch"
+
+
+def test_engine_waiting_counts_as_queued_only_when_the_kv_cache_binds(tmp_path):
+    """A burst waits between engine steps while the cache has room: not a queue.
+    With the cache nearly full, the engine's waiting requests are held back."""
+    import dataclasses
+
+    from halyard_worker.server.metrics import EngineGauges
+    from halyard_worker.server.state import AppState
+
+    class Runtime:
+        def __init__(self, kv):
+            self.kv = kv
+
+        def gauges(self):
+            return EngineGauges(running=1, waiting=3, kv_usage=self.kv, kv_capacity_tokens=1000,
+                                preemptions=0, prefix_queries=0, prefix_hits=0)
+
+    config = dataclasses.make_dataclass("C", [("served_model_name", str), ("max_num_seqs", int),
+                                              ("max_queue", int), ("drain_timeout", float)])("m", 4, 2, 1.0)
+    roomy, full = AppState(config, 128, Runtime(0.3)), AppState(config, 128, Runtime(0.95))
+    roomy.gate.admit(4)
+    roomy.gate.admit(2)  # 2 waiting by count: allowed although the engine reports 3 waiting
+    full.gate.admit(4)
+    with pytest.raises(Exception, match="admission queue is full"):
+        full.gate.admit(1)  # 3 held back by memory + 1 > 2

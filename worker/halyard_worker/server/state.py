@@ -13,6 +13,10 @@ from halyard_worker.server.runtime import ModelRuntime
 _IDLE = EngineGauges(0, 0, 0.0, 0, 0, 0, 0)
 
 
+# KV cache usage from which the engine's waiting requests count as held back by memory.
+KV_BOUND_USAGE = 0.8
+
+
 class AppState:
     """Owned by one app. `runtime` is None until the model has loaded."""
 
@@ -34,7 +38,13 @@ class AppState:
         return self.runtime.gauges() if self.runtime else _IDLE
 
     def _waiting(self) -> int:
-        return self.runtime.waiting() if self.runtime else 0
+        """Requests the engine holds back for lack of KV cache. While the cache has
+        room, waiting requests are only between steps (a burst just arrived, or
+        the per-step token budget) and start within a step or two: not queued."""
+        if not self.runtime:
+            return 0
+        gauges = self.runtime.gauges()
+        return gauges.waiting if gauges.kv_usage >= KV_BOUND_USAGE else 0
 
     def not_ready_reason(self) -> str | None:
         if self.load_error:
