@@ -21,6 +21,8 @@ def test_shipped_configmap_parses_and_matches_the_built_in_presets():
     defaults = OperatorConfig()
     assert cfg.tiers == defaults.tiers
     assert cfg.providers == defaults.providers
+    assert (cfg.metrics_interval, cfg.metrics_window, cfg.prometheus_url) == (
+        defaults.metrics_interval, defaults.metrics_window, None)
     assert cfg.gpu_prices["NVIDIA-H100-80GB-HBM3"].spot < cfg.gpu_prices["NVIDIA-H100-80GB-HBM3"].on_demand
 
 
@@ -38,6 +40,8 @@ def test_partial_file_overrides_only_what_it_sets(tmp_path):
     ({"tiers": {"gold": {"priority": 5}}}, "tiers.gold.priority: unknown key"),
     ({"gpuPrices": {"H100": {"onDemand": "cheap", "spot": 1}}}, "gpuPrices.H100"),
     ({"reconcileInterval": "soon"}, "reconcileInterval"),
+    ({"metricsInterval": "0s"}, "metricsInterval: must be longer than 0s"),
+    ({"prometheusUrl": "prometheus:9090"}, "prometheusUrl: 'prometheus:9090' is not an http"),
 ])
 def test_bad_config_names_the_key(data, needle):
     with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
