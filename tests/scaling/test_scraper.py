@@ -104,3 +104,34 @@ async def test_prometheus_api_source_reads_instant_vectors():
         assert m.queue == 3 and m.pods_total == 3
     finally:
         await runner.cleanup()
+
+
+async def test_hub_scrapes_ready_pods_at_their_ip_and_reports_loads(worker_metrics):
+    from halyard_operator.signals.hub import MetricsHub, scrape_targets
+
+    w = worker_metrics()
+    w.gauges(running=3, waiting=2, kv=0.5)
+
+    async def good(_request):
+        return web.Response(text=w.text(), content_type="text/plain")
+
+    runner, url = await _serve(good)
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    ready = {"type": "Ready", "status": "True"}
+    pods = [{"metadata": {"name": "a"}, "status": {"podIP": "127.0.0.1", "conditions": [ready]}},
+            {"metadata": {"name": "starting"}, "status": {"podIP": "127.0.0.2", "conditions": []}},
+            {"metadata": {"name": "gone", "deletionTimestamp": "t"},
+             "status": {"podIP": "127.0.0.3", "conditions": [ready]}}]
+    try:
+        targets = scrape_targets(pods, port, None)
+        assert [t.pod for t in targets] == ["a"]  # not Ready or being deleted: not scraped
+        hub = MetricsHub(window_s=60)
+        assert hub.metrics("ns/x") is None
+        await hub.refresh("ns/x", targets, selector="")
+        m = hub.metrics("ns/x")
+        assert m.running == 3 and m.queue == 2 and m.pods_total == 1 and not m.stale
+        assert hub.loads("ns/x") == {"a": 5.0}
+        hub.forget("ns/x")
+        assert hub.metrics("ns/x") is None
+    finally:
+        await runner.cleanup()
