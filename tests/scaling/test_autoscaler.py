@@ -130,3 +130,18 @@ def test_spare_spot_replicas_do_not_compound():
     assert max(sizes) <= 8 and len(set(sizes[100:])) == 1  # bounded and settled: no +spares per round
     breach = autoscale(PARAMS, ReplicaObservation(current=5, ready=7), metrics(ttft=0.9, pods=7), 0.0, AutoscalerState())
     assert breach.desired == 10  # doubles the target, not target + spares
+
+
+def test_healthy_traffic_at_the_learned_rate_adds_no_replica():
+    """Replicas serving today's rate inside every target: the utilization margin on a capacity
+    learned from that same rate is no reason to grow (a lone request once scaled 2 -> 3)."""
+    state = AutoscalerState()
+    for k in range(3):
+        d = autoscale(PARAMS, ReplicaObservation(current=2, ready=2), metrics(rate=1.0, ttft=0.02, at=15.0 * k),
+                      15.0 * k, state)
+        assert d.desired == 2, d.reason
+        state = d.state
+    assert state.capacity.rps >= 0.5  # it learned: 0.5 req/s per replica is sustainable
+    busy = autoscale(PARAMS, ReplicaObservation(current=2, ready=2), metrics(rate=1.0, ttft=0.45, at=45.0),
+                     45.0, state)
+    assert busy.desired > 2  # pressure still scales up

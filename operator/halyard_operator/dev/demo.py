@@ -24,7 +24,8 @@ READY_TIMEOUT_S = 600
 
 
 def demo_manifest(model_uri: str) -> dict:
-    """One on-demand replica plus one spot replica of the tiny model."""
+    """The tiny model autoscaled between 2 and 4 replicas on a TTFT objective,
+    one on-demand replica as the floor and the rest on spot."""
     return {
         "apiVersion": "halyard.dev/v1alpha1", "kind": "LLMDeployment",
         "metadata": {"name": NAME, "namespace": NAMESPACE},
@@ -32,7 +33,7 @@ def demo_manifest(model_uri: str) -> dict:
             "model": {"name": NAME, "uri": model_uri},
             "engine": {"dtype": "float32", "maxModelLen": 512, "maxNumSeqs": 4},
             "resources": {"gpus": 1},
-            "replicas": 2,
+            "scaling": {"minReplicas": 2, "maxReplicas": 4, "slo": {"ttftP95": "500ms"}},
             "capacity": {"spot": {"enabled": True, "onDemandFloor": 1}},
             "tier": "standard",
         },
@@ -53,7 +54,7 @@ def wait_ready(kubectl: Kubectl, timeout: float = READY_TIMEOUT_S) -> dict:
     while time.monotonic() < deadline:
         obj = kubectl.get_json("llmd", NAME, "-n", NAMESPACE)
         status = obj.get("status", {})
-        line = f"{status.get('readyReplicas', 0)}/{obj['spec'].get('replicas', '?')} replicas ready"
+        line = f"{status.get('readyReplicas', 0)}/{status.get('desiredReplicas', '?')} replicas ready"
         if line != last:
             say(f"{NAME}: {line}")
             last = line
@@ -63,6 +64,18 @@ def wait_ready(kubectl: Kubectl, timeout: float = READY_TIMEOUT_S) -> dict:
         time.sleep(2)
     raise RuntimeError(f"{NAME} was not Ready within {timeout:.0f}s; see `kubectl describe llmd {NAME} -n "
                        f"{NAMESPACE}` and the logs under {dev_paths('demo').logs}")
+
+
+def wait_metrics(kubectl: Kubectl, timeout: float = 30) -> str | None:
+    """The TTFT p95 the operator scraped from the workers (None if not reported in time)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = kubectl.get_json("llmd", NAME, "-n", NAMESPACE).get("status", {})
+        ttft = (status.get("metrics") or {}).get("ttftP95")
+        if ttft:
+            return ttft
+        time.sleep(2)
+    return None
 
 
 def worker_endpoint(kubectl: Kubectl) -> str:
@@ -104,6 +117,9 @@ def up() -> int:
     base_url = worker_endpoint(kubectl)
     say(f"asking {base_url} (OpenAI chat completion)")
     answer = ask(base_url)
+    ttft = wait_metrics(kubectl)
+    say(f"operator's view from the workers' /metrics: TTFT p95 {ttft}" if ttft
+        else "the operator has not reported serving metrics yet (kubectl get llmd shows them when it does)")
     print(kubectl.run("get", "llmd", "-n", NAMESPACE, "-o", "wide"), end="")
     print(kubectl.run("get", "pods", "-n", NAMESPACE, "-o", "wide"), end="")
     say(f"answer from the worker (a tiny model with random weights, so the words are noise): {answer!r}")

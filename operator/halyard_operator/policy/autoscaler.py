@@ -119,6 +119,11 @@ def _signals(params, obs, m, health, capacity, planned_rate) -> list[tuple[int, 
     out: list[tuple[int, str]] = []
     if capacity:
         need = math.ceil(planned_rate / (capacity * params.target_utilization) - 1e-9)
+        if not health.saturated and planned_rate <= m.request_rate:
+            # Today's rate is served within every target at today's size: the
+            # model's margin alone is no reason to add replicas (pressure or a
+            # forecast rise is).
+            need = min(need, ready)
         out.append((need, f"request rate {planned_rate:.2f}/s at {capacity:.2f}/s per replica"))
     elif m.request_rate <= 0 and m.queue <= 0:
         out.append((0, "no traffic"))
