@@ -117,6 +117,17 @@ def _signals(params, obs, m, health, capacity, planned_rate) -> list[tuple[int, 
     compound them at every evaluation."""
     ready = max(min(obs.ready, obs.current), 1)
     out: list[tuple[int, str]] = []
+    if health.queue_ratio > 1.0:  # at most doubling: a queue drains at many requests/s per replica
+        out.append((max(ready + 1, math.ceil(ready * min(2.0, health.queue_ratio))),
+                    f"queue {m.queue / ready:.1f} per replica > {params.target_queue_per_replica:g}"))
+    if health.latency_pressure > 1.0:
+        ttft_worse = health.ttft_ratio >= health.itl_ratio
+        why = (f"TTFT p95 {_ms(m.ttft_p95_s)} > {SLO_MARGIN:.0%} of {_ms(params.slo.ttft_p95_s)}" if ttft_worse
+               else f"ITL p95 {_ms(m.itl_p95_s)} > {SLO_MARGIN:.0%} of {_ms(params.slo.itl_p95_s)}")
+        out.append((max(ready + 1, math.ceil(ready * min(2.0, health.latency_pressure))), why))
+    if health.kv_ratio > 1.0:
+        out.append((math.ceil(ready * health.kv_ratio), f"KV cache {m.kv_usage:.0%} full"))
+    # Last: on a tie the pressure signal names the decision.
     if capacity:
         need = math.ceil(planned_rate / (capacity * params.target_utilization) - 1e-9)
         if not health.saturated and planned_rate <= m.request_rate:
@@ -129,16 +140,6 @@ def _signals(params, obs, m, health, capacity, planned_rate) -> list[tuple[int, 
         out.append((0, "no traffic"))
     else:
         out.append((obs.current, "per-replica capacity not learned yet"))
-    if health.queue_ratio > 1.0:  # at most doubling: a queue drains at many requests/s per replica
-        out.append((max(ready + 1, math.ceil(ready * min(2.0, health.queue_ratio))),
-                    f"queue {m.queue / ready:.1f} per replica > {params.target_queue_per_replica:g}"))
-    if health.latency_pressure > 1.0:
-        ttft_worse = health.ttft_ratio >= health.itl_ratio
-        why = (f"TTFT p95 {_ms(m.ttft_p95_s)} > {SLO_MARGIN:.0%} of {_ms(params.slo.ttft_p95_s)}" if ttft_worse
-               else f"ITL p95 {_ms(m.itl_p95_s)} > {SLO_MARGIN:.0%} of {_ms(params.slo.itl_p95_s)}")
-        out.append((max(ready + 1, math.ceil(ready * min(2.0, health.latency_pressure))), why))
-    if health.kv_ratio > 1.0:
-        out.append((math.ceil(ready * health.kv_ratio), f"KV cache {m.kv_usage:.0%} full"))
     return out
 
 
