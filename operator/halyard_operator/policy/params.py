@@ -53,7 +53,7 @@ class ScalingParams:
     slo: SLO = field(default_factory=SLO)
     target_queue_per_replica: float = 4.0
     target_kv_usage: float = 0.9  # KV cache usage (0..1) above which a replica counts as full
-    target_utilization: float = 0.9  # share of learned per-replica capacity to plan for
+    target_utilization: float = 0.92  # share of learned per-replica capacity to plan for
     behavior: Behavior = field(default_factory=Behavior)
     predictive: bool = False
     lead_time_s: float = 300.0  # expected node provisioning + model warm-up (forecast horizon)
