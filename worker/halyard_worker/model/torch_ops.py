@@ -127,11 +127,13 @@ def unpack_int4(packed: torch.Tensor) -> torch.Tensor:
 
 
 def dequant_int4(packed, scales, zeros, group_size: int, dtype) -> torch.Tensor:
-    """scales, zeros: [out, in/group] -> weight [out, in] = (q - zero) * scale."""
+    """scales, zeros: [out, in/group] -> weight [out, in] = (q - zero) * scale
+    (zeros None: symmetric, zero point 8)."""
     q = unpack_int4(packed).to(dtype)
     out, cols = q.shape
     q = q.reshape(out, cols // group_size, group_size)
-    w = (q - zeros.to(dtype)[..., None]) * scales.to(dtype)[..., None]
+    z = torch.full_like(scales, 8, dtype=dtype) if zeros is None else zeros.to(dtype)
+    w = (q - z[..., None]) * scales.to(dtype)[..., None]
     return w.reshape(out, cols)
 
 
