@@ -5,7 +5,6 @@ writes it to crds/llmdeployments.halyard.dev.yaml).
 """
 from __future__ import annotations
 
-import dataclasses
 import sys
 from typing import Any
 

@@ -5,7 +5,6 @@ Every problem is reported with its field path and how to fix it, all at once:
 """
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any

@@ -7,7 +7,6 @@ chat completion against a worker pod's IP -> `kubectl get llmd`.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from halyard_operator.dev import environment
 from halyard_operator.dev.binaries import source_root

@@ -1,7 +1,7 @@
 """Plan: desired children, what to write and delete, and problems (pure)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from halyard_operator.api import LLMDeploymentSpec
 from halyard_operator.builders.children import desired_children

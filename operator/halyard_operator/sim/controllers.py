@@ -19,7 +19,7 @@ from halyard_operator.policy.autoscaler import AutoscalerState, ReplicaObservati
 from halyard_operator.policy.capacity import CapacityState, PoolObservation, plan_pools
 from halyard_operator.policy.params import SpotParams
 from halyard_operator.config import DEFAULT_TIERS
-from halyard_operator.sim.fleet import OD, SPOT, Fleet
+from halyard_operator.sim.fleet import OD, SPOT
 from halyard_operator.sim.model import SimDeployment
 from halyard_operator.sim.serving import MAX_PREFILL_SHARE
 from halyard_operator.signals.types import DeploymentMetrics

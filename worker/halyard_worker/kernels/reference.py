@@ -12,10 +12,14 @@ import torch
 # The engine's own torch ops are the reference for the kernels that replace them.
 from halyard_worker.model.config import RopeConfig
 from halyard_worker.model.llama import rope_inv_freq
-from halyard_worker.model.torch_ops import (  # noqa: F401
+from halyard_worker.model.torch_ops import (
     dequant_int4, dequant_int8, gather_kv, int4_linear, int8_linear, paged_attention_decode,
     paged_attention_prefill, rms_norm, rotary, silu_and_mul, unpack_int4, write_kv,
 )
+
+__all__ = ["dequant_int4", "dequant_int8", "fused_add_rms_norm", "gather_kv", "int4_linear", "int8_linear",
+           "llama3_inv_freq", "paged_attention_decode", "paged_attention_prefill", "quantize_int4",
+           "quantize_int8", "rms_norm", "rope_cos_sin", "rotary", "silu_and_mul", "unpack_int4", "write_kv"]
 
 
 def fused_add_rms_norm(x, residual, weight, eps: float):

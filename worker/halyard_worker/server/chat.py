@@ -1,13 +1,11 @@
 """POST /v1/chat/completions: template the messages, then run like a completion."""
 from __future__ import annotations
 
-import time
-
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from halyard_worker.server import protocol, responses
-from halyard_worker.server.execute import collect, request_id, start, stream_response
+from halyard_worker.server.execute import begin
 from halyard_worker.server.schemas import ChatCompletionRequest
 
 
@@ -26,28 +24,13 @@ def _prepare(state, req: ChatCompletionRequest):
 async def create_chat_completion(state, request: Request, req: ChatCompletionRequest):
     state.check_model(req.model)
     prompt, params, top_n = _prepare(state, req)
-    rid = state.gate.reserve_id(request_id(request))
-    headers = {"X-Request-Id": request.headers.get("x-request-id", rid)}
-    try:
-        run = start(state, rid, [prompt], [params], req.priority)
-    except Exception:
-        state.gate.free_id(rid)
-        raise
-    created, body_id, model = int(time.time()), f"chatcmpl-{rid}", req.model
+    started = await begin(state, request, [prompt], [params], req.priority, req.stream)
+    created, body_id, model, headers = started.created, f"chatcmpl-{started.rid}", req.model, started.headers
     if req.stream:
-        try:
-            await run.first()
-        except Exception:
-            state.gate.free_id(rid)
-            raise
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
         lp = top_n if req.logprobs else None
-        events = _events(state, rid, body_id, created, model, include_usage, lp)
-        return stream_response(run, request, events, headers, lambda: state.gate.free_id(rid))
-    try:
-        (c,) = await collect(run, request, 1)
-    finally:
-        state.gate.free_id(rid)
+        return started.stream(request, _events(state, started.rid, body_id, created, model, include_usage, lp))
+    (c,) = await started.collect(request, 1)
     lp = responses.chat_logprobs(c.logprobs, top_n) if req.logprobs else None
     use = responses.usage(c.prompt_tokens, len(c.token_ids))
     return JSONResponse(responses.chat_body(body_id, created, model, c.text, c.finish_reason, lp, use),

@@ -1,14 +1,12 @@
 """POST /v1/completions: thin handler over protocol, execute and responses."""
 from __future__ import annotations
 
-import time
-
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from halyard_worker.server import protocol, responses
 from halyard_worker.server.errors import APIError
-from halyard_worker.server.execute import collect, request_id, start, stream_response
+from halyard_worker.server.execute import begin
 from halyard_worker.server.schemas import CompletionRequest
 
 
@@ -31,27 +29,13 @@ def _prepare(state, req: CompletionRequest):
 async def create_completion(state, request: Request, req: CompletionRequest):
     state.check_model(req.model)
     prompts, echoes, params = _prepare(state, req)
-    rid = state.gate.reserve_id(request_id(request))
-    headers = {"X-Request-Id": request.headers.get("x-request-id", rid)}
-    try:
-        run = start(state, rid, prompts, params, req.priority)
-    except Exception:
-        state.gate.free_id(rid)
-        raise
-    created, body_id, model = int(time.time()), f"cmpl-{rid}", req.model
+    started = await begin(state, request, prompts, params, req.priority, req.stream)
+    created, body_id, model, headers = started.created, f"cmpl-{started.rid}", req.model, started.headers
     if req.stream:
-        try:
-            await run.first()
-        except Exception:
-            state.gate.free_id(rid)
-            raise
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        events = _events(state, rid, body_id, created, model, echoes, include_usage, req.logprobs)
-        return stream_response(run, request, events, headers, lambda: state.gate.free_id(rid))
-    try:
-        collected = await collect(run, request, len(prompts))
-    finally:
-        state.gate.free_id(rid)
+        events = _events(state, started.rid, body_id, created, model, echoes, include_usage, req.logprobs)
+        return started.stream(request, events)
+    collected = await started.collect(request, len(prompts))
     choices = [responses.completion_choice(
         i, echoes[i] + c.text, c.finish_reason,
         responses.completion_logprobs(c.logprobs, len(echoes[i])) if req.logprobs is not None else None)

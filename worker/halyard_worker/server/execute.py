@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable
@@ -37,6 +38,44 @@ def start(state, rid: str, prompts: list[list[int]], params: list, priority: int
     jobs = [Job(i, f"{rid}/{i}" if many else rid, tuple(p), params[i], priority)
             for i, p in enumerate(prompts)]
     return ChoiceRun(state.runtime.engine, state.gate, state.metrics, jobs)
+
+
+@dataclass
+class Started:
+    """An admitted request: its id (held until the response is over), run and headers."""
+
+    state: object
+    rid: str
+    run: ChoiceRun
+    headers: dict
+    created: int
+
+    def stream(self, request: Request, events) -> StreamingResponse:
+        """The SSE response; the id is freed when it is over."""
+        return stream_response(self.run, request, events, self.headers, lambda: self.state.gate.free_id(self.rid))
+
+    async def collect(self, request: Request, n: int) -> list[Collected]:
+        """Every choice in full (non-streaming); the id is freed when done."""
+        try:
+            return await collect(self.run, request, n)
+        finally:
+            self.state.gate.free_id(self.rid)
+
+
+async def begin(state, request: Request, prompts: list[list[int]], params: list, priority: int,
+                stream: bool) -> Started:
+    """Reserve the request id, admit and start the run; a stream also waits for its first
+    output, so failures before it are HTTP errors. On failure the id is freed again."""
+    rid = state.gate.reserve_id(request_id(request))
+    try:
+        run = start(state, rid, prompts, params, priority)
+        if stream:
+            await run.first()
+    except Exception:
+        state.gate.free_id(rid)
+        raise
+    headers = {"X-Request-Id": request.headers.get("x-request-id", rid)}
+    return Started(state, rid, run, headers, int(time.time()))
 
 
 async def wait_disconnect(request: Request) -> None:
