@@ -17,7 +17,6 @@ from typing import Any
 import kopf
 
 from halyard_operator.api import API_GROUP, API_VERSION, PLURAL
-from halyard_operator.builders.args import PORT
 from halyard_operator.builders.meta import DEPLOYMENT_LABEL
 from halyard_operator.config import OperatorConfig
 from halyard_operator.kube.client import KubeClient
@@ -25,10 +24,9 @@ from halyard_operator.kube.connection import Connection
 from halyard_operator.policy import STATE_ANNOTATION
 from halyard_operator.policy.interruption import detect
 from halyard_operator.reconcile import ReconcileContext, reconcile
-from halyard_operator.reconcile.observe import worker_pods
 from halyard_operator.reconcile.scaling import key_of
 from halyard_operator.reconcile.core import owner_of
-from halyard_operator.signals.hub import MetricsHub, scrape_targets
+from halyard_operator.signals.hub import MetricsHub
 from halyard_operator.signals.nodes import node_info
 
 log = logging.getLogger(__name__)
@@ -64,12 +62,12 @@ def build_registry(config: OperatorConfig, connection: Connection) -> kopf.Opera
     locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
     resource = (API_GROUP, API_VERSION, PLURAL)
 
-    async def run(body: dict) -> None:
+    async def run(body: dict, sample: bool = False) -> None:
         """reconcile() under the object's lock (handlers, timers and node notices may overlap)."""
         if "ctx" not in state:  # the operator is shutting down
             return
         async with locks[key_of(owner_of(body))]:
-            await reconcile(state["ctx"], body)
+            await reconcile(state["ctx"], body, sample=sample)
 
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -109,11 +107,7 @@ def build_registry(config: OperatorConfig, connection: Connection) -> kopf.Opera
         """Sample the serving signals (autoscaled objects), then decide with them; spot
         users are re-decided as often, so a spot pool that cannot schedule falls back
         close to its pendingTimeout."""
-        if "ctx" not in state:
-            return
-        if body.spec.get("scaling"):
-            await sample(state["ctx"], _plain(body))
-        await run(_plain(body))
+        await run(_plain(body), sample=True)
 
     @kopf.on.delete(*resource, registry=registry, optional=True)
     async def deleted(body: kopf.Body, **_: Any) -> None:
@@ -126,28 +120,23 @@ def build_registry(config: OperatorConfig, connection: Connection) -> kopf.Opera
     @kopf.on.event("", "v1", "nodes", registry=registry)
     async def node_event(body: kopf.Body, type: str | None, **_: Any) -> None:
         """An interruption notice reconciles every LLMDeployment with pods on that node at once."""
-        if "ctx" not in state or type == "DELETED":
-            return
-        name, notice = body.metadata.name, detect(node_info(dict(body)))
-        if notice is None:
-            state["noticed"].discard(name)
-            return
-        if name in state["noticed"]:
-            return
-        state["noticed"].add(name)
-        log.info("Node %s has %s: reconciling its LLMDeployments", name, notice.source)
-        await reconcile_node(state["ctx"], name, run)
+        if "ctx" in state and type != "DELETED":
+            await on_node(state["ctx"], dict(body), state["noticed"], run)
 
     return registry
 
 
-async def sample(ctx: ReconcileContext, body: dict) -> None:
-    """Scrape the deployment's Ready worker pods (or query Prometheus) into its window."""
-    owner = owner_of(body)
-    pods = await worker_pods(ctx.kube, owner)
-    model = ((body.get("spec") or {}).get("model") or {}).get("name")
-    selector = f'namespace="{owner.namespace}",pod=~"{owner.name}-(ondemand|spot)-.*"'
-    await ctx.hub.refresh(key_of(owner), scrape_targets(pods, PORT, model), selector)
+async def on_node(ctx: ReconcileContext, node: dict, noticed: set, run) -> None:
+    """Reconcile once per new interruption notice (`noticed`: nodes already handled)."""
+    name, notice = node["metadata"]["name"], detect(node_info(node))
+    if notice is None:
+        noticed.discard(name)
+        return
+    if name in noticed:
+        return
+    noticed.add(name)
+    log.info("Node %s has %s: reconciling its LLMDeployments", name, notice.source)
+    await reconcile_node(ctx, name, run)
 
 
 async def reconcile_node(ctx: ReconcileContext, node: str, run) -> None:

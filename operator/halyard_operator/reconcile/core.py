@@ -26,7 +26,8 @@ from halyard_operator.reconcile.fleet import ClusterPods, FleetBook
 from halyard_operator.reconcile.observe import Observed, observe, observe_children
 from halyard_operator.reconcile.plan import Plan, make_plan, observed_pools
 from halyard_operator.reconcile.scaling import ScalingInputs, apply_decision, decide, key_of
-from halyard_operator.signals.hub import MetricsHub
+from halyard_operator.builders.args import PORT
+from halyard_operator.signals.hub import MetricsHub, scrape_targets
 from halyard_operator.reconcile.status import current_conditions, status_fields
 from halyard_operator.reconcile.validate import Problem
 
@@ -59,8 +60,9 @@ def owner_of(body: dict) -> Owner:
     return Owner(name=meta["name"], namespace=meta["namespace"], uid=meta.get("uid", ""))
 
 
-async def reconcile(ctx: ReconcileContext, body: dict) -> Plan:
-    """Bring the children and status of `body` (an LLMDeployment) up to date."""
+async def reconcile(ctx: ReconcileContext, body: dict, sample: bool = False) -> Plan:
+    """Bring the children and status of `body` (an LLMDeployment) up to date.
+    `sample`: first take a sample of an autoscaled object's serving signals."""
     owner = owner_of(body)
     if (body.get("metadata") or {}).get("deletionTimestamp"):
         return Plan()  # going away: the garbage collector removes the children
@@ -68,6 +70,8 @@ async def reconcile(ctx: ReconcileContext, body: dict) -> Plan:
     decision = None
     if spec is not None:
         observed = await observe(ctx.kube, owner, spec)
+        if sample and spec.scaling is not None:
+            await _sample(ctx, owner, spec, observed)
         decision = await _decide(ctx, body, owner, spec, observed)
     else:
         observed = Observed(children=await observe_children(ctx.kube, owner))
@@ -83,6 +87,12 @@ async def reconcile(ctx: ReconcileContext, body: dict) -> Plan:
     return plan
 
 
+async def _sample(ctx: ReconcileContext, owner: Owner, spec: LLMDeploymentSpec, observed: Observed) -> None:
+    """Scrape the Ready worker pods just observed (or query Prometheus) into the deployment's window."""
+    selector = f'namespace="{owner.namespace}",pod=~"{owner.name}-(ondemand|spot)-.*"'
+    await ctx.hub.refresh(key_of(owner), scrape_targets(observed.pods, PORT, spec.model.name), selector)
+
+
 async def _decide(ctx: ReconcileContext, body: dict, owner: Owner, spec: LLMDeploymentSpec,
                   observed: Observed) -> CapacityDecision | None:
     """The scaling policies' decision; None when the tier is unknown (a blocking problem)."""
@@ -90,9 +100,9 @@ async def _decide(ctx: ReconcileContext, body: dict, owner: Owner, spec: LLMDepl
         return None
     pools = observed_pools(spec, ctx.config, observed) or resolve_pools(spec, ctx.config, ())
     annotations = (body.get("metadata") or {}).get("annotations") or {}
-    key = key_of(owner)
-    inputs = ScalingInputs(metrics=ctx.hub.metrics(key, ctx.clock()), loads=ctx.hub.loads(key),
-                           now=ctx.clock(), state=ScalingState.from_json(annotations.get(STATE_ANNOTATION)),
+    key, now = key_of(owner), ctx.clock()
+    inputs = ScalingInputs(metrics=ctx.hub.metrics(key, now), loads=ctx.hub.loads(key),
+                           now=now, state=ScalingState.from_json(annotations.get(STATE_ANNOTATION)),
                            cluster_pods=await ctx.cluster_pods.get(ctx.kube))
     return decide(owner, spec, ctx.config, pools.spot is not None, observed, inputs, ctx.book)
 
