@@ -19,7 +19,7 @@ help:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q -e '.[worker,bench,dev]'
+	$(PY) -m pip install -q -e '.[worker,tools,dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -28,7 +28,7 @@ NAME = "e2e"
 def pytest_collection_finish(session):
     """Build the binaries (cold: many minutes) before any test timeout starts, with output shown."""
     if session.items and not session.config.option.collectonly:
-        from halyard_operator.dev.binaries import ensure_binaries
+        from halyard.dev.binaries import ensure_binaries
 
         capture = session.config.pluginmanager.getplugin("capturemanager")
         with capture.global_and_fixture_disabled():
@@ -47,8 +47,8 @@ def pytest_collection_modifyitems(items):
 class DevEnv:
     """The running environment the tests talk to."""
 
-    paths: object  # halyard_operator.dev.paths.DevPaths
-    kubectl: object  # halyard_operator.dev.kube.Kubectl
+    paths: object  # halyard.dev.paths.DevPaths
+    kubectl: object  # halyard.dev.kube.Kubectl
 
     @property
     def kubeconfig(self) -> Path:
@@ -57,11 +57,11 @@ class DevEnv:
 
 @pytest.fixture(scope="session")
 def dev_env():
-    from halyard_operator.dev import environment
-    from halyard_operator.dev.install import install
-    from halyard_operator.dev.kube import Kubectl
-    from halyard_operator.dev.nodes import PoolPlan
-    from halyard_operator.dev.paths import dev_paths
+    from halyard.dev import environment
+    from halyard.dev.install import install
+    from halyard.dev.kube import Kubectl
+    from halyard.dev.nodes import PoolPlan
+    from halyard.dev.paths import dev_paths
 
     paths = dev_paths(NAME)
     environment.up(paths, PoolPlan(on_demand_nodes=2, spot_nodes=2, gpus_per_node=2))
@@ -80,7 +80,7 @@ def kubectl(dev_env):
 @pytest.fixture(scope="session")
 def operator(dev_env):
     """The operator as a local process; `.restart()` / `.kill()` for failure tests."""
-    from halyard_operator.dev.operator_proc import OperatorProcess
+    from halyard.dev.operator_proc import OperatorProcess
 
     proc = OperatorProcess(dev_env.paths)
     proc.start()
@@ -100,7 +100,7 @@ def namespace(kubectl, request):
 @pytest.fixture(scope="session")
 def model_uri(tmp_path_factory):
     """file:// URI of a tiny model built for the session."""
-    from halyard_worker.testing.tiny import build_tiny_model
+    from halyard.testing.tiny import build_tiny_model
 
     path = build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
     return f"file://{Path(path).resolve()}"

@@ -54,7 +54,7 @@ def test_operator_killed_mid_reconcile_converges(kubectl, operator, namespace, m
 @pytest.fixture
 def scarce_pool(kubectl):
     """One extra on-demand node with 2 GPUs of a product nothing else has."""
-    from halyard_operator.dev.nodes import PoolPlan, pool_nodes
+    from halyard.dev.nodes import PoolPlan, pool_nodes
 
     plan = PoolPlan(on_demand_nodes=1, spot_nodes=0, gpus_per_node=2, gpu_product="NVIDIA-L4", prefix="l4",
                     octet=20)

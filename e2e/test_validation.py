@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from e2e_kube import llmd
-from halyard_operator.dev.kube import KubectlError
+from halyard.dev.kube import KubectlError
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ def tiny_model_factory(tmp_path_factory):
     Usage: `tiny_model_factory(arch="qwen2", num_kv_heads=1, tie_word_embeddings=True)`.
     """
     pytest.importorskip("torch")
-    from halyard_worker.testing.tiny import TinyModelSpec, build_tiny_model
+    from halyard.testing.tiny import TinyModelSpec, build_tiny_model
 
     cache: dict = {}
 

@@ -19,9 +19,14 @@ def test_source_folders_are_not_packages():
     assert not (ROOT / "worker" / "__init__.py").exists()
 
 
-def test_halyard_cli_unfinished_command_exits_nonzero():
-    out = subprocess.run(
-        [sys.executable, "-m", "halyard_operator.cli.main", "sim"],
-        cwd=ROOT, capture_output=True, text=True,
-    )
-    assert out.returncode != 0 or "not implemented" not in out.stderr
+def test_halyard_without_a_command_prints_help_and_fails():
+    out = subprocess.run([sys.executable, "-m", "halyard.cli.main"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "usage: halyard" in out.stdout
+
+
+def test_unfinished_command_says_so_and_exits_2(capsys):
+    from halyard.cli.main import not_implemented
+
+    assert not_implemented("bench nothing")(None) == 2
+    assert "'bench nothing' is not implemented yet" in capsys.readouterr().err

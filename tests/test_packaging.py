@@ -18,7 +18,7 @@ def test_base_dependencies_exclude_the_worker_stack():
 def test_operator_cli_does_not_import_torch():
     code = (
         "import sys\n"
-        "from halyard_operator.cli.main import build_parser\n"
+        "from halyard.cli.main import build_parser\n"
         "build_parser()\n"
         "print(','.join(m for m in %r if m in sys.modules))\n" % (HEAVY,)
     )

@@ -5,7 +5,7 @@ import ipaddress
 
 import pytest
 
-from halyard_operator.dev.nodes import PoolPlan, pool_nodes
+from halyard.dev.nodes import PoolPlan, pool_nodes
 
 
 def test_karpenter_pools_are_labelled_gpu_tainted_with_distinct_loopback_cidrs():

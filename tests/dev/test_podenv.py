@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from halyard_operator.dev.podenv import container_launch, expand
+from halyard.dev.podenv import container_launch, expand
 
 POD = {"metadata": {"name": "w-0", "namespace": "team-a", "uid": "u1", "labels": {"app": "x"}},
        "spec": {"nodeName": "gpu-spot-0"}, "status": {"podIP": "127.2.0.7", "hostIP": "10.0.0.1"}}

@@ -1,7 +1,7 @@
 """Status patches the pod runner writes."""
 from __future__ import annotations
 
-from halyard_operator.dev.podstatus import ContainerView, status_patch
+from halyard.dev.podstatus import ContainerView, status_patch
 
 NOW = "2026-01-01T00:00:00Z"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import sys
 import time
 
-from halyard_operator.dev.podenv import ContainerLaunch
-from halyard_operator.dev.process import ContainerProcess
+from halyard.dev.podenv import ContainerLaunch
+from halyard.dev.process import ContainerProcess
 
 
 def make(tmp_path, argv, policy="Always"):

@@ -6,7 +6,7 @@ import json
 
 
 def test_bench_offline_writes_a_table_and_json(tiny_model, tmp_path, capsys):
-    from halyard_worker.bench import offline
+    from halyard.bench import offline
 
     parser = argparse.ArgumentParser()
     offline.add_arguments(parser)

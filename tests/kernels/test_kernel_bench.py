@@ -7,8 +7,8 @@ import pytest
 
 from kernel_helpers import cuda_ready, requires_gpu
 
-from halyard_operator.cli.main import main
-from halyard_worker.bench.kernels import ModelShape, decode_bytes_per_token, weight_bytes
+from halyard.cli.main import main
+from halyard.bench.kernels import ModelShape, decode_bytes_per_token, weight_bytes
 
 
 @pytest.mark.skipif(cuda_ready(), reason="this machine has a GPU")

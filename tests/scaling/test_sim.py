@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from halyard_operator.cli.main import main
-from halyard_operator.cli.sim import EXAMPLES
+from halyard.cli.main import main
+from halyard.cli.sim import EXAMPLES
 
 
 def test_sim_writes_summary_plots_and_events(tmp_path, capsys):
@@ -78,5 +78,5 @@ def test_bad_manifest_names_the_field(tmp_path, capsys):
 def test_policy_signal_and_sim_packages_never_import_torch():
     code = ("import sys, halyard_operator.policy.autoscaler, halyard_operator.policy.capacity, "
             "halyard_operator.policy.tiers, halyard_operator.policy.interruption, halyard_operator.signals.scraper, "
-            "halyard_operator.sim.runner, halyard_operator.cli.sim; assert 'torch' not in sys.modules, 'torch'")
+            "halyard.sim.runner, halyard.cli.sim; assert 'torch' not in sys.modules, 'torch'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent)

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def _bench(url, tmp_path, *extra):
-    from halyard_operator.cli.main import main
+    from halyard.cli.main import main
 
     out, png = tmp_path / "result.json", tmp_path / "plot.png"
     rc = main(["bench", "serve", "--base-url", url, "--model", MODEL, "--dataset", "fixed",
@@ -43,7 +43,7 @@ def test_bench_serve_chat_endpoint(server, tmp_path):
 
 
 def test_bench_serve_counts_failures(server, tmp_path):
-    from halyard_operator.cli.main import main
+    from halyard.cli.main import main
 
     out = tmp_path / "r.json"
     rc = main(["bench", "serve", "--base-url", server.url, "--model", "no-such-model", "--dataset",
@@ -54,7 +54,7 @@ def test_bench_serve_counts_failures(server, tmp_path):
 
 
 def test_bench_serve_gives_up_on_a_server_that_never_answers(tmp_path, capsys):
-    from halyard_operator.cli.main import main
+    from halyard.cli.main import main
 
     rc = main(["bench", "serve", "--base-url", f"http://127.0.0.1:{free_port()}", "--model", MODEL,
                "--num-prompts", "2", "--ready-timeout", "1"])
@@ -64,7 +64,7 @@ def test_bench_serve_gives_up_on_a_server_that_never_answers(tmp_path, capsys):
 
 def test_hf_baseline_server_answers_the_same_benchmark(tiny_model, tmp_path):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "halyard_worker.bench.hf_baseline_server",
+    proc = subprocess.Popen([sys.executable, "-m", "halyard.bench.hf_baseline_server",
                              "--model", str(tiny_model), "--served-model-name", MODEL,
                              "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from halyard_worker.bench.serve_data import arrival_times, build_workload
-from halyard_worker.bench.serve_stats import RequestResult, meets_slo, percentile, summarize
+from halyard.bench.serve_data import arrival_times, build_workload
+from halyard.bench.serve_stats import RequestResult, meets_slo, percentile, summarize
 from halyard_worker.server.config import add_serve_arguments, config_from_args, parse_bytes
 from halyard_worker.server.metrics import buckets_1_2_5
 
@@ -130,8 +130,8 @@ def test_bench_serve_client_imports_no_torch():
     import subprocess
     import sys
 
-    code = ("import sys; import halyard_operator.cli.main, halyard_worker.bench.serve, "
-            "halyard_worker.bench.serve_client, halyard_worker.bench.serve_stats; "
+    code = ("import sys; import halyard.cli.main, halyard.bench.serve, "
+            "halyard.bench.serve_client, halyard.bench.serve_stats; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

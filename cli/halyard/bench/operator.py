@@ -1,0 +1,140 @@
+"""`halyard bench operator`: reconcile latency and footprint on the dev control plane.
+
+1. Latency: create N LLMDeployments one after another; for each, the time
+   from its create call to its first worker pod reaching phase Running
+   (scheduled by the real scheduler, started by kwok). Reports p50/p95/max.
+2. Footprint: grow to M LLMDeployments, wait until every one has a Running
+   pod, then sample the operator process's CPU use and RSS over a window.
+Worker pods are placeholders (no pod runner, no processes), so the figures
+are the operator's and the control plane's alone.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+from halyard.bench.operator_watch import RunningTimes, proc_usage
+
+NAMESPACE = "bench"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--deployments", type=int, default=50, help="LLMDeployments for the latency phase")
+    parser.add_argument("--footprint-deployments", type=int, default=500,
+                        help="LLMDeployments alive while CPU/RSS are sampled")
+    parser.add_argument("--window", type=float, default=60.0, help="footprint sampling window, seconds")
+    parser.add_argument("--name", default="bench", help="dev environment name (its own cluster)")
+    parser.add_argument("--keep", action="store_true", help="leave the cluster up afterwards")
+    parser.add_argument("--json", dest="json_path", help="also write the figures to this JSON file")
+
+
+def manifest(i: int) -> dict:
+    return {"apiVersion": "halyard.dev/v1alpha1", "kind": "LLMDeployment",
+            "metadata": {"name": f"bench-{i:04d}", "namespace": NAMESPACE},
+            "spec": {"model": {"name": f"m{i}", "uri": "file:///models/placeholder"},
+                     "resources": {"gpus": 1}, "replicas": 1, "tier": "standard"}}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def create_all(api, first: int, last: int, times: RunningTimes) -> None:
+    for i in range(first, last):
+        body = manifest(i)
+        times.started(body["metadata"]["name"])
+        api.create_namespaced_custom_object("halyard.dev", "v1alpha1", NAMESPACE, "llmdeployments", body)
+
+
+def warm_up(api, times: RunningTimes) -> None:
+    """One deployment end to end first, so the operator's start-up is not measured."""
+    body = manifest(0)
+    body["metadata"]["name"] = "bench-warmup"
+    times.started("bench-warmup")
+    api.create_namespaced_custom_object("halyard.dev", "v1alpha1", NAMESPACE, "llmdeployments", body)
+    times.wait_all(["bench-warmup"], timeout=120)
+
+
+def latency_phase(api, times: RunningTimes, n: int) -> dict:
+    warm_up(api, times)
+    create_all(api, 0, n, times)
+    times.wait_all([f"bench-{i:04d}" for i in range(n)], timeout=300)
+    lat = [times.latency(f"bench-{i:04d}") for i in range(n)]
+    op = [v for i in range(n) if (v := times.operator_latency(f"bench-{i:04d}")) is not None]
+    return {"deployments": n, "p50_s": round(statistics.median(lat), 3), "p95_s": round(percentile(lat, 0.95), 3),
+            "max_s": round(max(lat), 3),
+            "operator_p50_s": round(statistics.median(op), 3) if op else None,
+            "operator_p95_s": round(percentile(op, 0.95), 3) if op else None}
+
+
+def footprint_phase(api, times: RunningTimes, first: int, total: int, pid: int, window: float,
+                    ramp_timeout: float = 600) -> dict:
+    t0 = time.monotonic()
+    create_all(api, first, total, times)
+    names = [f"bench-{i:04d}" for i in range(total)]
+    try:
+        times.wait_all(names, timeout=ramp_timeout)
+    except RuntimeError as err:  # report what was reached rather than nothing
+        print(f"footprint: {err}; sampling anyway", file=sys.stderr)
+    ramp_s = time.monotonic() - t0
+    running = sum(1 for n in names if n in times.running)
+    cpu0, _ = proc_usage(pid)
+    time.sleep(window)
+    cpu1, rss = proc_usage(pid)
+    return {"deployments": total, "running": running, "ramp_s": round(ramp_s, 1),
+            "steady_cpu_percent": round(100 * (cpu1 - cpu0) / window, 1), "rss_mb": round(rss / 2**20, 1)}
+
+
+def run(args: argparse.Namespace) -> int:
+    from kubernetes import client, config as kconfig
+
+    from halyard.dev import environment
+    from halyard.dev.binaries import source_root
+    from halyard.dev.install import install
+    from halyard.dev.kube import Kubectl
+    from halyard.dev.nodes import PoolPlan
+    from halyard.dev.operator_proc import OperatorProcess
+    from halyard.dev.paths import dev_paths
+
+    paths = dev_paths(args.name)
+    plan = PoolPlan(on_demand_nodes=8, spot_nodes=0, gpus_per_node=100)  # room for 800 one-GPU pods
+    environment.up(paths, plan, runner=False)
+    try:
+        kubectl = Kubectl(paths.kubeconfig)
+        install(kubectl, source_root())
+        kubectl.run("create", "namespace", NAMESPACE, check=False)
+        operator = OperatorProcess(paths)
+        pid = operator.start()
+        api_client = kconfig.new_client_from_config(config_file=str(paths.kubeconfig))
+        times = RunningTimes(api_client, NAMESPACE)
+        times.start()
+        report = {"latency": latency_phase(client.CustomObjectsApi(api_client), times, args.deployments)}
+        print(f"latency: {json.dumps(report['latency'])}", flush=True)
+        report["footprint"] = footprint_phase(client.CustomObjectsApi(api_client), times, args.deployments,
+                                              args.footprint_deployments, pid, args.window)
+        print(f"footprint: {json.dumps(report['footprint'])}", flush=True)
+        _report(report, args)
+        return 0
+    finally:
+        if not args.keep:
+            environment.down(paths)
+
+
+def _report(report: dict, args) -> None:
+    lat, fp = report["latency"], report["footprint"]
+    print(f"\noperator benchmark ({lat['deployments']} then {fp['deployments']} LLMDeployments)")
+    print(f"  create -> first pod Running: p50 {lat['p50_s']:.2f}s  p95 {lat['p95_s']:.2f}s  "
+          f"max {lat['max_s']:.2f}s   (target p95 <= 2s)")
+    if lat["operator_p50_s"] is not None:
+        print(f"    of which create -> first child Deployment (the operator): p50 {lat['operator_p50_s']:.2f}s  "
+              f"p95 {lat['operator_p95_s']:.2f}s")
+    print(f"  {fp['running']}/{fp['deployments']} deployments with a Running pod; operator steady CPU {fp['steady_cpu_percent']:.1f}% of a core, "
+          f"RSS {fp['rss_mb']:.0f} MB (target <= 300 MB); ramp {fp['ramp_s']:.0f}s")
+    if args.json_path:
+        with open(args.json_path, "w") as f:
+            json.dump(report, f, indent=2)
+    sys.stdout.flush()

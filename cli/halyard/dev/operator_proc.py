@@ -1,0 +1,63 @@
+"""The operator as a local process against the dev cluster (`halyard-operator`).
+
+It gets the dev kubeconfig (flag and KUBECONFIG) and logs to `logs/operator.log`.
+`kill()` is an abrupt SIGKILL (crash simulation); `stop()` is graceful.
+Its config (`operator-config.yaml` in the environment's root) samples serving
+metrics every 2 s over a 20 s window, so autoscaling reacts within seconds on
+a laptop-sized cluster; everything else keeps the production defaults.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+from halyard.dev import daemons
+from halyard.dev.paths import DevPaths
+
+
+DEV_CONFIG = "metricsInterval: 2s\nmetricsWindow: 20s\n"
+
+
+def operator_argv(kubeconfig: Path, config: Path | None = None) -> list[str]:
+    """Watch every namespace; no liveness listener (several dev environments may run at once)."""
+    exe = Path(sys.executable).parent / "halyard-operator"
+    base = [str(exe)] if exe.exists() else [sys.executable, "-m", "halyard_operator.main"]
+    extra = [f"--config={config}"] if config else []
+    return [*base, "--all-namespaces", f"--kubeconfig={kubeconfig}", "--liveness=off", *extra]
+
+
+class OperatorProcess:
+    def __init__(self, paths: DevPaths, extra_env: dict | None = None):
+        self.paths = paths
+        self.env = {**os.environ, "KUBECONFIG": str(paths.kubeconfig), "PYTHONUNBUFFERED": "1",
+                    **(extra_env or {})}
+
+    @property
+    def log(self) -> Path:
+        return daemons.log_file(self.paths, "operator")
+
+    @property
+    def pid(self) -> int | None:
+        return daemons.read_pid(self.paths, "operator")
+
+    def start(self) -> int:
+        config = self.paths.root / "operator-config.yaml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(DEV_CONFIG)
+        return daemons.start(self.paths, "operator", operator_argv(self.paths.kubeconfig, config), self.env)
+
+    def stop(self) -> None:
+        daemons.stop(self.paths, "operator")
+
+    def kill(self) -> None:
+        """SIGKILL, no chance to clean up: what a node failure does to the operator pod."""
+        pid = self.pid
+        if pid:
+            os.killpg(pid, signal.SIGKILL)
+            daemons.stop(self.paths, "operator", grace_s=0)
+
+    def restart(self) -> int:
+        self.stop()
+        return self.start()

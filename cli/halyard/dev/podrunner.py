@@ -1,0 +1,200 @@
+"""The pod runner: each scheduled fake-node pod's containers as local processes.
+
+It watches all pods; a pod that kwok has made `Running` with a `podIP` (and is
+not terminating, not hostNetwork, not opted out with the annotation
+`halyard.dev/dev-runner: skip` or the env var `HALYARD_DEV_RUNNER=skip`)
+gets its containers started with exactly the pod's command line and env. The
+runner probes each container's readinessProbe and patches the pod's Ready
+condition to match, restarts crashed processes with back-off, and stops the
+process group (SIGTERM, SIGKILL after the grace period) when the pod is deleted.
+Logs: `<log_dir>/<namespace>_<pod>_<container>.log`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from halyard.dev.managed import ManagedPod
+from halyard.dev.podstatus import status_patch
+
+log = logging.getLogger("halyard.podrunner")
+SKIP_ANNOTATION = "halyard.dev/dev-runner"
+SKIP_ENV = "HALYARD_DEV_RUNNER"
+TICK_S = 0.25
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    """Where the runner connects and writes."""
+
+    kubeconfig: Path
+    log_dir: Path
+    work_dir: Path
+    path_prefix: tuple[str, ...] = ()  # prepended to PATH (the venv's bin)
+
+
+def eligible(pod: dict) -> bool:
+    meta, spec, status = pod["metadata"], pod.get("spec", {}), pod.get("status", {})
+    return (not meta.get("deletionTimestamp") and spec.get("nodeName") and not spec.get("hostNetwork")
+            and status.get("phase") == "Running" and bool(status.get("podIP"))
+            and (meta.get("annotations") or {}).get(SKIP_ANNOTATION) != "skip" and not _skips(spec))
+
+
+def _skips(spec: dict) -> bool:
+    """Opt-out for placeholder pods (benchmarks, scheduling tests): no process runs."""
+    return any(e.get("name") == SKIP_ENV and e.get("value") == "skip"
+               for c in spec.get("containers", []) for e in c.get("env") or [])
+
+
+def base_env(config: RunnerConfig) -> dict:
+    path = os.pathsep.join([*config.path_prefix, os.environ.get("PATH", "/usr/bin:/bin")])
+    keep = {k: os.environ[k] for k in ("HOME", "LANG", "LC_ALL", "TMPDIR", "TZ") if k in os.environ}
+    return {**keep, "PATH": path}
+
+
+class PodRunner:
+    def __init__(self, config: RunnerConfig):
+        from kubernetes import client, config as kconfig
+
+        self.config = config
+        self.api = client.CoreV1Api(kconfig.new_client_from_config(config_file=str(config.kubeconfig)))
+        self.watch_api = client.CoreV1Api(kconfig.new_client_from_config(config_file=str(config.kubeconfig)))
+        self.pods: dict[str, ManagedPod] = {}  # by uid
+        self.lock = threading.Lock()
+        self.stop_event = threading.Event()
+
+    # --- pod lifecycle -------------------------------------------------------------
+    def observe(self, kind: str, pod: dict) -> None:
+        uid = pod["metadata"]["uid"]
+        with self.lock:
+            managed = self.pods.get(uid)
+            if kind == "DELETED" or not eligible(pod):
+                if managed and (kind == "DELETED" or pod["metadata"].get("deletionTimestamp")
+                                or pod.get("status", {}).get("phase") != "Running"):
+                    self.pods.pop(uid)
+                    threading.Thread(target=self._stop, args=(managed, _grace(pod)), daemon=True).start()
+                return
+            if managed:
+                managed.pod = pod
+                return
+            managed = ManagedPod.create(pod, self.config, base_env(self.config), self._lookup)
+            self.pods[uid] = managed
+        log.info("started %s", managed.key)
+
+    @staticmethod
+    def _stop(managed: ManagedPod, grace: float) -> None:
+        managed.stop(grace)
+        log.info("stopped %s (grace %.0fs)", managed.key, grace)
+
+    def _lookup(self, kind: str, namespace: str, name: str, key: str | None):
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            if kind == "configMap":
+                data = self.api.read_namespaced_config_map(name, namespace).data or {}
+            else:
+                import base64
+                raw = self.api.read_namespaced_secret(name, namespace).data or {}
+                data = {k: base64.b64decode(v).decode() for k, v in raw.items()}
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        return data if key is None else data.get(key)
+
+    # --- loops ---------------------------------------------------------------------
+    def tick(self) -> None:
+        with self.lock:
+            pods = list(self.pods.values())
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        for managed in pods:
+            views = managed.step()
+            if views is None:
+                continue
+            self._patch(managed, status_patch(managed.pod, views, now))
+
+    def _patch(self, managed: ManagedPod, body: dict) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        ns, name = managed.pod["metadata"]["namespace"], managed.pod["metadata"]["name"]
+        try:
+            self.api.patch_namespaced_pod_status(name, ns, body, _content_type="application/strategic-merge-patch+json")
+            log.info("%s ready=%s", managed.key, body["status"]["conditions"][-1]["status"])
+        except ApiException as err:
+            if err.status != 404:
+                log.warning("status patch of %s failed: %s", managed.key, err.reason)
+            managed.published = None  # retry on the next tick
+
+    def watch_forever(self) -> None:
+        from kubernetes import watch
+        from kubernetes.client.exceptions import ApiException
+
+        serialize = self.watch_api.api_client.sanitize_for_serialization
+        while not self.stop_event.is_set():
+            try:
+                listing = self.watch_api.list_pod_for_all_namespaces()
+                seen = set()
+                for item in listing.items:
+                    pod = serialize(item)
+                    seen.add(pod["metadata"]["uid"])
+                    self.observe("ADDED", pod)
+                self._forget_missing(seen)
+                stream = watch.Watch().stream(self.watch_api.list_pod_for_all_namespaces, timeout_seconds=30,
+                                              resource_version=listing.metadata.resource_version)
+                for event in stream:
+                    self.observe(event["type"], serialize(event["object"]))
+                    if self.stop_event.is_set():
+                        break
+            except (ApiException, OSError, ValueError) as err:  # 410 Gone, connection loss: re-list
+                log.warning("pod watch restarted: %s", err)
+                self.stop_event.wait(1.0)
+
+    def _forget_missing(self, seen: set) -> None:
+        with self.lock:
+            gone = [uid for uid in self.pods if uid not in seen]
+            stopped = [self.pods.pop(uid) for uid in gone]
+        for managed in stopped:
+            threading.Thread(target=self._stop, args=(managed, managed.grace), daemon=True).start()
+
+    def run(self) -> None:
+        watcher = threading.Thread(target=self.watch_forever, name="pod-watch", daemon=True)
+        watcher.start()
+        try:
+            while not self.stop_event.wait(TICK_S):
+                self.tick()
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        self.stop_event.set()
+        with self.lock:
+            pods, self.pods = list(self.pods.values()), {}
+        threads = [threading.Thread(target=m.stop, args=(min(m.grace, 10.0),)) for m in pods]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+
+def _grace(pod: dict) -> float:
+    meta = pod["metadata"]
+    if meta.get("deletionGracePeriodSeconds") is not None:
+        return float(meta["deletionGracePeriodSeconds"])
+    return float(pod.get("spec", {}).get("terminationGracePeriodSeconds", 30))
+
+
+def main(config: RunnerConfig) -> int:
+    import signal
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s podrunner %(message)s")
+    runner = PodRunner(config)
+    signal.signal(signal.SIGTERM, lambda *_: runner.stop_event.set())
+    signal.signal(signal.SIGINT, lambda *_: runner.stop_event.set())
+    log.info("watching pods (kubeconfig %s, logs %s)", config.kubeconfig, config.log_dir)
+    runner.run()
+    return 0

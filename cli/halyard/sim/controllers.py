@@ -1,0 +1,177 @@
+"""Policies under comparison. Each sets fleet targets for its lanes at every tick.
+
+  halyard       the operator's own policies (autoscale + plan_pools), unchanged;
+  static-peak   on-demand only, sized once for the workload's peak at the ITL SLO;
+  reactive      on-demand only, HPA algorithm on per-replica load (waiting +
+                running requests) with target = 80% of the batch a replica runs
+                at the SLO, 10% tolerance, 5 min scale-down stabilisation;
+  all-spot      Halyard's autoscaler, every replica on spot, no on-demand floor,
+                no overprovision, no fallback.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from halyard_operator.policy.autoscaler import AutoscalerState, ReplicaObservation, autoscale
+from halyard_operator.policy.capacity import CapacityState, PoolObservation, plan_pools
+from halyard_operator.policy.params import SpotParams
+from halyard_operator.config import DEFAULT_TIERS
+from halyard.sim.fleet import OD, SPOT
+from halyard.sim.model import SimDeployment
+from halyard.sim.serving import MAX_PREFILL_SHARE
+from halyard_operator.signals.types import DeploymentMetrics
+
+POLICIES = ("halyard", "static-peak", "reactive", "all-spot")
+
+
+@dataclass(frozen=True)
+class LaneView:
+    """What a controller sees of one lane at a tick (metrics as the operator would scrape them)."""
+
+    metrics: DeploymentMetrics
+    ready: tuple[int, int]  # per pool
+    starting: tuple[int, int]
+    stuck: tuple[int, int]
+    stuck_age_s: tuple[float, float]
+    lost: tuple[int, int]
+
+
+class HalyardController:
+    """The operator's policies, one state per deployment (kept like the operator keeps it)."""
+
+    def __init__(self, deps: list[SimDeployment], has_spot: bool, all_spot: bool = False):
+        self.deps, self.has_spot, self.all_spot = deps, has_spot, all_spot
+        self.scale_state = [AutoscalerState() for _ in deps]
+        self.cap_state = [CapacityState() for _ in deps]
+        self.desired = [d.params.scaling.min_replicas for d in deps]
+        self.events: list[str] = []
+
+    def _spot(self, dep: SimDeployment) -> tuple[SpotParams, bool]:
+        if self.all_spot:
+            return SpotParams(enabled=True, on_demand_floor=0, fallback=False), True
+        return dep.params.capacity.spot, self.has_spot and DEFAULT_TIERS[dep.params.tier].spot_allowed
+
+    def start(self, i: int, n: int) -> tuple[int, int]:
+        """Warm start: the deployment already runs `n` replicas, spot Ready."""
+        self.desired[i] = n
+        spot, allowed = self._spot(self.deps[i])
+        plan = plan_pools(n, spot, allowed, PoolObservation(ready=n), PoolObservation(ready=n), 0.0, CapacityState())
+        return plan.on_demand, plan.spot
+
+    def tick(self, t: float, i: int, view: LaneView) -> tuple[int, int]:
+        dep = self.deps[i]
+        ready = view.ready[OD] + view.ready[SPOT]
+        pending = sum(view.starting) + sum(view.stuck)
+        obs = ReplicaObservation(current=self.desired[i], ready=ready, pending=pending)
+        decision = autoscale(dep.params.scaling, obs, view.metrics, t, self.scale_state[i], dep.params.name)
+        self.scale_state[i] = decision.state
+        if decision.desired != self.desired[i] and len(self.events) < 2000:
+            self.events.append(f"t={t:8.0f}s {decision.reason}")
+        self.desired[i] = decision.desired
+        spot, allowed = self._spot(dep)
+        pools = [PoolObservation(ready=view.ready[p], lost=view.lost[p],
+                                 pending_ages_s=(view.stuck_age_s[p],) * view.stuck[p] + (0.0,) * view.starting[p])
+                 for p in (OD, SPOT)]
+        plan = plan_pools(decision.desired, spot, allowed, pools[OD], pools[SPOT], t, self.cap_state[i])
+        if plan.state.fallback_since is not None and self.cap_state[i].fallback_since is None and len(self.events) < 2000:
+            self.events.append(f"t={t:8.0f}s {dep.params.name}: {plan.conditions[0].message}")
+        self.cap_state[i] = plan.state
+        return plan.on_demand, plan.spot
+
+
+def replica_capacity(dep: SimDeployment) -> tuple[float, float, float]:
+    """(requests/s, running requests, running requests at 80% of that rate) one replica
+    sustains with ITL <= 0.9 * itlP95.
+
+    Solves the serving model's steady state: with batch b and step s(b),
+    rate r = b / (out * s + b * in / prefill) and ITL = s / (1 - r * in / prefill),
+    with the prefill share r * in / prefill <= MAX_PREFILL_SHARE.
+    """
+    prof = dep.profile
+    itl_target = 0.9 * (dep.params.scaling.slo.itl_p95_s or 0.1)
+    slots = min(prof.max_batch, prof.kv_capacity_tokens / (dep.input_tokens + dep.output_tokens / 2))
+    per_req_prefill = dep.input_tokens / prof.prefill_tokens_per_s
+    points = []
+    for batch in np.linspace(1, slots, 400):
+        step = prof.step_time(batch)
+        rate = batch / (dep.output_tokens * step + batch * per_req_prefill)
+        share = rate * per_req_prefill
+        if share <= MAX_PREFILL_SHARE and step / (1 - share) <= itl_target:
+            points.append((rate, batch))
+    if not points:
+        return 0.0, 1.0, 1.0
+    rate, batch = max(points)
+    at_80 = min((b for r, b in points if r >= 0.8 * rate), default=batch)
+    return rate, batch, at_80
+
+
+class StaticController:
+    def __init__(self, deps: list[SimDeployment], peak_rates: np.ndarray):
+        self.n = [max(d.params.scaling.min_replicas, math.ceil(rate / max(replica_capacity(d)[0], 1e-9)))
+                  for d, rate in zip(deps, peak_rates)]
+
+    def start(self, i: int, n: int) -> tuple[int, int]:
+        return self.n[i], 0
+
+    def tick(self, t: float, i: int, view: LaneView) -> tuple[int, int]:
+        return self.n[i], 0
+
+
+class ReactiveController:
+    """Kubernetes HPA on (waiting + running) per replica, all on-demand.
+
+    HPA's rules: desired = ceil(total load / target per replica) (pods not
+    Ready count as zero load), no change within 10% of target, scale-down to
+    the highest recommendation of the last 5 minutes.
+    """
+
+    TOLERANCE, WINDOW_S = 0.1, 300.0
+
+    def __init__(self, deps: list[SimDeployment]):
+        self.deps = deps
+        self.target = [replica_capacity(d)[2] for d in deps]
+        self.current = [d.params.scaling.min_replicas for d in deps]
+        self.history: list[list[tuple[float, int]]] = [[] for _ in deps]
+
+    def start(self, i: int, n: int) -> tuple[int, int]:
+        self.current[i] = n
+        self.history[i] = [(0.0, n)]
+        return n, 0
+
+    def tick(self, t: float, i: int, view: LaneView) -> tuple[int, int]:
+        dep, m = self.deps[i].params.scaling, view.metrics
+        cur = self.current[i]
+        load = m.queue + m.running
+        rec = cur
+        if abs(load / (max(cur, 1) * self.target[i]) - 1) > self.TOLERANCE:
+            rec = math.ceil(load / self.target[i])
+        hist = [(ts, n) for ts, n in self.history[i] if ts > t - self.WINDOW_S] + [(t, rec)]
+        self.history[i] = hist
+        new = rec if rec > cur else min(cur, max(n for _, n in hist))
+        self.current[i] = min(max(new, dep.min_replicas), dep.max_replicas)
+        return self.current[i], 0
+
+
+def make_controllers(deps, has_spot: bool, peak_rates) -> dict:
+    return {
+        "halyard": HalyardController(deps, has_spot),
+        "static-peak": StaticController(deps, peak_rates),
+        "reactive": ReactiveController(deps),
+        "all-spot": AllSpot(deps),
+    }
+
+
+class AllSpot(HalyardController):
+    def __init__(self, deps):
+        super().__init__(deps, has_spot=True, all_spot=True)
+
+    def start(self, i, n):
+        od, spot = super().start(i, n)
+        return 0, od + spot
+
+    def tick(self, t, i, view):
+        od, spot = super().tick(t, i, view)
+        return 0, od + spot

@@ -1,1 +1,0 @@
-"""Benchmarks (reported figures, never timed tests)."""
