@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence as Seq
 
+from halyard_worker.engine.output_processor import OutputProcessor
 from halyard_worker.engine.types import EngineConfig, InvalidParameter, RequestOutput, SamplingParams
 
 
@@ -42,16 +43,19 @@ class LLM:
             raise InvalidParameter("sampling_params", f"{len(params)} given for {len(prompts)} prompts")
         priority = list(priority) if priority is not None else [0] * len(prompts)
         token_ids = [self.engine.tokenize_prompt(p) for p in prompts]  # all valid before any starts
-        ids = [self._add(p, t, sp, pr) for p, t, sp, pr in zip(prompts, token_ids, params, priority)]
+        outputs = OutputProcessor(self.engine.tokenizer, stream=False)
+        ids = [self._add(outputs, p, t, sp, pr) for p, t, sp, pr in zip(prompts, token_ids, params, priority)]
         final: dict[str, RequestOutput] = {}
         while self.engine.has_unfinished():
-            for out in self.engine.step():
-                if out.finished:
-                    final[out.request_id] = out
+            snapshots, stopped = outputs.process(self.engine.step(), publish_unfinished=False)
+            for rid in stopped:
+                self.engine.finish_request(rid, "stop")
+            final.update((out.request_id, out) for out in snapshots)
         return [final[i] for i in ids]
 
-    def _add(self, prompt, token_ids: list[int], params: SamplingParams, priority: int) -> str:
+    def _add(self, outputs, prompt, token_ids: list[int], params: SamplingParams, priority: int) -> str:
         request_id = str(self._next_id)
         self._next_id += 1
         self.engine.add_request(request_id, prompt, params, priority, prompt_ids=token_ids)
+        outputs.add(request_id, prompt, token_ids, params)
         return request_id

@@ -13,6 +13,7 @@ from halyard.cli.main import not_implemented
 KINDS = {
     "offline": ("halyard.bench.offline", "engine throughput vs transformers generate"),
     "serve": ("halyard.bench.serve", "online serving benchmark against an OpenAI-compatible server"),
+    "overhead": ("halyard.bench.overhead", "engine host time per decode step (no-op model)"),
     "kernels": ("halyard.bench.kernels", "CUDA kernel bandwidth vs the torch reference (GPU)"),
     "operator": ("halyard.bench.operator", "operator reconcile latency and footprint"),
 }

@@ -1,18 +1,25 @@
 """AsyncEngine: the server's only entry into the engine.
 
-The engine loop runs `LLMEngine.step()` in its own thread; asyncio callers
-talk to it through a thread-safe inbox and get `RequestOutput` snapshots on
-per-request asyncio queues (filled with `call_soon_threadsafe`), so the event
-loop never waits on a model step.
+Two threads. The engine thread runs the core's step loop (`LLMEngine.step()`:
+schedule, execute, update) and hands each step's `CoreOutput` deltas to the
+output thread, which detokenizes, checks stop strings and publishes
+`RequestOutput` snapshots on per-request asyncio queues (filled with
+`call_soon_threadsafe`). A stop string found there comes back to the core
+as a "stop" command, so the core may run that request one or two steps more;
+those tokens are dropped. The event loop never waits on a model step and the
+step loop never waits on text.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import threading
 from collections import deque
 from typing import AsyncIterator
 
+from halyard_worker.engine.output import CoreOutput
+from halyard_worker.engine.output_processor import OutputProcessor
 from halyard_worker.engine.types import (
     EngineConfig, EngineStats, InvalidParameter, RequestOutput, SamplingParams,
 )
@@ -34,11 +41,14 @@ class AsyncEngine:
 
         self.config = config or EngineConfig(**kwargs)
         self.engine = LLMEngine(self.config)
+        self._outputs = OutputProcessor(self.engine.tokenizer, stream=True)
+        self._outbox: queue.SimpleQueue = queue.SimpleQueue()  # core -> output thread, in order
         self._inbox: deque = deque()
         self._wake = threading.Event()
         self._queues: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = {}
         self._lock = threading.Lock()  # guards _queues and tokenizer use
         self._thread: threading.Thread | None = None
+        self._output_thread: threading.Thread | None = None
         self._stopping = False
         self._stats = self.engine.stats()
 
@@ -65,7 +75,9 @@ class AsyncEngine:
         if self._thread is not None:
             return
         self._thread = threading.Thread(target=self._loop, name="halyard-engine", daemon=True)
+        self._output_thread = threading.Thread(target=self._output_loop, name="halyard-output", daemon=True)
         self._thread.start()
+        self._output_thread.start()
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Abort every in-flight request (each iterator ends with "abort") and stop."""
@@ -73,7 +85,9 @@ class AsyncEngine:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        self._thread = None
+            self._outbox.put(None)
+            self._output_thread.join(timeout)
+        self._thread = self._output_thread = None
         self._abort_all()
 
     # -- requests ------------------------------------------------------------
@@ -135,8 +149,8 @@ class AsyncEngine:
                 self._fail_all(err)
                 continue
             self._stats = engine.stats()
-            for out in outputs:
-                self._deliver(out)
+            if outputs:
+                self._outbox.put(("outputs", outputs))
         self._stats = engine.stats()
 
     def _drain_inbox(self) -> None:
@@ -145,16 +159,38 @@ class AsyncEngine:
             if command[0] == "add":
                 _, rid, prompt, params, priority, ids = command
                 try:
-                    with self._lock:
-                        self.engine.add_request(rid, prompt, params, priority, prompt_ids=ids)
+                    self.engine.add_request(rid, prompt, params, priority, prompt_ids=ids)
                 except Exception as err:
                     self._deliver_error(rid, err)
-            else:
-                out = self.engine.abort(command[1])
+                    continue
+                self._outbox.put(("add", rid, prompt, ids, params))
+            else:  # "abort" from a caller, "stop" from the output thread (a stop string)
+                out = self.engine.finish_request(command[1], command[0])
                 if out is not None:
-                    self._stats = self.engine.stats()
-                    self._deliver(out)
+                    self._outbox.put(("outputs", [out]))
         self._stats = self.engine.stats()
+
+    # -- the output thread -------------------------------------------------
+    def _output_loop(self) -> None:
+        """Detokenize, check stop strings and publish, off the step loop."""
+        while True:
+            item = self._outbox.get()
+            if item is None:
+                return
+            kind = item[0]
+            with self._lock:
+                if kind == "add":
+                    self._outputs.add(*item[1:])
+                    continue
+                if kind == "fail":
+                    for rid in item[1]:
+                        self._outputs.fail(rid)
+                    continue
+                snapshots, stopped = self._outputs.process(item[1])
+            for rid in stopped:
+                self._post(("stop", rid))
+            for out in snapshots:
+                self._deliver(out)
 
     def _deliver(self, out: RequestOutput) -> None:
         with self._lock:
@@ -178,14 +214,24 @@ class AsyncEngine:
                 pass
 
     def _fail_all(self, err: Exception) -> None:
-        for rid in list(self.engine.states):
+        rids = self.engine.request_ids
+        for rid in rids:
             self.engine.abort(rid)
+        self._outbox.put(("fail", rids))
+        for rid in rids:
             self._deliver_error(rid, RuntimeError(f"engine step failed: {err}"))
 
     def _abort_all(self) -> None:
+        """After both threads stopped: every request still known ends with "abort"."""
         self._drain_inbox()
-        for rid in list(self.engine.states):
-            out = self.engine.abort(rid)
-            if out is not None:
+        for rid in self.engine.request_ids:
+            self._outbox.put(("outputs", [self.engine.abort(rid)]))
+        self._outbox.put(None)
+        self._output_loop()  # the rest of the queue, in this thread
+        with self._lock:
+            left = list(self._outputs.states)
+        for rid in left:
+            snapshots, _ = self._outputs.process([CoreOutput(rid, (), "abort")])
+            for out in snapshots:
                 self._deliver(out)
         self._stats = self.engine.stats()

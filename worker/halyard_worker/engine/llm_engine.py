@@ -1,19 +1,20 @@
-"""LLMEngine: step() = schedule -> execute -> update, plus request intake.
+"""LLMEngine, the engine core: step() = schedule -> execute -> update, plus intake.
 
 Synchronous and single-threaded; `AsyncEngine` drives it from a thread and
-`LLM` drives it in a loop.
+`LLM` drives it in a loop. A step returns `CoreOutput` deltas (token ids,
+finish reasons); text, stop strings and snapshots are the output side's
+(`output_processor.OutputProcessor`), which runs outside the step loop.
 """
 from __future__ import annotations
 
 import logging
 
 from halyard_worker.engine.block_manager import BlockManager
-from halyard_worker.engine.detokenizer import IncrementalDetokenizer
-from halyard_worker.engine.output import RequestState
+from halyard_worker.engine.output import CoreOutput
 from halyard_worker.engine.scheduler import Scheduler, SchedulerConfig
 from halyard_worker.engine.sequence import Sequence
 from halyard_worker.engine.types import (
-    EngineConfig, EngineStats, InvalidParameter, RequestOutput, SamplingParams,
+    EngineConfig, EngineStats, InvalidParameter, SamplingParams,
 )
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,6 @@ class LLMEngine:
         self.scheduler = Scheduler(
             SchedulerConfig(config.max_num_seqs, config.max_num_batched_tokens, self.max_model_len),
             self.block_manager)
-        self.states: dict[str, RequestState] = {}
         self.prompt_tokens_total = 0
         self.generation_tokens_total = 0
         log.info("KV cache: %d blocks x %d tokens = %d tokens capacity (max_model_len %d)",
@@ -65,33 +65,42 @@ class LLMEngine:
         return ids
 
     def add_request(self, request_id: str, prompt: str | list[int], params: SamplingParams,
-                    priority: int = 0, prompt_ids: list[int] | None = None) -> None:
+                    priority: int = 0, prompt_ids: list[int] | None = None) -> list[int]:
+        """Queue a request; returns its prompt token ids. Output state (text,
+        snapshots) is the caller's `OutputProcessor`'s, not the core's."""
         if not isinstance(params, SamplingParams):
             raise InvalidParameter("params", f"must be SamplingParams, got {type(params).__name__}")
-        if request_id in self.states:
+        if request_id in self.scheduler.requests:
             raise InvalidParameter("request_id", f"{request_id!r} is already in use")
         ids = prompt_ids if prompt_ids is not None else self.tokenize_prompt(prompt)
         seq = Sequence(request_id, ids, params, priority=priority, eos_token_ids=self.eos_token_ids)
-        detok = IncrementalDetokenizer(self.tokenizer, params.stop, params.include_stop_str_in_output,
-                                       params.skip_special_tokens)
-        self.states[request_id] = RequestState(
-            seq, prompt if isinstance(prompt, str) else None, detok, self.tokenizer)
         self.scheduler.add(seq)
         self.prompt_tokens_total += len(ids)
+        return ids
 
-    def abort(self, request_id: str) -> RequestOutput | None:
-        """End a request now; returns its final snapshot (finish_reason "abort")."""
-        state = self.states.pop(request_id, None)
-        if state is None:
+    def abort(self, request_id: str) -> CoreOutput | None:
+        """End a request now; returns its final delta (finish_reason "abort")."""
+        return self.finish_request(request_id, "abort")
+
+    def finish_request(self, request_id: str, reason: str) -> CoreOutput | None:
+        """End a request the output side finished (stop string) or the caller aborted."""
+        seq = self.scheduler.finish(request_id, reason)
+        if seq is None:
             return None
-        self.scheduler.finish(request_id, "abort")
-        return state.snapshot()
+        return CoreOutput(request_id, (), reason, None, None, seq.num_cached_tokens)
+
+    @property
+    def request_ids(self) -> list[str]:
+        """Requests the core still runs or queues."""
+        return list(self.scheduler.requests)
 
     def has_unfinished(self) -> bool:
         return self.scheduler.has_unfinished()
 
     # -- the step -------------------------------------------------------------
-    def step(self) -> list[RequestOutput]:
+    def step(self) -> list[CoreOutput]:
+        """One schedule -> execute -> update; returns the deltas of every
+        request that got tokens. No detokenization happens here."""
         out = self.scheduler.schedule()
         if out.is_empty:
             if out.finished_request_ids:
@@ -99,30 +108,11 @@ class LLMEngine:
             return []
         result = self.runner.execute(out)
         changed = self.scheduler.update(out, result)
-        outputs = []
-        for seq, new_ids in changed:
-            state = self.states.get(seq.request_id)
-            if state is None:
-                continue
-            outputs.append(self._publish(state, new_ids, result.logprobs.get(seq.request_id)))
-        return outputs
-
-    def _publish(self, state: RequestState, new_ids: list[int], raw_logprobs) -> RequestOutput:
-        seq = state.seq
-        self.generation_tokens_total += len(new_ids)
-        if raw_logprobs is not None:
-            state.add_logprobs(new_ids[-1], raw_logprobs)
-        state.detok.add(new_ids)
-        if seq.is_finished:
-            state.detok.flush()
-        if state.detok.stop_hit is not None:
-            seq.stop_reason = state.detok.stop_hit
-            seq.finish_reason = "stop"  # a stop string wins over length in the same step
-            if not seq.is_finished:
-                self.scheduler.finish(seq.request_id, "stop")
-        if seq.is_finished:
-            self.states.pop(seq.request_id, None)
-        return state.snapshot()
+        self.generation_tokens_total += len(changed)
+        logprobs = result.logprobs
+        return [CoreOutput(seq.request_id, (token,), seq.finish_reason, seq.stop_reason,
+                           logprobs.get(seq.request_id) if logprobs else None, seq.num_cached_tokens)
+                for seq, token in changed]
 
     def stats(self) -> EngineStats:
         bm = self.block_manager

@@ -1,40 +1,90 @@
-"""Per-request output state: detokenized text, stop strings, snapshots.
+"""The output side of the engine: detokenized text, stop strings, snapshots.
 
-Never imports torch. `RequestState.advance()` takes the tokens a step added
-and returns the `RequestOutput` snapshot to publish.
+Never imports torch. The engine core's step emits `CoreOutput` deltas (new
+token ids, a finish reason); an `OutputProcessor` (run outside the step
+loop: the offline `LLM` after each step, `AsyncEngine` in its output thread)
+turns them into `RequestOutput` snapshots and reports which requests hit a
+stop string, so the core can finish them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from halyard_worker.engine.detokenizer import IncrementalDetokenizer
-from halyard_worker.engine.sequence import Sequence
-from halyard_worker.engine.types import LogprobEntry, RequestOutput, TokenLogprob
+from halyard_worker.engine.types import LogprobEntry, RequestOutput, SamplingParams, TokenLogprob
+
+
+class CoreOutput(NamedTuple):
+    """What one step (or an abort) did to one request. Immutable; a NamedTuple
+    rather than a frozen dataclass because a step builds one per running
+    request and tuple construction is several times cheaper.
+
+    `new_token_ids` were appended this step; `finish_reason` is set once the
+    core has finished the request ("stop" for EOS / stop tokens with
+    `stop_reason` the token or None, "length", "abort"); `logprobs` is the
+    runner's raw (sampled logprob, top-N pairs) for the last new token.
+    """
+
+    request_id: str
+    new_token_ids: tuple[int, ...]
+    finish_reason: str | None = None
+    stop_reason: int | None = None
+    logprobs: tuple | None = None
+    num_cached_tokens: int = 0
 
 
 @dataclass
 class RequestState:
-    """What has been published for one request so far."""
+    """What has been produced and published for one request so far."""
 
-    seq: Sequence
+    request_id: str
     prompt: str | None
+    prompt_token_ids: tuple[int, ...]
+    params: SamplingParams
     detok: IncrementalDetokenizer
     tokenizer: object
+    stream: bool = True
+    token_ids: list[int] = field(default_factory=list)
+    finish_reason: str | None = None
+    stop_reason: str | int | None = None
+    num_cached_tokens: int = 0
     sent_text_len: int = 0
     sent_tokens: int = 0
     logprobs: list[LogprobEntry] | None = None
     sent_logprobs: int = 0
     _token_text: dict = field(default_factory=dict)
 
-    def add_logprobs(self, token_id: int, raw) -> None:
+    @property
+    def finished(self) -> bool:
+        return self.finish_reason is not None
+
+    def advance(self, out: CoreOutput) -> None:
+        """Apply one core delta: tokens, logprobs, text, stop strings, finish."""
+        self.num_cached_tokens = out.num_cached_tokens or self.num_cached_tokens
+        if out.new_token_ids:
+            self.token_ids.extend(out.new_token_ids)
+            if out.logprobs is not None:
+                self._add_logprobs(out.new_token_ids[-1], out.logprobs)
+            if self.stream or self.detok.stop:
+                self.detok.add(list(out.new_token_ids))
+        if out.finish_reason is not None:
+            if not (self.stream or self.detok.stop):
+                self.detok.add(self.token_ids)  # decoded once, at the end
+            self.detok.flush()
+        if self.detok.stop_hit is not None:
+            self.finish_reason, self.stop_reason = "stop", self.detok.stop_hit  # wins over length
+        elif out.finish_reason is not None:
+            self.finish_reason, self.stop_reason = out.finish_reason, out.stop_reason
+
+    def _add_logprobs(self, token_id: int, raw) -> None:
         """raw: (sampled logprob, ((token_id, logprob), ...)) from the runner."""
         if self.logprobs is None:
             self.logprobs = []
         sampled_lp, top = raw
-        entry = LogprobEntry(
+        self.logprobs.append(LogprobEntry(
             sampled=TokenLogprob(token_id, self._text_of(token_id), sampled_lp),
-            top=tuple(TokenLogprob(t, self._text_of(t), lp) for t, lp in top))
-        self.logprobs.append(entry)
+            top=tuple(TokenLogprob(t, self._text_of(t), lp) for t, lp in top)))
 
     def _text_of(self, token_id: int) -> str:
         text = self._token_text.get(token_id)
@@ -45,29 +95,19 @@ class RequestState:
 
     def snapshot(self) -> RequestOutput:
         """Cumulative output plus what changed since the previous snapshot."""
-        seq = self.seq
-        finished = seq.is_finished
-        shown = self.detok.emitted_len(finished)
-        text = self.detok.text[:shown]
-        token_ids = tuple(seq.output_token_ids)
+        finished = self.finished
+        text = self.detok.text[:self.detok.emitted_len(finished)]
+        token_ids = tuple(self.token_ids)
         new_lps = None
         if self.logprobs is not None:
             new_lps = tuple(self.logprobs[self.sent_logprobs:])
             self.sent_logprobs = len(self.logprobs)
         out = RequestOutput(
-            request_id=seq.request_id,
-            prompt=self.prompt,
-            prompt_token_ids=tuple(seq.prompt_token_ids),
-            token_ids=token_ids,
-            text=text,
-            new_token_ids=token_ids[self.sent_tokens:],
-            new_text=text[self.sent_text_len:],
-            finished=finished,
-            finish_reason=seq.finish_reason if finished else None,
+            request_id=self.request_id, prompt=self.prompt, prompt_token_ids=self.prompt_token_ids,
+            token_ids=token_ids, text=text, new_token_ids=token_ids[self.sent_tokens:],
+            new_text=text[self.sent_text_len:], finished=finished,
+            finish_reason=self.finish_reason if finished else None,
             logprobs=tuple(self.logprobs) if self.logprobs is not None else None,
-            new_logprobs=new_lps,
-            num_cached_tokens=seq.num_cached_tokens,
-            stop_reason=seq.stop_reason,
-        )
+            new_logprobs=new_lps, num_cached_tokens=self.num_cached_tokens, stop_reason=self.stop_reason)
         self.sent_tokens, self.sent_text_len = len(token_ids), len(text)
         return out

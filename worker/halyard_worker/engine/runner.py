@@ -1,33 +1,23 @@
 """The model runner: the only part of the engine that holds tensors.
 
-It keeps a mirror of each scheduled request (tokens, block table, RNG),
-turns a `SchedulerOutput` into one flat batch (decodes first, then prefill
-chunks), runs the model over the paged KV cache, samples, and returns a
-`RunnerOutput` of plain numbers.
+It keeps a persistent batch (`InputBatch`: one host row per request, updated
+from the scheduler's diffs), gathers a step's flat inputs from it with
+vectorized indexing (decodes first, shortest context first, then prefill
+chunks), sends them to the device in one copy, runs the model over the paged
+KV cache, samples, and returns a `RunnerOutput` of plain numbers. The one
+host sync per step is reading the sampled token ids back.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+import numpy as np
 import torch
 
+from halyard_worker.engine.input_batch import InputBatch
 from halyard_worker.engine.sampler import SamplingRow, sample
 from halyard_worker.engine.scheduler import RunnerOutput, SchedulerOutput
+from halyard_worker.engine.step_inputs import StepPlan, plan_step
 from halyard_worker.engine.types import SamplingParams
 from halyard_worker.model.llama import AttentionMetadata, LlamaModel, PrefillSpan
-
-
-@dataclass
-class RunnerRequest:
-    """The runner's copy of a request. `token_ids` grows with its own samples."""
-
-    token_ids: list[int]
-    num_prompt_tokens: int
-    block_ids: list[int]
-    num_computed_tokens: int
-    params: SamplingParams
-    generator: torch.Generator | None = None
-    block_table: torch.Tensor | None = field(default=None, repr=False)  # cached [MB] int64
 
 
 def kv_bytes_per_block(model: LlamaModel, block_size: int, dtype: torch.dtype) -> int:
@@ -36,9 +26,17 @@ def kv_bytes_per_block(model: LlamaModel, block_size: int, dtype: torch.dtype) -
     return 2 * c.num_layers * block_size * c.num_kv_heads * c.head_dim * elem
 
 
+def needs_full_sampler(params: SamplingParams) -> bool:
+    """Anything but plain greedy argmax (random draws, penalties, min_tokens, logprobs)."""
+    return (not params.greedy or params.logprobs is not None or params.min_tokens > 0
+            or params.repetition_penalty != 1.0 or params.presence_penalty != 0
+            or params.frequency_penalty != 0)
+
+
 class ModelRunner:
     def __init__(self, model: LlamaModel, num_blocks: int, block_size: int, dtype: torch.dtype,
-                 device: str, seed: int = 0, eos_token_ids: tuple[int, ...] = ()):
+                 device: str, seed: int = 0, eos_token_ids: tuple[int, ...] = (),
+                 max_model_len: int | None = None, max_num_seqs: int = 64):
         c = model.config
         self.model, self.block_size, self.device = model, block_size, torch.device(device)
         self.eos_token_ids = eos_token_ids
@@ -46,26 +44,26 @@ class ModelRunner:
         self.kv = torch.zeros(c.num_layers, 2, num_blocks, block_size, c.num_kv_heads, c.head_dim,
                               dtype=dtype, device=self.device)
         self.kv_caches = [(self.kv[i, 0], self.kv[i, 1]) for i in range(c.num_layers)]
-        self.requests: dict[str, RunnerRequest] = {}
+        max_len = max_model_len or model.rope_cos.shape[0]
+        self.batch = InputBatch(max_num_seqs, max_len, block_size, pin=self.device.type == "cuda")
         self.seed = seed
         self._counter = 0
 
-    # -- request mirror ---------------------------------------------------
+    # -- persistent batch -------------------------------------------------
     def _update_states(self, out: SchedulerOutput) -> None:
+        batch = self.batch
         for rid in out.finished_request_ids:
-            self.requests.pop(rid, None)
+            batch.remove(rid)
         for new in out.new_requests:
-            old = self.requests.get(new.request_id)
-            self.requests[new.request_id] = RunnerRequest(
-                list(new.token_ids), new.num_prompt_tokens, list(new.block_ids),
-                new.num_computed_tokens, new.params,
-                generator=old.generator if old else self._generator(new.params))
-        for cached in out.cached_requests:
-            req = self.requests[cached.request_id]
-            req.num_computed_tokens = cached.num_computed_tokens
-            if cached.new_block_ids:
-                req.block_ids.extend(cached.new_block_ids)
-                req.block_table = None
+            old = batch.info.get(new.request_id)
+            gen = old.generator if old else self._generator(new.params)
+            batch.add(new.request_id, new.token_ids, new.num_prompt_tokens, new.block_ids,
+                      new.num_computed_tokens, new.params, gen, needs_full_sampler(new.params))
+        cached = out.cached_requests
+        if cached.request_ids:
+            batch.num_computed[batch.rows_of(cached.request_ids)] = cached.num_computed_tokens
+        for rid, block_ids in cached.new_block_ids.items():
+            batch.append_blocks(rid, block_ids)
 
     def _generator(self, params: SamplingParams) -> torch.Generator | None:
         if params.greedy:
@@ -74,52 +72,21 @@ class ModelRunner:
         seed = params.seed if params.seed is not None else hash((self.seed, self._counter)) & 0x7FFFFFFF
         return torch.Generator(device=self.device).manual_seed(seed)
 
-    def _block_table(self, req: RunnerRequest) -> torch.Tensor:
-        if req.block_table is None:
-            req.block_table = torch.tensor(req.block_ids, dtype=torch.long, device=self.device)
-        return req.block_table
-
     # -- batch building -----------------------------------------------------
-    def _prepare(self, out: SchedulerOutput):
-        """Flat inputs for the step: decodes (1 token) first, then chunks."""
-        # decodes first, shortest context first (the reference decode pads per group)
-        order = sorted(out.num_scheduled_tokens.items(),
-                       key=lambda kv: (kv[1] != 1, self.requests[kv[0]].num_computed_tokens))
-        ids, pos, slots, sample_rows, sample_ids = [], [], [], [], []
-        decodes, prefills = [], []
-        b = self.block_size
-        for rid, n in order:
-            req = self.requests[rid]
-            start = req.num_computed_tokens
-            q_start = len(ids)
-            ids.extend(req.token_ids[start:start + n])
-            positions = range(start, start + n)
-            pos.extend(positions)
-            slots.extend(req.block_ids[p // b] * b + p % b for p in positions)
-            if n == 1:
-                decodes.append(req)
-            else:
-                prefills.append(PrefillSpan(q_start, n, start + n, self._block_table(req)))
-            if start + n == len(req.token_ids):
-                sample_rows.append(len(ids) - 1)
-                sample_ids.append(rid)
-        meta = AttentionMetadata(
-            slot_mapping=torch.tensor(slots, dtype=torch.long, device=self.device),
-            num_decodes=len(decodes),
-            decode_block_tables=self._decode_tables(decodes),
-            decode_context_lens=torch.tensor([r.num_computed_tokens + 1 for r in decodes],
-                                             dtype=torch.long, device=self.device) if decodes else None,
-            prefills=tuple(prefills))
-        input_ids = torch.tensor(ids, dtype=torch.long, device=self.device)
-        positions = torch.tensor(pos, dtype=torch.long, device=self.device)
-        return input_ids, positions, meta, sample_rows, sample_ids
+    def _to_device(self, arr: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(arr)
+        return t if self.device.type == "cpu" else t.to(self.device, non_blocking=True)
 
-    def _decode_tables(self, decodes: list[RunnerRequest]) -> torch.Tensor | None:
-        if not decodes:
-            return None
-        width = max(len(r.block_ids) for r in decodes)
-        rows = [r.block_ids + [0] * (width - len(r.block_ids)) for r in decodes]
-        return torch.tensor(rows, dtype=torch.long, device=self.device)  # [D, MB]
+    def _metadata(self, plan: StepPlan, flat: torch.Tensor) -> AttentionMetadata:
+        """flat: [3, T] (token ids, positions, slots) on the device."""
+        tables = lens = None
+        if plan.num_decodes:
+            tables = self._to_device(plan.decode_tables)  # [D, W]
+            lens = self._to_device(plan.decode_lens)  # [D]
+        prefills = tuple(PrefillSpan(q0, n, ctx, self._to_device(self.batch.block_table[row, :nb]))
+                         for q0, n, ctx, row, nb in plan.prefills)
+        return AttentionMetadata(slot_mapping=flat[2], num_decodes=plan.num_decodes,
+                                 decode_block_tables=tables, decode_context_lens=lens, prefills=prefills)
 
     # -- step ---------------------------------------------------------------
     @torch.inference_mode()
@@ -127,23 +94,33 @@ class ModelRunner:
         self._update_states(out)
         if out.is_empty:
             return RunnerOutput({}, {})
-        input_ids, positions, meta, sample_rows, sample_ids = self._prepare(out)
-        hidden = self.model(input_ids, positions, self.kv_caches, meta)
-        sampled, logprobs = {}, {}
-        if sample_ids:
-            rows_t = torch.tensor(sample_rows, dtype=torch.long, device=self.device)
-            logits = self.model.compute_logits(hidden.index_select(0, rows_t))  # [S, V] float32
-            rows = [self._sampling_row(self.requests[rid]) for rid in sample_ids]
-            tokens, lps = sample(logits, rows)
-            for i, (rid, tok) in enumerate(zip(sample_ids, tokens)):
-                sampled[rid] = tok
-                self.requests[rid].token_ids.append(tok)
-                if lps is not None and i in lps:
-                    full, top = lps[i]
-                    logprobs[rid] = (float(full[tok]), top)
-        return RunnerOutput(sampled, logprobs)
+        plan = plan_step(self.batch, out.num_scheduled_tokens)
+        flat = self._to_device(plan.flat)  # [3, T]: token ids, positions, slots
+        meta = self._metadata(plan, flat)
+        hidden = self.model(flat[0], flat[1], self.kv_caches, meta)
+        if not len(plan.sample_rows):
+            return RunnerOutput({}, {})
+        logits = self.model.compute_logits(hidden.index_select(0, self._to_device(plan.sample_rows)))
+        return self._sample(plan, logits)  # [S, V] float32 -> tokens
 
-    def _sampling_row(self, req: RunnerRequest) -> SamplingRow:
-        n = req.num_prompt_tokens
-        return SamplingRow(req.params, req.token_ids[:n], req.token_ids[n:], req.generator,
-                           self.eos_token_ids)
+    def _sample(self, plan: StepPlan, logits: torch.Tensor) -> RunnerOutput:
+        batch = self.batch
+        rids = batch.rid[plan.sample_batch_rows].tolist()
+        lps = None
+        if any(batch.info[r].special for r in rids):
+            tokens, lps = sample(logits, [self._sampling_row(r) for r in rids])
+        else:
+            tokens = logits.argmax(dim=-1).tolist()  # the step's one host sync
+        batch.append_tokens(plan.sample_batch_rows, np.asarray(tokens, dtype=np.int64))
+        logprobs = {}
+        if lps:
+            for i, tok in enumerate(tokens):
+                if i in lps:
+                    full, top = lps[i]
+                    logprobs[rids[i]] = (float(full[tok]), top)
+        return RunnerOutput(dict(zip(rids, tokens)), logprobs)
+
+    def _sampling_row(self, request_id: str) -> SamplingRow:
+        info = self.batch.info[request_id]
+        prompt, output = self.batch.tokens_of(request_id)
+        return SamplingRow(info.params, prompt, output, info.generator, self.eos_token_ids)

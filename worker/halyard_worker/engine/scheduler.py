@@ -10,7 +10,7 @@ blocks are freed and it later recomputes its tokens (prefix cache helps).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from halyard_worker.engine.block_manager import BlockManager
 from halyard_worker.engine.sequence import Sequence, SeqStatus, check_stop_token
@@ -44,14 +44,19 @@ class NewRequestData:
 
 @dataclass(frozen=True)
 class CachedRequestData:
-    """A request the runner already holds: only what changed.
+    """The requests the runner already holds, column-wise: only what changed.
 
-    The runner appends its own sampled tokens, so no token ids travel here.
+    `num_computed_tokens[i]` belongs to `request_ids[i]`; `new_block_ids`
+    holds only the requests that got blocks this step. The runner appends
+    its own sampled tokens, so no token ids travel here.
     """
 
-    request_id: str
-    new_block_ids: tuple[int, ...]
-    num_computed_tokens: int
+    request_ids: tuple[str, ...] = ()
+    num_computed_tokens: tuple[int, ...] = ()
+    new_block_ids: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.request_ids)
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ class SchedulerOutput:
     preempted request comes back later as a `NewRequestData`."""
 
     new_requests: tuple[NewRequestData, ...]
-    cached_requests: tuple[CachedRequestData, ...]
+    cached_requests: CachedRequestData
     num_scheduled_tokens: dict[str, int]
     finished_request_ids: tuple[str, ...]
 
@@ -98,12 +103,14 @@ class Scheduler:
         self.num_preemptions = 0
         self._preempted_this_step = False  # an out-of-blocks preemption pauses admissions
         self._forget: list[str] = []
+        self._running_sorted = True
 
     # -- requests -----------------------------------------------------
     def add(self, seq: Sequence) -> None:
         if seq.request_id in self.requests:
             raise ValueError(f"request_id {seq.request_id!r} is already in use")
         self.requests[seq.request_id] = seq
+        seq.token_limit = seq.length_limit(self.config.max_model_len)
         seq.status = SeqStatus.WAITING
         self.waiting.append(seq)
 
@@ -127,38 +134,55 @@ class Scheduler:
 
     # -- planning -----------------------------------------------------
     def schedule(self) -> SchedulerOutput:
-        self.running.sort(key=lambda s: s.sort_key)
-        self.waiting.sort(key=lambda s: s.sort_key)
+        if not self._running_sorted:  # only admissions reorder it; removals keep the order
+            self.running.sort(key=lambda s: s.sort_key)
+            self._running_sorted = True
+        if self.waiting:
+            self.waiting.sort(key=lambda s: s.sort_key)
         self._preempt_for_urgent_waiting()
         budget = self.config.max_num_batched_tokens
         scheduled: dict[str, int] = {}
         new: list[NewRequestData] = []
-        cached: list[CachedRequestData] = []
+        cached = CachedRequestData()
         budget = self._schedule_running(budget, scheduled, cached)
         if not self._preempted_this_step:
             self._schedule_waiting(budget, scheduled, new)
         forget, self._forget = tuple(self._forget), []
-        return SchedulerOutput(tuple(new), tuple(cached), scheduled, forget)
+        return SchedulerOutput(tuple(new), cached, scheduled, forget)
 
-    def _schedule_running(self, budget, scheduled, cached) -> int:
+    def _schedule_running(self, budget, scheduled, cached: CachedRequestData) -> int:
+        """Running requests in order, while the budget lasts; fills `cached`
+        (its lists are built here, then frozen with the output)."""
         self._preempted_this_step = False
+        ids, computed = [], []
+        block_size, running = self.bm.block_size, self.running
         i = 0
-        while i < len(self.running) and budget > 0:
-            seq = self.running[i]
-            n = min(seq.num_tokens - seq.num_computed_tokens, budget)
-            while not self.bm.can_allocate(seq, n):
-                victim = self.running[-1]
-                self._preempt(victim)
-                if victim is seq:
+        while i < len(running) and budget > 0:
+            seq = running[i]
+            done = seq.num_computed_tokens
+            n = min(len(seq.token_ids) - done, budget)
+            if done + n > len(seq.block_ids) * block_size:  # needs blocks
+                if not self._make_room(seq, n):
                     break
-            if seq.status is not SeqStatus.RUNNING:
-                break
-            new_blocks = self.bm.allocate(seq, n)
+                cached.new_block_ids[seq.request_id] = tuple(self.bm.allocate(seq, n))
             scheduled[seq.request_id] = n
-            cached.append(CachedRequestData(seq.request_id, tuple(new_blocks), seq.num_computed_tokens))
+            ids.append(seq.request_id)
+            computed.append(done)
             budget -= n
             i += 1
+        object.__setattr__(cached, "request_ids", tuple(ids))
+        object.__setattr__(cached, "num_computed_tokens", tuple(computed))
         return budget
+
+    def _make_room(self, seq: Sequence, n: int) -> bool:
+        """Preempt the least urgent running requests until `seq` can grow by n
+        tokens; False if `seq` itself had to go."""
+        while not self.bm.can_allocate(seq, n):
+            victim = self.running[-1]
+            self._preempt(victim)
+            if victim is seq:
+                break
+        return seq.status is SeqStatus.RUNNING
 
     def _schedule_waiting(self, budget, scheduled, new) -> None:
         while self.waiting and budget > 0 and len(self.running) < self.config.max_num_seqs:
@@ -175,6 +199,7 @@ class Scheduler:
             seq.status = SeqStatus.RUNNING
             seq.generation += 1
             self.running.append(seq)
+            self._running_sorted = False
             scheduled[seq.request_id] = n
             new.append(NewRequestData(
                 seq.request_id, tuple(seq.token_ids), seq.num_prompt_tokens,
@@ -207,26 +232,30 @@ class Scheduler:
         # the runner keeps its mirror (and RNG); readmission resends the tokens
 
     # -- results --------------------------------------------------------
-    def update(self, out: SchedulerOutput, result: RunnerOutput) -> list[tuple[Sequence, list[int]]]:
+    def update(self, out: SchedulerOutput, result: RunnerOutput) -> list[tuple[Sequence, int]]:
         """Advance KV progress, append sampled tokens, finish on stop tokens/length.
 
-        Returns (sequence, new token ids) for every request that got tokens
+        Returns (sequence, new token id) for every request that got a token
         this step; finished ones are already freed and have `finish_reason`.
         """
         changed = []
+        requests, sampled, bm = self.requests, result.sampled, self.bm
+        caching, block_size, running = bm.enable_prefix_caching, bm.block_size, SeqStatus.RUNNING
         for request_id, n in out.num_scheduled_tokens.items():
-            seq = self.requests.get(request_id)
-            if seq is None or seq.status is not SeqStatus.RUNNING:
+            seq = requests.get(request_id)
+            if seq is None or seq.status is not running:
                 continue
             seq.num_computed_tokens += n
-            self.bm.cache_full_blocks(seq)
-            token = result.sampled.get(request_id)
+            if caching and seq.num_computed_tokens // block_size > len(seq.block_hashes):
+                bm.cache_full_blocks(seq)
+            token = sampled.get(request_id)
             if token is None:
                 continue
-            seq.append_token(token)
-            changed.append((seq, [token]))
-            reason = check_stop_token(seq, token, self.config.max_model_len)
-            if reason is not None:
-                seq.finish_reason = reason
-                self.finish(request_id, reason)
+            seq.token_ids.append(token)
+            changed.append((seq, token))
+            if token in seq.stop_check_ids or len(seq.token_ids) >= seq.token_limit:
+                reason = check_stop_token(seq, token, self.config.max_model_len)
+                if reason is not None:
+                    seq.finish_reason = reason
+                    self.finish(request_id, reason)
         return changed

@@ -44,10 +44,22 @@ class Sequence:
     num_preemptions: int = 0
     # bumped on each (re)admission so the runner rebuilds its per-request state
     generation: int = 0
+    # the per-token fast check: `check_stop_token` runs only when a token is in
+    # `stop_check_ids` (EOS and stop tokens) or the count reaches `token_limit`
+    stop_check_ids: frozenset = frozenset()
+    token_limit: int = 0
 
     def __post_init__(self):
         if not self.token_ids:
             self.token_ids = list(self.prompt_token_ids)
+        self.stop_check_ids = frozenset(self.eos_token_ids) | frozenset(self.params.stop_token_ids)
+
+    def length_limit(self, max_model_len: int) -> int:
+        """Token count (prompt + output) at which the request ends by length."""
+        limit = max_model_len
+        if self.params.max_tokens is not None:
+            limit = min(limit, self.num_prompt_tokens + self.params.max_tokens)
+        return limit
 
     @property
     def num_prompt_tokens(self) -> int:

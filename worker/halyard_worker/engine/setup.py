@@ -130,5 +130,6 @@ def build_runner(config: EngineConfig) -> Built:
                     num_blocks * config.block_size, max_len)
         max_len = num_blocks * config.block_size
     eos = eos_token_ids(path, mc, tokenizer)
-    runner = ModelRunner(model, num_blocks, config.block_size, dtype, str(device), config.seed, eos)
+    runner = ModelRunner(model, num_blocks, config.block_size, dtype, str(device), config.seed, eos,
+                         max_model_len=max_len, max_num_seqs=config.max_num_seqs)
     return Built(tokenizer, runner, mc, max_len, eos, num_blocks)

@@ -1,0 +1,110 @@
+"""The runner's persistent batch: one host row per request, updated from diffs.
+
+A row holds a request's known token ids, KV progress and block table in
+numpy arrays (views of CPU tensors, pinned when the device is CUDA), so a
+step gathers its inputs with a few vectorized indexing operations instead
+of Python lists over every request, and sends them to the device in one
+copy. Rows are assigned when a request arrives (or is readmitted after
+preemption) and freed when it finishes; the arrays grow when rows run out.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class RowInfo:
+    """Per-request values the vectorized arrays do not hold."""
+
+    row: int
+    num_prompt_tokens: int
+    params: object  # SamplingParams
+    generator: torch.Generator | None
+    special: bool  # needs the full sampler (not plain greedy argmax)
+
+
+class InputBatch:
+    """Arrays, R rows: token_ids [R, L] int64, num_tokens [R], num_computed [R],
+    block_table [R, MB] int64, num_blocks [R]; `rid[r]` is row r's request id."""
+
+    def __init__(self, rows: int, max_model_len: int, block_size: int, pin: bool = False):
+        self.max_model_len, self.block_size, self.pin = max_model_len, block_size, pin
+        self.max_blocks = -(-max_model_len // block_size)
+        self.info: dict[str, RowInfo] = {}
+        self.row_of: dict[str, int] = {}
+        self.free: list[int] = []
+        self.capacity = 0
+        self._grow(max(rows, 1))
+
+    def _array(self, *shape) -> np.ndarray:
+        t = torch.zeros(*shape, dtype=torch.int64)
+        return (t.pin_memory() if self.pin else t).numpy()
+
+    def _grow(self, rows: int) -> None:
+        old = self.capacity
+        new = {"token_ids": self._array(rows, self.max_model_len), "num_tokens": self._array(rows),
+               "num_computed": self._array(rows), "block_table": self._array(rows, self.max_blocks),
+               "num_blocks": self._array(rows)}
+        for name, arr in new.items():
+            if old:
+                arr[:old] = getattr(self, name)
+            setattr(self, name, arr)
+        rid = np.empty(rows, dtype=object)
+        if old:
+            rid[:old] = self.rid
+        self.rid = rid
+        self.free.extend(range(rows - 1, old - 1, -1))
+        self.capacity = rows
+
+    def add(self, request_id: str, token_ids, num_prompt_tokens: int, block_ids, num_computed: int,
+            params, generator, special: bool) -> None:
+        """Place (or replace, after preemption) a request's row."""
+        if request_id in self.info:
+            row = self.info[request_id].row
+        else:
+            if not self.free:
+                self._grow(2 * self.capacity)
+            row = self.free.pop()
+        n, nb = len(token_ids), len(block_ids)
+        self.token_ids[row, :n] = token_ids
+        self.num_tokens[row], self.num_computed[row] = n, num_computed
+        self.block_table[row, :nb] = block_ids
+        self.num_blocks[row] = nb
+        self.rid[row] = request_id
+        self.info[request_id] = RowInfo(row, num_prompt_tokens, params, generator, special)
+        self.row_of[request_id] = row
+
+    def remove(self, request_id: str) -> None:
+        info = self.info.pop(request_id, None)
+        if info is not None:
+            del self.row_of[request_id]
+            self.rid[info.row] = None
+            self.free.append(info.row)
+
+    def append_blocks(self, request_id: str, block_ids) -> None:
+        row = self.row_of[request_id]
+        start = self.num_blocks[row]
+        self.block_table[row, start:start + len(block_ids)] = block_ids
+        self.num_blocks[row] = start + len(block_ids)
+
+    def rows_of(self, request_ids) -> np.ndarray:
+        return np.fromiter(map(self.row_of.__getitem__, request_ids), dtype=np.int64, count=len(request_ids))
+
+    def slots(self, rows: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Flat KV slot (block * block_size + offset) of each (row, position)."""
+        b = self.block_size
+        return self.block_table[rows, positions // b] * b + positions % b
+
+    def append_tokens(self, rows: np.ndarray, tokens: np.ndarray) -> None:
+        """Each row's sampled token goes after its last known token."""
+        self.token_ids[rows, self.num_tokens[rows]] = tokens
+        self.num_tokens[rows] += 1
+
+    def tokens_of(self, request_id: str) -> tuple[list[int], list[int]]:
+        """(prompt ids, output ids) of one request, for the full sampler."""
+        info = self.info[request_id]
+        ids = self.token_ids[info.row, :self.num_tokens[info.row]].tolist()
+        return ids[:info.num_prompt_tokens], ids[info.num_prompt_tokens:]
