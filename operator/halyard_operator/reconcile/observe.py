@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from halyard_operator.api import LLMDeploymentSpec
-from halyard_operator.builders.meta import DEPLOYMENT_LABEL, Owner, pool_name
+from halyard_operator.builders.meta import Owner, pool_name
 from halyard_operator.builders.pools import ON_DEMAND, SPOT
 from halyard_operator.kube.client import KubeClient, KubeError
+from halyard_operator.names import DEPLOYMENT_LABEL
 
 log = logging.getLogger(__name__)
 
