@@ -82,26 +82,37 @@ def activation_reserve(config: EngineConfig, mc: ModelConfig, dtype: torch.dtype
     return config.max_num_batched_tokens * per_token + config.max_num_seqs * mc.vocab_size * 4 * 3
 
 
-def install_ops(mode: str, device: torch.device) -> str:
-    """Point the model's op table at the kernels `mode` selects; returns its name.
-
-    The kernels package (`halyard_worker.kernels.select_ops`) decides what
-    "auto" means; without it every mode but "cupy" uses the torch reference."""
+def install_ops(mode: str, device: torch.device, mc: ModelConfig | None = None,
+                dtype: torch.dtype | None = None) -> str:
+    """Point the model's op table at the kernels `mode` selects; returns the
+    chosen mode's name. With the model's config, "auto" keeps each op the
+    kernels do not cover on torch, and one log line says which ops run where.
+    Kernel modules compile (or load from the cubin cache) here, at start-up."""
     from halyard_worker.model import ops
 
     try:
         from halyard_worker.kernels import select_ops
+        from halyard_worker.kernels.coverage import ModelShape
+        from halyard_worker.kernels.ops import preload
     except ImportError:
         if mode == "cupy":
             raise InvalidParameter("kernels", "cupy kernels are not available in this build; "
                                    "use kernels=torch or auto") from None
         ops.reset()
         return "torch"
+    shape = None
+    if mc is not None and dtype is not None:
+        shape = ModelShape(mc.hidden_size, mc.intermediate_size, mc.num_heads, mc.num_kv_heads,
+                           mc.head_dim, str(dtype).removeprefix("torch."))
     try:
-        selected = select_ops(mode, device)
-    except ValueError as err:  # e.g. cupy asked for without a GPU
+        selected = select_ops(mode, device, shape)
+    except ValueError as err:  # e.g. cupy asked for without a GPU, or a shape it cannot run
         raise InvalidParameter("kernels", str(err)) from err
     selected.install(ops)
+    log.info("kernels %s -> %s: %s", mode, selected.name, selected.describe())
+    modules = preload(selected, device)
+    if modules:
+        log.info("kernel modules loaded before serving: %s", ", ".join(modules))
     return getattr(selected, "name", mode)
 
 
@@ -114,7 +125,7 @@ def build_runner(config: EngineConfig) -> Built:
     tokenizer = load_tokenizer(config.tokenizer or str(path))
     calibration = [tokenizer.encode(t) for t in config.quantization_calibration] or None
     model = load_model(path, mc, dtype, str(device), max_len, config.quantization, calibration)
-    log.info("hot-path ops: %s", install_ops(config.kernels, device))
+    log.info("hot-path ops: %s", install_ops(config.kernels, device, mc, dtype))
     per_block = kv_bytes_per_block(model, config.block_size, dtype)
     budget = kv_budget_bytes(config, device) - (activation_reserve(config, mc, dtype)
                                                 if device.type == "cuda" else 0)

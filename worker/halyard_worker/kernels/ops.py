@@ -13,6 +13,8 @@ import importlib.util
 from dataclasses import dataclass, fields
 from typing import Callable
 
+from halyard_worker.kernels.coverage import ModelShape, OpPlan, plan_ops
+
 from halyard_worker.options import KERNEL_MODES
 
 MODES = KERNEL_MODES
@@ -28,6 +30,7 @@ class KernelOps:
 
     mode: str
     rms_norm: Callable
+    fused_add_rms_norm: Callable
     rotary: Callable
     silu_and_mul: Callable
     write_kv: Callable
@@ -36,9 +39,21 @@ class KernelOps:
     int8_linear: Callable
     int4_linear: Callable
 
+    plan: OpPlan | None = None  # which ops run where (and why), for the start-up log
+
     @staticmethod
     def op_names() -> tuple[str, ...]:
-        return tuple(f.name for f in fields(KernelOps) if f.name != "mode")
+        return tuple(f.name for f in fields(KernelOps) if f.name not in ("mode", "plan"))
+
+    @property
+    def name(self) -> str:
+        """The chosen mode as the start-up log prints it, e.g. "cupy (torch for 1 op)"."""
+        if self.plan is None or not self.plan.torch or not self.plan.cupy:
+            return self.mode
+        return f"{self.mode} (torch for {len(self.plan.torch)} of {len(self.op_names())} ops)"
+
+    def describe(self) -> str:
+        return self.plan.describe() if self.plan is not None else f"{self.mode}: every op"
 
     def install(self, ops_module) -> None:
         """Swap every op of `ops_module` (an object with `use(name, fn)`) for this set."""
@@ -78,24 +93,62 @@ def resolve_mode(mode: str, device) -> str:
     return "cupy" if reason is None else "torch"
 
 
-def _torch_ops() -> KernelOps:
-    from halyard_worker.kernels import reference as r
+def _torch_table() -> dict[str, Callable]:
+    from halyard_worker.model import torch_ops
 
-    return KernelOps("torch", r.rms_norm, r.rotary, r.silu_and_mul, r.write_kv, r.paged_attention_prefill,
-                     r.paged_attention_decode, r.int8_linear, r.int4_linear)
+    return {name: getattr(torch_ops, name) for name in KernelOps.op_names()}
 
 
-def _cupy_ops() -> KernelOps:
+def _cupy_table() -> dict[str, Callable]:
     from halyard_worker.kernels import kv_cache, paged_attention, quant_gemm, reference, rmsnorm, rotary, silu_mul
 
-    return KernelOps("cupy", rmsnorm.rms_norm, rotary.rotary, silu_mul.silu_and_mul, kv_cache.write_kv,
-                     reference.paged_attention_prefill,  # prefill attention stays on torch SDPA
-                     paged_attention.paged_attention_decode, quant_gemm.int8_linear, quant_gemm.int4_linear)
+    return {"rms_norm": rmsnorm.rms_norm, "fused_add_rms_norm": rmsnorm.fused_add_rms_norm,
+            "rotary": rotary.rotary, "silu_and_mul": silu_mul.silu_and_mul, "write_kv": kv_cache.write_kv,
+            "paged_attention_prefill": reference.paged_attention_prefill,  # torch SDPA (varlen)
+            "paged_attention_decode": paged_attention.paged_attention_decode,
+            "int8_linear": quant_gemm.int8_linear, "int4_linear": quant_gemm.int4_linear}
 
 
-def select_ops(mode: str, device) -> KernelOps:
-    """The op set for `--kernels mode` on `device` ("cuda", "cuda:1", "cpu", torch.device)."""
-    return _cupy_ops() if resolve_mode(mode, device) == "cupy" else _torch_ops()
+def select_ops(mode: str, device, shape: ModelShape | None = None) -> KernelOps:
+    """The op set for `--kernels mode` on `device` ("cuda", "cuda:1", "cpu", torch.device).
+
+    With the model's `shape`, "auto" runs each op the kernels do not cover
+    on torch (`coverage.plan_ops`); "cupy" refuses such a model, naming the op."""
+    chosen = resolve_mode(mode, device)
+    env = None if chosen == "cupy" else (cupy_missing_reason(device) if mode == "auto" else "--kernels torch")
+    plan = plan_ops(KernelOps.op_names(), shape, env)
+    if mode == "cupy" and plan.torch:
+        refused = {op: why for op, why in plan.torch.items() if op != "paged_attention_prefill"}
+        if refused:
+            raise ValueError("--kernels cupy cannot run this model: " +
+                             "; ".join(f"{op}: {why}" for op, why in refused.items()) + "; use --kernels auto")
+    table = _torch_table()
+    if plan.cupy:
+        cupy = _cupy_table()
+        table.update({op: cupy[op] for op in plan.cupy})
+    return KernelOps("cupy" if plan.cupy else "torch", plan=plan, **table)
+
+
+KERNEL_FILES = {"rms_norm": "rmsnorm", "fused_add_rms_norm": "rmsnorm", "rotary": "rotary",
+                "silu_and_mul": "silu_mul", "write_kv": "kv_cache", "paged_attention_decode": "paged_attention",
+                "int8_linear": "w8a16_gemm", "int4_linear": "w4a16_gemm"}
+
+
+def preload(ops: KernelOps, device) -> tuple[str, ...]:
+    """Compile (or load from the cubin cache) every kernel module the chosen
+    ops use, so no request waits for NVRTC; returns the module names."""
+    import torch
+
+    device = torch.device(device)
+    if ops.plan is None or not ops.plan.cupy or device.type != "cuda":
+        return ()  # (the CPU emulator of the kernel tests loads nothing)
+    from halyard_worker.kernels.loader import _module
+
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    names = tuple(dict.fromkeys(KERNEL_FILES[op] for op in ops.plan.cupy if op in KERNEL_FILES))
+    for name in names:
+        _module(name, index)
+    return names
 
 
 def add_kernels_argument(parser) -> None:

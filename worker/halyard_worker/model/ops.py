@@ -11,6 +11,7 @@ from halyard_worker.model import torch_ops
 
 OP_NAMES = (
     "rms_norm",
+    "fused_add_rms_norm",
     "rotary",
     "silu_and_mul",
     "write_kv",
@@ -21,6 +22,7 @@ OP_NAMES = (
 )
 
 rms_norm = torch_ops.rms_norm
+fused_add_rms_norm = torch_ops.fused_add_rms_norm
 rotary = torch_ops.rotary
 silu_and_mul = torch_ops.silu_and_mul
 write_kv = torch_ops.write_kv
