@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from halyard_worker.engine.graph_plan import replayable
 from halyard_worker.engine.input_batch import InputBatch
 from halyard_worker.engine.sampler import SamplingRow, sample
 from halyard_worker.engine.scheduler import RunnerOutput, SchedulerOutput
@@ -48,6 +49,14 @@ class ModelRunner:
         self.batch = InputBatch(max_num_seqs, max_len, block_size, pin=self.device.type == "cuda")
         self.seed = seed
         self._counter = 0
+        self.graphs = None  # a GraphRunner once `capture_graphs` ran
+
+    def capture_graphs(self, plan) -> None:
+        """Capture decode graphs for `plan`'s buckets (GPU, graph-safe ops only)."""
+        from halyard_worker.engine.graph_runner import GraphRunner
+
+        self.graphs = GraphRunner(self.model, self.kv_caches, plan, self.device)
+        self.graphs.capture()
 
     # -- persistent batch -------------------------------------------------
     def _update_states(self, out: SchedulerOutput) -> None:
@@ -97,10 +106,17 @@ class ModelRunner:
         plan = plan_step(self.batch, out.num_scheduled_tokens)
         flat = self._to_device(plan.flat)  # [3, T]: token ids, positions, slots
         meta = self._metadata(plan, flat)
+        rows = self._to_device(plan.sample_rows)
+        graph_plan = self.graphs.plan if self.graphs is not None else None
+        if replayable(flat.shape[1], plan.num_decodes, len(plan.prefills), graph_plan) is not None:
+            logits = self.graphs.run(flat, meta.decode_block_tables, meta.decode_context_lens)
+            if not len(plan.sample_rows):
+                return RunnerOutput({}, {})
+            return self._sample(plan, logits.index_select(0, rows))  # [S, V] float32
         hidden = self.model(flat[0], flat[1], self.kv_caches, meta)
         if not len(plan.sample_rows):
             return RunnerOutput({}, {})
-        logits = self.model.compute_logits(hidden.index_select(0, self._to_device(plan.sample_rows)))
+        logits = self.model.compute_logits(hidden.index_select(0, rows))
         return self._sample(plan, logits)  # [S, V] float32 -> tokens
 
     def _sample(self, plan: StepPlan, logits: torch.Tensor) -> RunnerOutput:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from halyard_worker.engine.graph_plan import make_plan, scratch_bytes
 from halyard_worker.engine.runner import ModelRunner, kv_bytes_per_block
 from halyard_worker.engine.types import EngineConfig, InvalidParameter
 from halyard_worker.model.config import ModelConfig
@@ -116,6 +117,19 @@ def install_ops(mode: str, device: torch.device, mc: ModelConfig | None = None,
     return getattr(selected, "name", mode)
 
 
+def graph_plan_for(config: EngineConfig, device: torch.device, mc: ModelConfig, max_len: int):
+    """The decode CUDA-graph plan, or None (logged with the reason) when steps run eagerly."""
+    from halyard_worker.engine.graph_runner import graph_blocker
+    from halyard_worker.model import ops
+
+    cupy_ops = tuple(name for name in ops.OP_NAMES if getattr(ops, name) is not ops.reference(name))
+    reason = graph_blocker(device, config.enforce_eager, cupy_ops)
+    if reason is not None:
+        log.info("CUDA graphs off: %s", reason)
+        return None
+    return make_plan(config.max_num_seqs, max_len, config.block_size)
+
+
 def build_runner(config: EngineConfig) -> Built:
     path = resolve_model_path(config.model)
     mc = load_config(path)
@@ -126,9 +140,12 @@ def build_runner(config: EngineConfig) -> Built:
     calibration = [tokenizer.encode(t) for t in config.quantization_calibration] or None
     model = load_model(path, mc, dtype, str(device), max_len, config.quantization, calibration)
     log.info("hot-path ops: %s", install_ops(config.kernels, device, mc, dtype))
+    graphs = graph_plan_for(config, device, mc, max_len)
     per_block = kv_bytes_per_block(model, config.block_size, dtype)
-    budget = kv_budget_bytes(config, device) - (activation_reserve(config, mc, dtype)
-                                                if device.type == "cuda" else 0)
+    reserve = activation_reserve(config, mc, dtype) if device.type == "cuda" else 0
+    if graphs is not None:
+        reserve += scratch_bytes(graphs, config.block_size, mc.num_heads, mc.head_dim)
+    budget = kv_budget_bytes(config, device) - reserve
     num_blocks = budget // per_block
     if device.type == "cpu" and config.kv_cache_memory is None:
         # no point in a default pool larger than every sequence at full length, twice
@@ -143,4 +160,6 @@ def build_runner(config: EngineConfig) -> Built:
     eos = eos_token_ids(path, mc, tokenizer)
     runner = ModelRunner(model, num_blocks, config.block_size, dtype, str(device), config.seed, eos,
                          max_model_len=max_len, max_num_seqs=config.max_num_seqs)
+    if graphs is not None:
+        runner.capture_graphs(make_plan(config.max_num_seqs, max_len, config.block_size))
     return Built(tokenizer, runner, mc, max_len, eos, num_blocks)

@@ -201,6 +201,7 @@ class EngineConfig:
     tokenizer: str | None = None
     quantization_calibration: tuple[str, ...] = ()  # texts for AWQ-style scaling (int8/int4)
     kernels: str = "auto"  # hot-path ops: "auto" (CUDA kernels when usable), "cupy", "torch"
+    enforce_eager: bool = False  # no CUDA graphs: every decode step launches its kernels one by one
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -210,6 +211,8 @@ class EngineConfig:
                "quantization", f"must be {one_of(QUANTIZATIONS)}, got {self.quantization!r}")
         if self.quantization == "none":
             object.__setattr__(self, "quantization", None)
+        _check(isinstance(self.enforce_eager, bool), "enforce_eager",
+               f"must be true or false, got {self.enforce_eager!r}")
         _check(self.kernels in KERNEL_MODES, "kernels", f"must be {one_of(KERNEL_MODES)}, got {self.kernels!r}")
         _check(self.device in ("cpu", "cuda") or str(self.device).startswith("cuda:"),
                "device", f"must be cpu or cuda, got {self.device!r}")

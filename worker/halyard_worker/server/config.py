@@ -38,6 +38,7 @@ class ServerConfig:
     block_size: int = 16
     prefix_caching: bool = True
     kernels: str = "auto"  # hot-path ops: auto (CUDA kernels when usable), cupy, torch
+    enforce_eager: bool = False  # no CUDA graphs for decode steps
 
 
 def _positive_int(text: str) -> int:
@@ -118,6 +119,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     add("--block-size", type=_positive_int, default=16, help="tokens per KV cache block")
     add("--no-prefix-caching", action="store_true", help="disable prefix caching")
     add_kernels_argument(parser)
+    add("--enforce-eager", action="store_true",
+        help="run every decode step eagerly (no CUDA graphs captured at start-up)")
 
 
 def _read_template(path: str | None) -> str | None:
@@ -166,4 +169,5 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         block_size=args.block_size,
         prefix_caching=not args.no_prefix_caching,
         kernels=args.kernels,
+        enforce_eager=args.enforce_eager,
     )
