@@ -27,9 +27,19 @@ for script in "${scripts[@]}"; do
   echo "smoke: $script --help starts"
 done
 
-inside python3 -c 'import importlib.util as u, sys; sys.exit(any(u.find_spec(m) for m in ("torch", "cupy", "transformers", "halyard_worker")))' \
-  || fail "torch, cupy, transformers or the worker package is installed in the operator image"
-echo "smoke: no torch, cupy, transformers or halyard_worker"
+absent='
+import importlib.util, sys
+def found(name):
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+present = [m for m in sys.argv[1:] if found(m)]
+print(" ".join(present)) if present else None
+sys.exit(1 if present else 0)'
+inside python3 -c "$absent" torch cupy transformers halyard.cli halyard_worker.engine halyard_worker.server \
+  || fail "the operator image has the worker stack or the user tools (above)"
+echo "smoke: no torch, cupy, transformers, engine, worker server or user tools"
 
 inside sh -c 'test ! -w /opt/halyard && test ! -w /etc && test -w /tmp' || fail "uid $uid can write outside /tmp"
 inside python3 -c 'import halyard_operator.handlers, halyard_operator.main' || fail "the operator does not import"
