@@ -7,12 +7,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv test e2e demo demo-down crds bench clean images image-operator image-worker image-smoke image-tools image-locks
+.PHONY: help venv test gpu-check e2e demo demo-down crds bench clean images image-operator image-worker image-smoke image-tools image-locks
 
 help:
 	@echo "make demo       local Kubernetes control plane + a real LLMDeployment serving a request"
 	@echo "make demo-down  stop the demo cluster and remove its state"
 	@echo "make test       unit and integration tests (CPU, no cluster)"
+	@echo "make gpu-check  gpu tests + kernel and 8B decode benchmarks (one NVIDIA GPU)"
 	@echo "make e2e        end-to-end tests against a real control plane"
 	@echo "make crds       regenerate crds/ from the typed API models"
 	@echo "make images     container images halyard/operator and halyard/worker (buildah, podman or docker)"
@@ -31,6 +32,11 @@ venv: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# On a machine with one NVIDIA GPU and torch, CuPy and transformers (no venv
+# needed): every gpu-marked test, the kernel benchmark and the 8B decode benchmark.
+gpu-check:
+	PYTHONPATH=worker:cli:operator python3 -m halyard.bench.gpu_check --out $${GPU_CHECK_OUT:-gpu-check.json}
 
 e2e: $(STAMP)
 	$(PY) -m pytest -m e2e e2e $(PYTEST_ARGS)

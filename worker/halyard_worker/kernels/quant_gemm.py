@@ -1,8 +1,8 @@
 """Launchers of w8a16_gemm.cu and w4a16_gemm.cu: weight-only int8/int4 linear layers.
 
-The kernels serve decode-sized batches (M <= MAX_M rows); larger batches
-(prefill) dequantize and use torch's matmul, where compute, not weight
-bandwidth, bounds the time. Shapes the kernels do not cover (int8 with
+The kernels serve small decode batches (M <= TENSOR_CORE_ROWS rows); larger
+batches dequantize the weight to bf16/fp16 and use torch's matmul (cuBLAS on
+the tensor cores), where compute, not weight bandwidth, bounds the time. Shapes the kernels do not cover (int8 with
 in % 16 != 0, int4 groups that are not a multiple of 32: small models'
 fallback group sizes) also take the torch path. Scales (and zeros) are read in the activation
 dtype, as the torch reference rounds them; store them in that dtype at load
@@ -16,7 +16,13 @@ import torch
 from halyard_worker.kernels import reference
 from halyard_worker.kernels.loader import aligned16, dtype_tag, launch, ptr, require
 
-MAX_M = 64
+# Rows above this go through the tensor cores: the layer's weight is dequantized
+# to the activation dtype and multiplied by cuBLAS. The GEMV kernels re-read the
+# weight once per 8-row tile, so from ~12 rows on (measured on an H100, issue 14)
+# they lose to dequantize + cuBLAS; `halyard bench kernels` reports both sides
+# per row count so this constant can be re-measured on each GPU generation.
+TENSOR_CORE_ROWS = 8
+MAX_M = TENSOR_CORE_ROWS
 ROWS_PER_BLOCK = 16  # WARPS * ROWS in the .cu files
 
 
