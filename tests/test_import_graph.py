@@ -1,5 +1,8 @@
-"""The runtime packages stand alone: the operator and the worker never import the
-user's tools (`halyard`), and neither runtime package imports the other."""
+"""The runtime packages stand alone: the operator, the worker and the router never
+import the user's tools (`halyard`); the operator and the worker never import each
+other. The router (its image is the base install, like the operator's) may import
+the operator's torch-free modules (Kubernetes connection, /metrics parsing, wire
+names) but never the worker or torch."""
 import ast
 import subprocess
 import sys
@@ -9,9 +12,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = {"halyard_operator": ROOT / "operator" / "halyard_operator",
-           "halyard_worker": ROOT / "worker" / "halyard_worker"}
-FORBIDDEN = {"halyard_operator": ("halyard", "halyard_worker"),
-             "halyard_worker": ("halyard", "halyard_operator")}
+           "halyard_worker": ROOT / "worker" / "halyard_worker",
+           "halyard_router": ROOT / "router" / "halyard_router"}
+FORBIDDEN = {"halyard_operator": ("halyard", "halyard_worker", "halyard_router", "torch"),
+             "halyard_worker": ("halyard", "halyard_operator", "halyard_router"),
+             "halyard_router": ("halyard", "halyard_worker", "torch", "transformers")}
 
 
 def imported_roots(path: Path) -> set[str]:
@@ -43,6 +48,13 @@ def test_import_scan_sees_a_forbidden_import(tmp_path):
 
 def test_operator_entry_point_loads_without_tools_or_torch():
     code = ("import sys, halyard_operator.main, halyard_operator.handlers\n"
+            "print(','.join(sorted(m for m in ('halyard', 'halyard_worker', 'torch') if m in sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_router_entry_point_loads_without_tools_worker_or_torch():
+    code = ("import sys, halyard_router.main, halyard_router.app, halyard_router.discovery\n"
             "print(','.join(sorted(m for m in ('halyard', 'halyard_worker', 'torch') if m in sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

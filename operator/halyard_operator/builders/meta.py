@@ -8,6 +8,9 @@ from halyard_operator.api import API_GROUP, API_VERSION, KIND
 DEPLOYMENT_LABEL = "halyard.dev/deployment"
 POOL_LABEL = "halyard.dev/pool"
 TIER_LABEL = "halyard.dev/tier"
+ROUTER_LABEL = "halyard.dev/router"  # on router pods (never DEPLOYMENT_LABEL: they are not workers)
+# On a worker pod whose node has an interruption notice: routers stop sending it requests.
+DRAINING_ANNOTATION = "halyard.dev/draining"
 FIELD_MANAGER = "halyard-operator"
 
 

@@ -13,12 +13,12 @@ import logging
 from dataclasses import dataclass, replace
 
 from halyard_operator.api import LLMDeploymentSpec
-from halyard_operator.builders.meta import Owner
+from halyard_operator.builders.meta import DRAINING_ANNOTATION, Owner
 from halyard_operator.config import OperatorConfig
 from halyard_operator.kube.client import KubeClient
 from halyard_operator.policy import STATE_ANNOTATION, CapacityDecision, ScalingState, observed_pod, plan_capacity
 from halyard_operator.policy.conditions import CAPACITY_CONSTRAINED
-from halyard_operator.policy.interruption import DELETION_COST_ANNOTATION
+from halyard_operator.policy.interruption import COST_INTERRUPTED, DELETION_COST_ANNOTATION
 from halyard_operator.policy.tiers import Demand
 from halyard_operator.reconcile.fleet import FleetBook, foreign_gpus, usable_gpu_nodes
 from halyard_operator.reconcile.observe import Observed
@@ -37,21 +37,37 @@ class ScalingInputs:
     now: float
     state: ScalingState
     cluster_pods: tuple[dict, ...]  # every pod (for GPUs used outside Halyard); () when unknown
+    demand_floor: int | None = None  # replicas the routers' demand needs (minReplicas 0 only); None: unknown
 
 
 def key_of(owner: Owner) -> str:
     return f"{owner.namespace}/{owner.name}"
 
 
+def with_demand(spec: LLMDeploymentSpec, floor: int | None) -> tuple[LLMDeploymentSpec, int | None]:
+    """Scale from zero: a `minReplicas: 0` deployment whose routers hold or serve
+    requests (or saw one within the scale-down window) is sized with minReplicas
+    raised to `floor`; one idle for the window is capped at 0. Returns (spec for
+    the policies, cap)."""
+    if spec.scaling is None or spec.scaling.min_replicas != 0 or floor is None:
+        return spec, None
+    if floor > 0:
+        return replace(spec, scaling=replace(spec.scaling, min_replicas=min(floor, spec.scaling.max_replicas))), None
+    return spec, 0
+
+
 def decide(owner: Owner, spec: LLMDeploymentSpec, config: OperatorConfig, spot_available: bool,
            observed: Observed, inputs: ScalingInputs, book: FleetBook) -> CapacityDecision:
     """The deployment's size per pool now, capped by its tier's grant of GPUs."""
     key, tier = key_of(owner), config.tiers[spec.tier]
+    spec, zero = with_demand(spec, inputs.demand_floor)
     pods = tuple(replace(observed_pod(p, inputs.now), load=inputs.loads.get(p["metadata"]["name"]))
                  for p in observed.pods)
     nodes = {info.name: info for info in map(node_info, observed.nodes)}
     metrics = inputs.metrics if spec.scaling is not None else None
-    first = plan_capacity(key, spec, tier, spot_available, pods, nodes, metrics, inputs.now, inputs.state)
+    first = plan_capacity(key, spec, tier, spot_available, pods, nodes, metrics, inputs.now, inputs.state, cap=zero)
+    if zero is not None:
+        return first
     usable = usable_gpu_nodes(observed.nodes, spec.resources.gpu_product)
     if not usable:  # nodes unknown (no permission) or none yet: the scheduler decides alone
         return first
@@ -68,6 +84,15 @@ def decide(owner: Owner, spec: LLMDeploymentSpec, config: OperatorConfig, spot_a
     return replace(capped, conditions=conditions)
 
 
+def pod_annotations(cost: int) -> dict[str, str]:
+    """A worker pod's deletion cost; a pod on an interrupted node (the lowest
+    cost) is also marked draining, so routers stop sending it requests at once."""
+    out = {DELETION_COST_ANNOTATION: str(cost)}
+    if cost == COST_INTERRUPTED:
+        out[DRAINING_ANNOTATION] = "node-interruption"
+    return out
+
+
 async def apply_decision(kube: KubeClient, body: dict, decision: CapacityDecision, observed: Observed,
                          events) -> None:
     """State annotation (on change), drains, deletion costs (on change), Events."""
@@ -81,9 +106,10 @@ async def apply_decision(kube: KubeClient, body: dict, decision: CapacityDecisio
         if pod in live and await kube.delete("Pod", pod, ns):
             log.info("Draining pod %s/%s", ns, pod)
     for pod, cost in decision.deletion_costs.items():
-        current = ((live.get(pod) or {}).get("metadata", {}).get("annotations") or {}).get(DELETION_COST_ANNOTATION)
-        if pod in live and pod not in decision.drain and current != str(cost):
-            await kube.patch("Pod", pod, ns, {"metadata": {"annotations": {DELETION_COST_ANNOTATION: str(cost)}}})
+        current = (live.get(pod) or {}).get("metadata", {}).get("annotations") or {}
+        wanted = pod_annotations(cost)
+        if pod in live and pod not in decision.drain and any(current.get(k) != v for k, v in wanted.items()):
+            await kube.patch("Pod", pod, ns, {"metadata": {"annotations": wanted}})
     for type_, reason, message in decision.events:
         log.info("%s/%s: %s", ns, name, message)
         events(body, type_, reason, message)
