@@ -13,7 +13,7 @@ import logging
 
 import aiohttp
 
-from halyard_operator.builders.meta import DEPLOYMENT_LABEL, DRAINING_ANNOTATION
+from halyard_operator.names import DEPLOYMENT_LABEL, DRAINING_ANNOTATION
 from halyard_operator.kube.connection import Connection
 from halyard_router.backends import Backend, Backends
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 
 from halyard_operator.api import parse_spec
-from halyard_operator.builders.meta import DEPLOYMENT_LABEL, POOL_LABEL, Owner
+from halyard_operator.builders.meta import Owner
 from halyard_operator.config import OperatorConfig
-from halyard_operator.policy import STATE_ANNOTATION, ScalingState
-from halyard_operator.policy.interruption import DELETION_COST_ANNOTATION
+from halyard_operator.names import DELETION_COST_ANNOTATION, DEPLOYMENT_LABEL, POOL_LABEL, STATE_ANNOTATION
+from halyard_operator.policy import ScalingState
 from halyard_operator.reconcile.fleet import FleetBook, foreign_gpus, usable_gpu_nodes
 from halyard_operator.reconcile.observe import Observed
 from halyard_operator.reconcile.scaling import ScalingInputs, apply_decision, decide
@@ -92,7 +92,7 @@ def test_interrupted_spot_pod_is_replaced_on_demand_and_drained():
     assert d.deletion_costs["chat-sp"] < d.deletion_costs["chat-od"]
     assert any(e[1] == "Draining" and "chat-sp" in e[2] for e in d.events)
     conds = {c.type: c for c in d.conditions}
-    assert conds["SpotFallbackActive"].status is True
+    assert conds["SpotFallbackActive"].status == "True"
     assert "SLOAtRisk" not in {c.type for c in current_conditions(s, d.counts, 2, {}, owner, [], d)}
 
 
@@ -110,7 +110,7 @@ def test_scarce_gpus_go_to_the_critical_tier_first():
                    inputs(state=first.state), book)
     assert again.desired == 1 and again.counts.on_demand == 1 and again.wanted == 2
     held = {c.type: c for c in again.conditions}["CapacityConstrained"]
-    assert held.status is True and held.reason == "GPUsHeldByHigherTiers" and "team-a/c" in held.message
+    assert held.status == "True" and held.reason == "GPUsHeldByHigherTiers" and "team-a/c" in held.message
 
 
 def test_gpu_budget_skips_interrupted_cordoned_and_foreign_use():

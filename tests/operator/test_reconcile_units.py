@@ -4,8 +4,10 @@ from __future__ import annotations
 from halyard_operator.api import parse_spec
 from halyard_operator.builders.meta import Owner
 from halyard_operator.config import OperatorConfig, TierConfig
-from halyard_operator.kube.apply import HASH_ANNOTATION, is_subset, needs_write, with_hash
-from halyard_operator.reconcile.conditions import Cond, merge_conditions
+from halyard_operator.api import Condition
+from halyard_operator.kube.apply import is_subset, needs_write, with_hash
+from halyard_operator.names import HASH_ANNOTATION
+from halyard_operator.reconcile.conditions import merge_conditions
 from halyard_operator.reconcile.observe import Observed
 from halyard_operator.reconcile.plan import make_plan
 from halyard_operator.reconcile.status import current_conditions, replica_counts
@@ -38,16 +40,16 @@ def test_needs_write_on_drift_or_dropped_field():
 
 
 def test_transition_time_moves_only_on_flip():
-    first = merge_conditions([], [Cond("Ready", "False", "ReplicasNotReady", "0/2")], 1, "T1")
-    same = merge_conditions(first, [Cond("Ready", "False", "ReplicasNotReady", "1/2")], 2, "T2")
+    first = merge_conditions([], [Condition.of("Ready", False, "ReplicasNotReady", "0/2")], 1, "T1")
+    same = merge_conditions(first, [Condition.of("Ready", False, "ReplicasNotReady", "1/2")], 2, "T2")
     assert same[0]["lastTransitionTime"] == "T1" and same[0]["message"] == "1/2"
-    flipped = merge_conditions(same, [Cond("Ready", "True", "ReplicasReady", "2/2")], 2, "T3")
+    flipped = merge_conditions(same, [Condition.of("Ready", True, "ReplicasReady", "2/2")], 2, "T3")
     assert flipped[0]["lastTransitionTime"] == "T3" and flipped[0]["observedGeneration"] == 2
 
 
 def test_foreign_conditions_are_kept():
     before = [{"type": "ExternalCheck", "status": "True", "reason": "X", "message": "", "lastTransitionTime": "T0"}]
-    after = merge_conditions(before, [Cond("Ready", "True", "ReplicasReady")], 1, "T1")
+    after = merge_conditions(before, [Condition.of("Ready", True, "ReplicasReady")], 1, "T1")
     assert [c["type"] for c in after] == ["ExternalCheck", "Ready"]
 
 

@@ -11,7 +11,8 @@ import math
 
 from halyard_operator.api import LLMDeploymentSpec
 from halyard_operator.builders.args import PORT
-from halyard_operator.builders.meta import ROUTER_LABEL, Owner, child_metadata
+from halyard_operator.builders.meta import Owner, child_metadata
+from halyard_operator.names import ROUTER_LABEL
 from halyard_operator.config import OperatorConfig
 
 ROUTER_COMPONENT = "router"

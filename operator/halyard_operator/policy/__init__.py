@@ -3,7 +3,7 @@
 `plan_capacity` (policy.plan) is the single entry point the reconcile calls.
 """
 from halyard_operator.policy.plan import (
-    STATE_ANNOTATION, CapacityDecision, ObservedPod, ScalingState, observed_pod, plan_capacity,
+    CapacityDecision, ObservedPod, ScalingState, observed_pod, plan_capacity,
 )
 
-__all__ = ["STATE_ANNOTATION", "CapacityDecision", "ObservedPod", "ScalingState", "observed_pod", "plan_capacity"]
+__all__ = ["CapacityDecision", "ObservedPod", "ScalingState", "observed_pod", "plan_capacity"]

@@ -14,10 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
-from halyard_operator.builders.meta import DEPLOYMENT_LABEL
-from halyard_operator.builders.pod import GPU_PRODUCT_LABEL, GPU_RESOURCE
 from halyard_operator.config import TierConfig
 from halyard_operator.kube.client import KubeClient, KubeError
+from halyard_operator.names import DEPLOYMENT_LABEL, GPU_PRODUCT_LABEL, GPU_RESOURCE
 from halyard_operator.policy.interruption import detect
 from halyard_operator.policy.tiers import Demand, Grant, arbitrate
 from halyard_operator.signals.nodes import node_info

@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from halyard_operator.api import LLMDeploymentSpec
-from halyard_operator.builders.meta import DEPLOYMENT_LABEL, Owner, pool_name
 from halyard_operator.builders.children import workers_service_name
+from halyard_operator.builders.meta import Owner, pool_name
 from halyard_operator.builders.pools import ON_DEMAND, SPOT
 from halyard_operator.builders.router import router_name
 from halyard_operator.kube.client import KubeClient, KubeError
+from halyard_operator.names import DEPLOYMENT_LABEL
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,14 @@ import logging
 from dataclasses import dataclass, replace
 
 from halyard_operator.api import LLMDeploymentSpec
-from halyard_operator.builders.meta import DRAINING_ANNOTATION, Owner
+from halyard_operator.builders.meta import Owner
 from halyard_operator.config import OperatorConfig
 from halyard_operator.kube.client import KubeClient
-from halyard_operator.policy import STATE_ANNOTATION, CapacityDecision, ScalingState, observed_pod, plan_capacity
-from halyard_operator.policy.conditions import CAPACITY_CONSTRAINED
-from halyard_operator.policy.interruption import COST_INTERRUPTED, DELETION_COST_ANNOTATION
+from halyard_operator.names import (
+    CAPACITY_CONSTRAINED, DELETION_COST_ANNOTATION, DRAINING_ANNOTATION, STATE_ANNOTATION,
+)
+from halyard_operator.policy import CapacityDecision, ScalingState, observed_pod, plan_capacity
+from halyard_operator.policy.interruption import COST_INTERRUPTED
 from halyard_operator.policy.tiers import Demand
 from halyard_operator.reconcile.fleet import FleetBook, foreign_gpus, usable_gpu_nodes
 from halyard_operator.reconcile.observe import Observed
