@@ -35,8 +35,10 @@ def _labels(owner: Owner) -> dict[str, str]:
 
 
 def _metadata(owner: Owner, name: str) -> dict:
+    """The objects carry the deployment label like every child (kubectl get -l
+    halyard.dev/deployment=<name> lists them); only the pod template does not."""
     meta = child_metadata(owner, name)
-    meta["labels"] = _labels(owner)
+    meta["labels"] = {**meta["labels"], **_labels(owner)}
     return meta
 
 
