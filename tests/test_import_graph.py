@@ -80,3 +80,26 @@ def test_tools_package_reaches_both_runtimes():
     code = "import halyard.cli.main, halyard.sim.runner, halyard.dev.podenv; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+OPERATOR = RUNTIME["halyard_operator"]
+# Inside the operator: pure layers never reach up into I/O or the reconcile.
+LAYERS = {
+    "policy": ("halyard_operator.reconcile", "halyard_operator.kube", "halyard_operator.observe.live",
+               "halyard_operator.handlers"),
+    "signals": ("halyard_operator.policy", "halyard_operator.reconcile", "halyard_operator.observe.live"),
+    "observe": ("halyard_operator.policy", "halyard_operator.reconcile", "halyard_operator.signals"),
+}
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_operator_layers_do_not_loop(layer):
+    offenders = [f"{path.relative_to(ROOT)} imports {name}"
+                 for path in sorted((OPERATOR / layer).rglob("*.py"))
+                 for name in sorted(imported_modules(path))
+                 if any(name == bad or name.startswith(bad + ".") for bad in LAYERS[layer])]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_observations_import_only_the_standard_library():
+    assert imported_roots(OPERATOR / "observe" / "types.py") <= set(sys.stdlib_module_names) | {"__future__"}

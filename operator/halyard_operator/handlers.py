@@ -20,6 +20,7 @@ from halyard_operator.api import API_GROUP, API_VERSION, PLURAL
 from halyard_operator.config import OperatorConfig
 from halyard_operator.kube.client import KubeClient
 from halyard_operator.kube.connection import Connection
+from halyard_operator.observe import read_node
 from halyard_operator.names import (
     DEPLOYMENT_LABEL, KOPF_DIFFBASE_KEY, KOPF_FINALIZER, KOPF_PREFIX, STATE_ANNOTATION,
 )
@@ -28,7 +29,6 @@ from halyard_operator.reconcile import ReconcileContext, reconcile
 from halyard_operator.reconcile.scaling import key_of
 from halyard_operator.reconcile.core import owner_of
 from halyard_operator.signals.hub import MetricsHub
-from halyard_operator.signals.nodes import node_info
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def build_registry(config: OperatorConfig, connection: Connection) -> kopf.Opera
 
 async def on_node(ctx: ReconcileContext, node: dict, noticed: set, run) -> None:
     """Reconcile once per new interruption notice (`noticed`: nodes already handled)."""
-    name, notice = node["metadata"]["name"], detect(node_info(node))
+    name, notice = node["metadata"]["name"], detect(read_node(node))
     if notice is None:
         noticed.discard(name)
         return

@@ -4,8 +4,8 @@ from __future__ import annotations
 from halyard_operator.api import parse_spec
 from halyard_operator.config import DEFAULT_TIERS
 from halyard_operator.names import STATE_ANNOTATION
-from halyard_operator.policy import ObservedPod, ScalingState, observed_pod, plan_capacity
-from halyard_operator.policy.interruption import NodeInfo
+from halyard_operator.observe import NodeInfo, ObservedPod
+from halyard_operator.policy import ScalingState, plan_capacity
 from halyard_operator.signals.types import DeploymentMetrics
 
 SPEC = parse_spec({
@@ -71,14 +71,3 @@ def test_tier_without_spot_and_missing_spot_pool_place_everything_on_demand():
         d = plan_capacity("team-a/chat-8b", SPEC, tier, available, pods(), NODES, metrics(), 0.0,
                           ScalingState(desired=4))
         assert d.counts.spot == 0 and d.counts.on_demand == 4
-
-
-def test_observed_pod_from_an_api_object():
-    obj = {"metadata": {"name": "chat-8b-spot-x", "labels": {"halyard.dev/pool": "spot"},
-                        "creationTimestamp": "2026-11-22T04:00:00Z"},
-           "spec": {"nodeName": "spot-1"},
-           "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
-    pod = observed_pod(obj, now=1_795_320_060.0)  # 2026-11-22T04:01:00Z
-    assert pod.pool == "spot" and pod.ready and pod.node == "spot-1" and pod.age_s == 60.0
-    pending = observed_pod({"metadata": {"name": "p"}, "status": {"phase": "Pending"}}, now=0.0)
-    assert not pending.scheduled and not pending.ready

@@ -17,10 +17,11 @@ annotation "false"/"" means no). Then, per pod:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Mapping, NamedTuple
 
 from halyard_operator.names import INTERRUPTION_KEY, EventReason
+from halyard_operator.observe.types import NodeInfo
 
 # taint key -> (source, hard?)
 INTERRUPTION_TAINTS: dict[str, tuple[str, bool]] = {
@@ -36,15 +37,6 @@ INTERRUPTION_TAINTS: dict[str, tuple[str, bool]] = {
 
 COST_INTERRUPTED = -1000
 COST_NOT_READY = -500
-
-
-@dataclass(frozen=True)
-class NodeInfo:
-    """A Node as the policy needs it: name, taint keys, annotations."""
-
-    name: str
-    taint_keys: tuple[str, ...] = ()
-    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -18,26 +18,11 @@ from halyard_operator.builders.pools import ON_DEMAND, SPOT
 from halyard_operator.config import TierConfig
 from halyard_operator.policy.autoscaler import AutoscalerState, ReplicaObservation, autoscale
 from halyard_operator.policy.capacity import CapacityState, PoolObservation, plan_pools
-from halyard_operator.policy.interruption import NodeInfo, PodInfo, plan_interruptions
+from halyard_operator.policy.interruption import PodInfo, plan_interruptions
 from halyard_operator.policy.params import params_from_spec
-from halyard_operator.names import NORMAL, POOL_LABEL, SLO_AT_RISK, EventReason, Reason
+from halyard_operator.names import NORMAL, SLO_AT_RISK, EventReason, Reason
+from halyard_operator.observe.types import NodeInfo, ObservedPod
 from halyard_operator.signals.types import DeploymentMetrics
-
-
-@dataclass(frozen=True)
-class ObservedPod:
-    """A worker pod. `pool`: "ondemand" | "spot" (the halyard.dev/pool label);
-    `age_s`: seconds since creation; `scheduled`: past phase Pending (a pod still
-    loading its model is scheduled but not ready); `load`: running + waiting requests."""
-
-    name: str
-    pool: str
-    node: str | None
-    ready: bool
-    age_s: float
-    scheduled: bool = True
-    deleting: bool = False
-    load: float | None = None
 
 
 @dataclass(frozen=True)
@@ -173,18 +158,3 @@ def _events(name: str, current: int, desired: int, scaled, notes) -> tuple[Event
         events.append(Event(NORMAL, EventReason.SCALED, f"Scaled {name} {current} -> {desired}: the tier arbiter "
                                                         f"grants {desired} of {scaled.desired} wanted replica(s){why}"))
     return tuple(events)
-
-
-def observed_pod(obj: Mapping, now: float) -> ObservedPod:
-    """A Pod object (API dict) -> ObservedPod. `now`: epoch seconds."""
-    from datetime import datetime
-
-    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
-    created = meta.get("creationTimestamp")
-    born = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp() if created else now
-    return ObservedPod(
-        name=meta.get("name", ""), pool=(meta.get("labels") or {}).get(POOL_LABEL, ON_DEMAND),
-        node=(obj.get("spec") or {}).get("nodeName"), ready=ready, age_s=max(0.0, now - born),
-        scheduled=status.get("phase", "Pending") != "Pending",
-        deleting=meta.get("deletionTimestamp") is not None)

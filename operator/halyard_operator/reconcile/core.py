@@ -24,7 +24,8 @@ from halyard_operator.reconcile.conditions import find, merge_conditions
 from halyard_operator.builders.pools import resolve_pools
 from halyard_operator.policy import CapacityDecision, ScalingState
 from halyard_operator.reconcile.fleet import ClusterPods, FleetBook
-from halyard_operator.reconcile.observe import Observed, observe, observe_children
+from halyard_operator.observe import Observed
+from halyard_operator.observe.live import observe, observe_children
 from halyard_operator.reconcile.plan import Plan, make_plan, observed_pools
 from halyard_operator.reconcile.scaling import ScalingInputs, apply_decision, decide, key_of
 from halyard_operator.builders.args import PORT
@@ -71,7 +72,7 @@ async def reconcile(ctx: ReconcileContext, body: dict, sample: bool = False) -> 
     spec, problems = _parse(body)
     decision = None
     if spec is not None:
-        observed = await observe(ctx.kube, owner, spec)
+        observed = await observe(ctx.kube, owner, spec, ctx.clock())
         if sample and spec.scaling is not None:
             await _sample(ctx, owner, spec, observed)
         decision = await _decide(ctx, body, owner, spec, observed)
@@ -105,7 +106,7 @@ async def _decide(ctx: ReconcileContext, body: dict, owner: Owner, spec: LLMDepl
     key, now = key_of(owner), ctx.clock()
     inputs = ScalingInputs(metrics=ctx.hub.metrics(key, now), loads=ctx.hub.loads(key),
                            now=now, state=ScalingState.from_json(annotations.get(STATE_ANNOTATION)),
-                           cluster_pods=await ctx.cluster_pods.get(ctx.kube),
+                           gpu_claims=await ctx.cluster_pods.get(ctx.kube),
                            demand_floor=await _demand_floor(ctx, owner, spec, now))
     return decide(owner, spec, ctx.config, pools.spot is not None, observed, inputs, ctx.book)
 

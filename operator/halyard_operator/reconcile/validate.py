@@ -13,7 +13,7 @@ from halyard_operator.builders.args import extra_args_problems
 from halyard_operator.builders.pools import Pools, node_matches
 from halyard_operator.config import OperatorConfig, PoolPreset
 from halyard_operator.names import GPU_PRODUCT_LABEL, Reason
-from halyard_operator.reconcile.observe import Observed
+from halyard_operator.observe import Observed
 
 # Providers that create matching nodes on demand: no node yet is normal.
 PROVISIONING_PROVIDERS = ("karpenter",)
