@@ -28,6 +28,7 @@ MODEL_URI_PATTERN = (
     r"|file:///.*)$"
 )
 MAX_REPLICAS = 1000
+TARGET_QUEUE_PER_REPLICA = 4.0  # what an unset (or 0) scaling.targetQueuePerReplica means
 _DUR = dict(kind="duration", pattern=DURATION_PATTERN, max_length=32)
 
 
