@@ -22,7 +22,7 @@ from halyard_router.cache import ResponseCache, cache_key, cacheable
 from halyard_router.config import RouterConfig
 from halyard_router.metrics import RouterMetrics
 from halyard_router.policy import choose
-from halyard_router.prefix import prefix_key
+from halyard_router.prefix import PrefixTable, block_chain
 from halyard_router.tiers import TIER_HEADER, RequestClass, TierError, request_class, should_shed
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class Proxy:
         self.cache = cache
         self.counter = 0  # round-robin position
         self.holding = 0
+        self.table = PrefixTable()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         received = time.perf_counter()
@@ -100,8 +101,9 @@ class Proxy:
 
     async def _dispatch(self, request, body, klass, received, stored) -> web.StreamResponse:
         raw = json.dumps(body).encode()
-        prefix = prefix_key(body, self.config.block_size, self.config.prefix_blocks) \
-            if self.config.policy == "prefix" else None
+        chain = block_chain(body, self.config.block_size, self.config.prefix_blocks) \
+            if self.config.policy == "prefix" else []
+        prefix = chain[0] if chain else None
         deadline = time.monotonic() + self.config.hold_timeout
         tried: set[str] = set()
         for _ in range(self.config.max_attempts + self.config.hold_max + 1):
@@ -117,7 +119,8 @@ class Proxy:
                     "overloaded", retry_after=1))
             self.counter += 1
             name = choose(self.config.policy, loads, prefix, self.counter, self.config.load_factor,
-                          self.config.load_floor)[0]
+                          self.config.load_floor, self.table.longest(chain))[0]
+            self.table.record(chain, name)
             answer = await self._forward(request, name, raw, bool(body.get("stream")), received, stored)
             if answer is not RETRY:
                 return answer
