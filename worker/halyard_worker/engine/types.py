@@ -202,7 +202,6 @@ class EngineConfig:
     quantization_calibration: tuple[str, ...] = ()  # texts for AWQ-style scaling (int8/int4)
     kernels: str = "auto"  # hot-path ops: "auto" (CUDA kernels when usable), "cupy", "torch"
     enforce_eager: bool = False  # no CUDA graphs: every decode step launches its kernels one by one
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         _check(isinstance(self.model, str) and bool(self.model), "model", "must be a path or URI")
