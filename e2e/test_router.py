@@ -20,7 +20,7 @@ from e2e_kube import DEPLOYMENT_LABEL, is_ready, llmd, pool_of, wait_for
 pytestmark = pytest.mark.e2e
 LOAD_TIMEOUT = 300
 ENGINE = {"dtype": "float32", "maxModelLen": 512, "maxNumSeqs": 2}
-SHARED = "You answer questions for the support team of tenant {}. Keep every answer short and kind. " * 3
+SHARED = "You answer questions for the support team of tenant {0}. Keep every answer short and kind. " * 3
 
 
 def _workers(kubectl, ns, name):
