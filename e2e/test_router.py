@@ -85,11 +85,12 @@ def test_batch_is_shed_before_critical_when_every_worker_is_saturated(kubectl, o
     workers, routers = _ready_deployment(kubectl, namespace, name, model_uri, tier="critical",
                                          router={"policy": "least-load"})
     router = _url(routers[0])
-    pool = ThreadPoolExecutor(8)
-    try:  # 8 long requests on 3 workers of 2 slots each (least load: 3, 3, 2): every worker saturated
-        long = [pool.submit(_complete, router, name, f"Long story {i}", None, 480, 300) for i in range(8)]
-        time.sleep(2)
-        assert not all(f.done() for f in long), "the long requests ended before the check"
+    pool = ThreadPoolExecutor(9)
+    try:  # 9 long requests on 3 workers of 2 slots each (least load: 3, 3, 3): every worker past saturation (2),
+        # none past the critical class's headroom (2 x 2)
+        long = [pool.submit(_complete, router, name, f"Long story {i}", None, 480, 300) for i in range(9)]
+        wait_for(lambda: "halyard:router_requests_in_flight 9.0" in httpx.get(f"{router}/metrics", timeout=5).text,
+                 30, "9 requests in flight", interval=0.05)
         shed = _complete(router, name, "Batch job", {"X-Halyard-Tier": "batch"})
         assert shed.status_code == 429 and "batch" in shed.json()["error"]["message"], shed.text
         critical = _complete(router, name, "Critical question", max_tokens=2, timeout=300)

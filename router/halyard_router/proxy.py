@@ -69,6 +69,7 @@ class Proxy:
             response = refusal.response
         finally:
             self.metrics.in_flight.dec()
+            self.metrics.last_request.set(time.time())  # idle time counts from the last answer
         self.metrics.requests.labels(str(response.status), tier).inc()
         return response
 
