@@ -14,7 +14,7 @@ from e2e_kube import DEPLOYMENT_LABEL, llmd, wait_for
 pytestmark = pytest.mark.e2e
 LEASE_S, RENEW_S, RETRY_S = 6, 4, 1
 PLACEHOLDER = {"env": [{"name": "HALYARD_DEV_RUNNER", "value": "skip"}]}
-EXPECTED = {"deployment": ["c-ondemand", "c-spot"], "service": ["c"], "pdb": ["c"]}
+EXPECTED = {"deployment": ["c-ondemand", "c-router", "c-spot"], "service": ["c", "c-workers"], "pdb": ["c", "c-router"]}
 
 
 @pytest.fixture
