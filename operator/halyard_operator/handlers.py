@@ -21,6 +21,7 @@ from halyard_operator.builders.meta import DEPLOYMENT_LABEL
 from halyard_operator.config import OperatorConfig
 from halyard_operator.kube.client import KubeClient
 from halyard_operator.kube.connection import Connection
+from halyard_operator.kube.events import EventRecorder
 from halyard_operator.policy import STATE_ANNOTATION
 from halyard_operator.policy.interruption import detect
 from halyard_operator.reconcile import ReconcileContext, reconcile
@@ -34,20 +35,15 @@ log = logging.getLogger(__name__)
 ANNOTATION_PREFIX = "halyard.dev"
 
 
-def post_event(body: dict, type_: str, reason: str, message: str) -> None:
-    """Queue a Kubernetes Event about `body` (posted by kopf's event poster)."""
-    kopf.event(body, type=type_, reason=reason, message=message)
-
-
 def configure(settings: kopf.OperatorSettings) -> None:
     """Operator-wide kopf settings: no peering (one replica, Recreate
-    strategy), no CRD/namespace scanning, state in halyard.dev annotations, and kopf's own log lines
-    become Events only for warnings (our reconcile posts the meaningful ones)."""
+    strategy), no CRD/namespace scanning, state in halyard.dev annotations, and no Events from
+    kopf itself: the operator's EventRecorder writes every Event (reportingComponent halyard-operator)."""
     settings.peering.standalone = True
     # No CRD or namespace watching: the watched namespaces are given exactly
     # (or all), and the CRD is installed before the operator starts.
     settings.scanning.disabled = True
-    settings.posting.level = logging.WARNING
+    settings.posting.enabled = False
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
     # The scaling state annotation changes with every decision: not a change to handle.
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -75,12 +71,15 @@ def build_registry(config: OperatorConfig, connection: Connection) -> kopf.Opera
         state["kube"] = await KubeClient(connection).__aenter__()
         hub = MetricsHub(window_s=config.metrics_window, stale_after_s=3 * config.metrics_interval,
                          prometheus_url=config.prometheus_url)
-        state["ctx"] = ReconcileContext(kube=state["kube"], config=config, events=post_event, hub=hub)
+        state["events"] = EventRecorder(state["kube"])
+        state["ctx"] = ReconcileContext(kube=state["kube"], config=config, events=state["events"], hub=hub)
         state["noticed"] = set()
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
         state.pop("ctx", None)  # late timer ticks see no context and return
+        if "events" in state:
+            await state.pop("events").aclose()
         if "kube" in state:
             await state.pop("kube").__aexit__(None, None, None)
 

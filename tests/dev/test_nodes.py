@@ -31,3 +31,14 @@ def test_bad_plan_names_the_field():
         PoolPlan(preset="openstack")
     with pytest.raises(ValueError, match="spot_nodes"):
         PoolPlan(spot_nodes=-1)
+
+
+def test_cpu_pool_is_untainted_without_gpus_on_its_own_loopback_range():
+    nodes = pool_nodes(PoolPlan(on_demand_nodes=1, spot_nodes=1, cpu_nodes=2))
+    cpu = [n for n in nodes if n["metadata"]["labels"]["halyard.dev/dev-pool"] == "cpu"]
+    assert [n["metadata"]["name"] for n in cpu] == ["cpu-0", "cpu-1"]
+    for node in cpu:
+        assert not node["spec"].get("taints")
+        assert "nvidia.com/gpu" not in node["status"]["allocatable"]
+        assert node["spec"]["podCIDR"].startswith("127.3.")
+    assert len({n["spec"]["podCIDR"] for n in nodes}) == 4

@@ -187,6 +187,12 @@ async def test_created_children_are_announced_as_events(cluster):
                                       what="events")
     assert f"Created Deployment {NAMESPACE}/chat-fixed-ondemand" in messages
     assert f"Created Service {NAMESPACE}/chat-fixed" in messages
+    llmd = cluster.get(LLMD, "chat-fixed")
+    for event in cluster.events():  # where kubectl describe / kubectl events --for look
+        assert event["involvedObject"] == {
+            "apiVersion": "halyard.dev/v1alpha1", "kind": "LLMDeployment", "name": "chat-fixed",
+            "namespace": NAMESPACE, "uid": llmd["metadata"]["uid"]}
+        assert event["reportingComponent"] == "halyard-operator"
 
 
 async def test_operator_needs_no_crd_or_namespace_access(cluster):

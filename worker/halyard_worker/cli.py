@@ -20,13 +20,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from halyard_worker.server.config import config_from_args
         from halyard_worker.server.serve import serve
+        from halyard_worker.termination import INVALID_ARGUMENTS, WORKER_ERROR, write_termination_message
 
         try:
             config = config_from_args(args)
         except ValueError as err:
             print(f"halyard-worker serve: {err}", file=sys.stderr)
+            write_termination_message(INVALID_ARGUMENTS, str(err))
             return 2
-        return serve(config)
+        try:
+            return serve(config)
+        except Exception as err:  # a crash: say why before the traceback
+            write_termination_message(WORKER_ERROR, f"{type(err).__name__}: {err}")
+            raise
     return 2
 
 

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
+from halyard.dev.podaccess import ApiAccess, access_env
 from halyard.dev.podenv import ContainerLaunch, container_launch
 from halyard.dev.podstatus import ContainerView
+from halyard.dev.podvolumes import container_mounts, map_env, map_path, materialize, termination_file
 from halyard.dev.probes import ProbeTiming, probe_once
-from halyard.dev.process import ContainerProcess, Exit
+from halyard.dev.process import ContainerProcess, Exit, Termination
 
 
 @dataclass
@@ -34,22 +37,33 @@ class ManagedPod:
         return f"{self.pod['metadata']['namespace']}/{self.pod['metadata']['name']}"
 
     @classmethod
-    def create(cls, pod: dict, config, base_env: dict, lookup) -> "ManagedPod":
+    def create(cls, pod: dict, config, base_env: dict, lookup, token=None, access: ApiAccess | None = None
+               ) -> "ManagedPod":
+        """Materialise the pod's volumes, then start each container with its paths mapped onto them."""
         meta = pod["metadata"]
-        procs = {}
+        pod_dir = config.work_dir / f"{meta['namespace']}_{meta['name']}"
+        procs, volume_error = {}, None
+        try:
+            materialize(pod, pod_dir, lookup, token or _no_token)
+        except (OSError, KeyError, ValueError) as err:
+            volume_error = f"volumes: {err}"
         for container in pod["spec"]["containers"]:
             stem = f"{meta['namespace']}_{meta['name']}_{container['name']}"
+            log_path, workdir = config.log_dir / f"{stem}.log", config.work_dir / stem
             try:
-                launch = container_launch(container, pod, lookup)
+                if volume_error:
+                    raise ValueError(volume_error)
+                launch = _mapped_launch(container, pod, pod_dir, lookup, access)
             except ValueError as err:  # unrunnable spec: reported as a start error
-                launch = ContainerLaunch(container["name"], (), {}, None)
-                proc = ContainerProcess(launch, base_env, config.log_dir / f"{stem}.log", config.work_dir / stem)
+                proc = ContainerProcess(ContainerLaunch(container["name"], (), {}, None), base_env, log_path, workdir)
                 proc.last_exit = Exit(128, "StartError", str(err))
                 proc.stopped = True
                 procs[container["name"]] = proc
                 continue
-            proc = ContainerProcess(launch, base_env, config.log_dir / f"{stem}.log", config.work_dir / stem,
-                                    pod["spec"].get("restartPolicy", "Always"))
+            termination = Termination(termination_file(container, pod_dir),
+                                      container.get("terminationMessagePolicy") == "FallbackToLogsOnError")
+            proc = ContainerProcess(launch, base_env, log_path, workdir, pod["spec"].get("restartPolicy", "Always"),
+                                    termination)
             proc.start()
             procs[container["name"]] = proc
         grace = float(pod["spec"].get("terminationGracePeriodSeconds", 30))
@@ -79,15 +93,19 @@ class ManagedPod:
             proc.poll()
             started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(proc.started_at)) if proc.started_at else None
             last = proc.last_exit
-            out.append(ContainerView(name, container.get("image", ""), proc.running, self._ready(name, proc),
-                                     proc.restarts, started, last.code if last else None,
-                                     last.reason if last else None, last.message if last else ""))
+            restarting = None if proc.running or last is None or not _restarts(proc) else proc.backoff_s
+            out.append(ContainerView(
+                name, container.get("image", ""), proc.running, self._ready(name, proc), proc.restarts, started,
+                last.code if last else None, last.reason if last else None, last.message if last else "",
+                _stamp(last.started_at) if last else None, _stamp(last.finished_at) if last else None,
+                restarting, self.key))
         return out
 
     def step(self) -> list[ContainerView] | None:
         """Advance processes and probes; the views when they differ from what was published."""
         views = self.views()
-        signature = tuple((v.running, v.ready, v.restarts, v.exit_code) for v in views)
+        signature = tuple((v.running, v.ready, v.restarts, v.exit_code, v.exit_message, v.restarting_in_s is None)
+                          for v in views)
         if signature == self.published:
             return None
         self.published = signature
@@ -96,3 +114,26 @@ class ManagedPod:
     def stop(self, grace: float) -> None:
         for proc in self.procs.values():
             proc.stop(grace)
+
+
+def _mapped_launch(container: dict, pod: dict, pod_dir: Path, lookup, access: ApiAccess | None) -> ContainerLaunch:
+    launch = container_launch(container, pod, lookup)
+    mounts = container_mounts(container, pod_dir)
+    env = access_env(access, mounts, pod_dir, pod["metadata"]["namespace"]) if access else {}
+    return replace(launch, argv=tuple(map_path(a, mounts) for a in launch.argv),
+                   env={**env, **map_env(launch.env, mounts)})
+
+
+def _restarts(proc: ContainerProcess) -> bool:
+    """Whether the kubelet would start this exited container again."""
+    if proc.stopped or proc.restart_policy == "Never":
+        return False
+    return proc.restart_policy == "Always" or (proc.last_exit is not None and proc.last_exit.code != 0)
+
+
+def _stamp(epoch: float | None) -> str | None:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)) if epoch else None
+
+
+def _no_token(*_args) -> str:
+    raise ValueError("service account tokens are not available to this runner")

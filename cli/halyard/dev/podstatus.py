@@ -21,6 +21,16 @@ class ContainerView:
     exit_code: int | None  # last exit, if any
     exit_reason: str | None
     exit_message: str = ""
+    exit_started_at: str | None = None  # RFC 3339, of the run that ended
+    exit_finished_at: str | None = None
+    restarting_in_s: float | None = None  # back-off before the next start; None: it will not restart
+    pod: str = ""  # namespace/name, for the kubelet-style back-off message
+
+
+def _terminated(view: ContainerView) -> dict:
+    out = {"exitCode": view.exit_code, "reason": view.exit_reason, "message": view.exit_message,
+           "startedAt": view.exit_started_at, "finishedAt": view.exit_finished_at}
+    return {k: v for k, v in out.items() if v not in (None, "")} | {"exitCode": view.exit_code}
 
 
 def _state(view: ContainerView) -> dict:
@@ -28,16 +38,19 @@ def _state(view: ContainerView) -> dict:
         return {"running": {"startedAt": view.started_at}}
     if view.exit_code is None:
         return {"waiting": {"reason": "ContainerCreating"}}
+    if view.restarting_in_s is None:
+        return {"terminated": _terminated(view)}
     return {"waiting": {"reason": "CrashLoopBackOff",
-                        "message": view.exit_message or f"exited with code {view.exit_code}"}}
+                        "message": f"back-off {view.restarting_in_s:.0f}s restarting failed "
+                                   f"container={view.name} pod={view.pod}"}}
 
 
 def container_status(view: ContainerView) -> dict:
+    """A kubelet-shaped containerStatuses entry: state, lastState.terminated, restartCount."""
     status = {"name": view.name, "image": view.image, "imageID": "", "ready": view.ready,
               "started": view.running, "restartCount": view.restarts, "state": _state(view)}
-    if view.exit_code is not None:
-        status["lastState"] = {"terminated": {"exitCode": view.exit_code, "reason": view.exit_reason,
-                                              "message": view.exit_message}}
+    if view.exit_code is not None and (view.running or view.restarting_in_s is not None):
+        status["lastState"] = {"terminated": _terminated(view)}
     return status
 
 

@@ -12,6 +12,7 @@ from halyard_operator.config import OperatorConfig, PoolPreset
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 CACHE_DIR = "/var/cache/halyard"
+TERMINATION_MESSAGE_PATH = "/dev/termination-log"  # the worker writes its fatal error here
 PROBE_PERIOD_S = 10
 
 
@@ -54,6 +55,8 @@ def _container(spec: LLMDeploymentSpec, config: OperatorConfig) -> dict:
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         "resources": _resources(spec),
         "volumeMounts": mounts,
+        "terminationMessagePath": TERMINATION_MESSAGE_PATH,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "readinessProbe": _probe("/ready", period=5, failures=3),
         "livenessProbe": _probe("/health", period=PROBE_PERIOD_S, failures=3),
         "startupProbe": _probe("/health", period=PROBE_PERIOD_S,
@@ -68,7 +71,8 @@ def _container(spec: LLMDeploymentSpec, config: OperatorConfig) -> dict:
 
 def _env(spec: LLMDeploymentSpec) -> list[dict]:
     env = [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-           {"name": "HOME", "value": "/tmp"}, {"name": "HF_HOME", "value": CACHE_DIR}]
+           {"name": "HOME", "value": "/tmp"}, {"name": "HF_HOME", "value": CACHE_DIR},
+           {"name": "HALYARD_TERMINATION_MESSAGE_PATH", "value": TERMINATION_MESSAGE_PATH}]
     if spec.model.revision:
         env.append({"name": "HALYARD_MODEL_REVISION", "value": spec.model.revision})
     for var in spec.template.env:

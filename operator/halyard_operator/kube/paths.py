@@ -9,6 +9,7 @@ KINDS = {
     "Secret": ("/api/v1", "secrets", True),
     "Node": ("/api/v1", "nodes", False),
     "Pod": ("/api/v1", "pods", True),
+    "Event": ("/api/v1", "events", True),
     "LLMDeployment": ("/apis/halyard.dev/v1alpha1", "llmdeployments", True),
 }
 
