@@ -7,7 +7,6 @@ import datetime
 import pytest
 
 from halyard_operator.kube.events import COMPONENT, EVENT_REASONS, EventRecorder, ObjectRef, build_event
-from halyard_operator.reconcile.validate import Problem
 
 BODY = {"metadata": {"name": "chat", "namespace": "team-a", "uid": "u-1"}}
 NOW = datetime.datetime(2026, 12, 1, 12, 0, 0, tzinfo=datetime.UTC)
@@ -29,14 +28,17 @@ def test_reasons_and_types_come_from_a_fixed_set(type_, reason):
         build_event(ObjectRef.of(BODY), type_, reason, "x", NOW, "op-0")
 
 
-def test_every_degraded_reason_the_operator_sets_is_an_event_reason():
-    import halyard_operator.reconcile.validate as validate
+def test_every_problem_reason_the_operator_sets_is_a_degraded_and_event_reason():
     import inspect
     import re
 
-    used = set(re.findall(r'Problem\("([A-Za-z]+)"', inspect.getsource(validate)))
-    assert used and used <= EVENT_REASONS, used - EVENT_REASONS
-    assert Problem("InvalidSpec", "").reason in EVENT_REASONS
+    import halyard_operator.reconcile.core as core
+    import halyard_operator.reconcile.validate as validate
+    from halyard_operator.names import DEGRADED_REASONS, Reason
+
+    names = set(re.findall(r"Problem\(Reason\.([A-Z_]+)", inspect.getsource(validate) + inspect.getsource(core)))
+    used = {getattr(Reason, n) for n in names}
+    assert len(used) >= 7 and used <= set(DEGRADED_REASONS) <= EVENT_REASONS, used - set(DEGRADED_REASONS)
 
 
 class FakeKube:

@@ -3,7 +3,7 @@
 
 `build_event()` (pure) makes a core/v1 Event whose `involvedObject` names the
 LLMDeployment in full (apiVersion, kind, name, namespace, uid), with
-`reportingComponent: halyard-operator` and a reason from `EVENT_REASONS`.
+`reportingComponent: halyard-operator` and a reason from `names.EVENT_REASONS`.
 `EventRecorder` is the reconcile's event sink: it posts in the background
 (a reconcile never waits on an Event) and, like client-go's correlator,
 bumps `count`/`lastTimestamp` of the Event it already wrote for the same
@@ -21,22 +21,11 @@ from typing import Callable
 
 from halyard_operator.api import API_GROUP, API_VERSION, KIND
 from halyard_operator.kube.client import KubeClient, KubeError
+from halyard_operator.names import EVENT_COMPONENT, EVENT_REASONS, NORMAL, WARNING
 
 log = logging.getLogger(__name__)
 
-COMPONENT = "halyard-operator"
-NORMAL, WARNING = "Normal", "Warning"
-
-# Every reason an operator Event may carry (a fixed set: alerting and
-# `kubectl events --types/--for` filters can rely on it).
-CHILD_REASONS = ("Created", "Updated", "Deleted")
-SCALING_REASONS = ("Scaled", "Draining", "Interruption")
-SPEC_REASONS = ("InvalidSpec", "InvalidExtraArgs", "ImagePullSecretNotFound", "SpotNotAllowedForTier",
-                "SpotUnavailable", "UnknownTier", "NoMatchingNodes")
-FAILURE_REASONS = ("WorkerCrashLoop", "ImagePullFailed", "OOMKilled", "Unschedulable", "ModelLoadFailed",
-                   "WorkerStartFailed", "ConfigError")
-RECOVERY_REASONS = ("Recovered",)
-EVENT_REASONS = frozenset(CHILD_REASONS + SCALING_REASONS + SPEC_REASONS + FAILURE_REASONS + RECOVERY_REASONS)
+COMPONENT = EVENT_COMPONENT
 MAX_MESSAGE = 1024  # the API server caches and truncates longer messages anyway
 
 

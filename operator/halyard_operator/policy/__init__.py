@@ -2,8 +2,6 @@
 
 `plan_capacity` (policy.plan) is the single entry point the reconcile calls.
 """
-from halyard_operator.policy.plan import (
-    STATE_ANNOTATION, CapacityDecision, ObservedPod, ScalingState, observed_pod, plan_capacity,
-)
+from halyard_operator.policy.plan import CapacityDecision, Event, ScalingState, plan_capacity
 
-__all__ = ["STATE_ANNOTATION", "CapacityDecision", "ObservedPod", "ScalingState", "observed_pod", "plan_capacity"]
+__all__ = ["CapacityDecision", "Event", "ScalingState", "plan_capacity"]

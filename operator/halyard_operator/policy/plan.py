@@ -10,37 +10,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
-from halyard_operator.api import LLMDeploymentSpec
-from halyard_operator.builders.meta import POOL_LABEL
+from halyard_operator.api import Condition, LLMDeploymentSpec
 from halyard_operator.builders.placement import PoolCounts
 from halyard_operator.builders.pools import ON_DEMAND, SPOT
 from halyard_operator.config import TierConfig
 from halyard_operator.policy.autoscaler import AutoscalerState, ReplicaObservation, autoscale
 from halyard_operator.policy.capacity import CapacityState, PoolObservation, plan_pools
-from halyard_operator.policy.conditions import SLO_AT_RISK, Condition
-from halyard_operator.policy.interruption import NodeInfo, PodInfo, plan_interruptions
+from halyard_operator.policy.interruption import PodInfo, plan_interruptions
 from halyard_operator.policy.params import params_from_spec
+from halyard_operator.names import NORMAL, SLO_AT_RISK, EventReason, Reason
+from halyard_operator.observe.types import NodeInfo, ObservedPod
 from halyard_operator.signals.types import DeploymentMetrics
-
-STATE_ANNOTATION = "halyard.dev/scaling-state"
-
-
-@dataclass(frozen=True)
-class ObservedPod:
-    """A worker pod. `pool`: "ondemand" | "spot" (the halyard.dev/pool label);
-    `age_s`: seconds since creation; `scheduled`: past phase Pending (a pod still
-    loading its model is scheduled but not ready); `load`: running + waiting requests."""
-
-    name: str
-    pool: str
-    node: str | None
-    ready: bool
-    age_s: float
-    scheduled: bool = True
-    deleting: bool = False
-    load: float | None = None
 
 
 @dataclass(frozen=True)
@@ -69,13 +51,21 @@ class ScalingState:
             return cls()
 
 
+class Event(NamedTuple):
+    """A Kubernetes Event to post on the LLMDeployment (`type`: Normal | Warning)."""
+
+    type: str
+    reason: str
+    message: str
+
+
 @dataclass(frozen=True)
 class CapacityDecision:
     """What reconcile applies. Invariant: counts.on_demand + counts.spot >= desired.
 
     `drain`: pods to delete now (their SIGTERM drain finishes in-flight requests);
     `deletion_costs`: pod -> `controller.kubernetes.io/pod-deletion-cost` value;
-    `events`: (type, reason, message) for Events on the LLMDeployment;
+    `events`: Events to post on the LLMDeployment;
     `wanted`: the autoscaler's size before the tier arbiter's `cap` (what the
     deployment asks the arbiter for); `reason`: the autoscaler's explanation.
     """
@@ -85,7 +75,7 @@ class CapacityDecision:
     wanted: int
     reason: str
     conditions: tuple[Condition, ...]
-    events: tuple[tuple[str, str, str], ...]
+    events: tuple[Event, ...]
     drain: tuple[str, ...]
     deletion_costs: Mapping[str, int]
     state: ScalingState
@@ -139,8 +129,7 @@ def plan_capacity(
         now, state.capacity)
     conditions = pools.conditions + (_slo_condition(scaled),)
     fresh = {p.name for p in newly_lost}
-    notes = tuple(m for m in interruptions.messages
-                  if m.startswith("Draining") or any(m.startswith(f"Keeping pod {n} ") for n in fresh))
+    notes = tuple(n for n in interruptions.notes if n.reason == EventReason.DRAINING or n.pod in fresh)
     events = _events(name, obs.current, desired, scaled, notes)
     new_state = ScalingState(desired=desired, autoscaler=scaled.state, capacity=pools.state,
                              lost_seen=tuple(sorted(hit)))
@@ -155,33 +144,17 @@ def plan_capacity(
 
 def _slo_condition(scaled) -> Condition:
     if scaled.slo_at_risk:
-        return Condition(SLO_AT_RISK, True, "SLOAtRisk", scaled.reason)
-    return Condition(SLO_AT_RISK, False, "WithinSLO", scaled.reason)
+        return Condition.of(SLO_AT_RISK, True, Reason.SLO_AT_RISK, scaled.reason)
+    return Condition.of(SLO_AT_RISK, False, Reason.WITHIN_SLO, scaled.reason)
 
 
-def _events(name: str, current: int, desired: int, scaled, interruption_messages) -> tuple[tuple[str, str, str], ...]:
+def _events(name: str, current: int, desired: int, scaled, notes) -> tuple[Event, ...]:
     """Interruption notes (each once), then the size change with its reason."""
-    events = [("Normal", "Draining" if m.startswith("Draining") else "Interruption", m)
-              for m in interruption_messages]
+    events = [Event(NORMAL, note.reason, note.message) for note in notes]
     if desired != current and desired == scaled.desired:
-        events.append(("Normal", "Scaled", scaled.reason))
+        events.append(Event(NORMAL, EventReason.SCALED, scaled.reason))
     elif desired != current:
         why = f" ({scaled.reason})" if scaled.desired != current else ""
-        events.append(("Normal", "Scaled", f"Scaled {name} {current} -> {desired}: the tier arbiter grants "
-                                           f"{desired} of {scaled.desired} wanted replica(s){why}"))
+        events.append(Event(NORMAL, EventReason.SCALED, f"Scaled {name} {current} -> {desired}: the tier arbiter "
+                                                        f"grants {desired} of {scaled.desired} wanted replica(s){why}"))
     return tuple(events)
-
-
-def observed_pod(obj: Mapping, now: float) -> ObservedPod:
-    """A Pod object (API dict) -> ObservedPod. `now`: epoch seconds."""
-    from datetime import datetime
-
-    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
-    created = meta.get("creationTimestamp")
-    born = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp() if created else now
-    return ObservedPod(
-        name=meta.get("name", ""), pool=(meta.get("labels") or {}).get(POOL_LABEL, ON_DEMAND),
-        node=(obj.get("spec") or {}).get("nodeName"), ready=ready, age_s=max(0.0, now - born),
-        scheduled=status.get("phase", "Pending") != "Pending",
-        deleting=meta.get("deletionTimestamp") is not None)

@@ -6,9 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from halyard_worker.kernels.ops import add_kernels_argument
-
-DTYPES = ("auto", "float32", "float16", "bfloat16")
-QUANTIZATIONS = ("none", "int8", "int4")
+from halyard_worker.options import DTYPES, QUANTIZATIONS
 
 
 @dataclass(frozen=True)
