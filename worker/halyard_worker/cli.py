@@ -18,15 +18,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        from halyard_worker.server.config import config_from_args
+        from halyard_worker.server.config import ModelLocationError, config_from_args
         from halyard_worker.server.serve import serve
-        from halyard_worker.termination import INVALID_ARGUMENTS, WORKER_ERROR, write_termination_message
+        from halyard_worker.termination import (
+            INVALID_ARGUMENTS, MODEL_LOAD_FAILED, WORKER_ERROR, write_termination_message,
+        )
 
         try:
             config = config_from_args(args)
         except ValueError as err:
             print(f"halyard-worker serve: {err}", file=sys.stderr)
-            write_termination_message(INVALID_ARGUMENTS, str(err))
+            kind = MODEL_LOAD_FAILED if isinstance(err, ModelLocationError) else INVALID_ARGUMENTS
+            write_termination_message(kind, str(err))
             return 2
         try:
             return serve(config)

@@ -129,13 +129,17 @@ def _read_template(path: str | None) -> str | None:
     return file.read_text()
 
 
+class ModelLocationError(ValueError):
+    """`--model` names nothing the worker can load (a ModelLoadFailed, not a flag typo)."""
+
+
 def _check_model(model: str) -> str:
     """A directory, `file:///dir`, or `hf://org/repo[@rev]` (resolved by the engine)."""
     if model.startswith("hf://"):
         return model
     path = Path(model.removeprefix("file://")).expanduser()
     if not path.is_dir():
-        raise ValueError(f"--model: {model!r} is not a directory (or file:///dir, hf://org/repo)")
+        raise ModelLocationError(f"--model: {model!r} is not a directory (or file:///dir, hf://org/repo)")
     return str(path)
 
 
