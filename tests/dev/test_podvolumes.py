@@ -44,7 +44,11 @@ def test_volumes_are_written_and_paths_in_args_and_env_follow_them(tmp_path):
     assert open(config).read() == "reconcileInterval: 30s\n"
     assert map_path("--config=/etc/halyard/config.yaml", mounts) == f"--config={config}"
     assert map_path("/etcetera", mounts) == "/etcetera" and map_path("http://x/tmp", mounts) == "http://x/tmp"
-    assert map_env({"TMPDIR": "/tmp"}, mounts)["TMPDIR"] == str(tmp_path / "volumes" / "tmp")
+    assert map_env({"TMPDIR": "/tmp"}, mounts, exists=lambda p: False)["TMPDIR"] == str(tmp_path / "volumes" / "tmp")
+    # a host path that exists stays (file:// models in the dev cluster), the termination file never does
+    assert map_path(str(tmp_path), (*mounts, ), exists=lambda p: True) == str(tmp_path)
+    assert map_path("/tmp/model", mounts, exists=lambda p: True) == "/tmp/model"
+    assert map_path("/dev/termination-log", mounts, exists=lambda p: True).startswith(str(tmp_path))
     sa = tmp_path / "volumes" / "kube-api-access"
     assert (sa / "token").read_text() == "token-for-halyard-system/halyard-operator/op-1/u1/3607"
     assert (sa / "ca.crt").read_text() == "PEM" and (sa / "namespace").read_text() == "halyard-system"

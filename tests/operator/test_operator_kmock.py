@@ -104,11 +104,17 @@ async def test_status_counts_come_from_children(cluster):
 async def test_second_reconcile_writes_nothing(cluster):
     await cluster.create_llmd(sample("fixed-size.yaml"))
     await reconciled(cluster, "chat-fixed")
-    await asyncio.sleep(0.5)
-    def object_writes():  # Events of the first reconcile are posted in the background: not counted
+
+    def object_writes():  # Events are posted in the background: not counted
         return [r for r in cluster.writes(f"/namespaces/{NAMESPACE}/") if not r.url.path.endswith("/events")]
 
-    before = len(object_writes())
+    # kopf re-reads its own patches before the first handling settles (kmock has no
+    # resourceVersions): wait until nothing has been written for a moment
+    before, quiet_since = len(object_writes()), asyncio.get_running_loop().time()
+    while asyncio.get_running_loop().time() - quiet_since < 0.6:
+        await asyncio.sleep(0.1)
+        if len(object_writes()) != before:
+            before, quiet_since = len(object_writes()), asyncio.get_running_loop().time()
     timer_runs = len([r for r in cluster.requests() if "/deployments/chat-fixed-ondemand" in str(r.url)])
     await asyncio.sleep(2.5)  # >= 2 timer reconciles (interval 1s)
     reads = len([r for r in cluster.requests() if "/deployments/chat-fixed-ondemand" in str(r.url)])

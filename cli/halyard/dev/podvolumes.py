@@ -6,12 +6,16 @@ emptyDir empty, projected sources including the service account token,
 hostPath as itself) and rewrites every argv token and env value that names a
 path under a container's `volumeMounts` (or its `terminationMessagePath`) to
 the local copy: `--config /etc/halyard/config.yaml` becomes
-`--config <pod dir>/volumes/config/config.yaml`. Code that hard-codes an
+`--config <pod dir>/volumes/config/config.yaml`. A path that exists on this
+machine is left alone (the dev cluster's `file://` models are host paths,
+even under a mount such as `/tmp`); the termination message file is always
+mapped. Code that hard-codes an
 in-pod path outside argv/env does not see the mapping; for the service
 account the runner also writes a kubeconfig (see `podaccess.py`).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
@@ -29,6 +33,7 @@ class Mount:
 
     container_path: str
     local_path: str
+    always: bool = False  # map even when the container path exists on this machine
 
 
 def container_mounts(container: dict, pod_dir: Path) -> tuple[Mount, ...]:
@@ -36,7 +41,7 @@ def container_mounts(container: dict, pod_dir: Path) -> tuple[Mount, ...]:
     mounts = [Mount(m["mountPath"].rstrip("/") or "/",
                     str(pod_dir / "volumes" / m["name"] / m.get("subPath", "")).rstrip("/"))
               for m in container.get("volumeMounts") or []]
-    mounts.append(Mount(termination_path(container), str(termination_file(container, pod_dir))))
+    mounts.append(Mount(termination_path(container), str(termination_file(container, pod_dir)), always=True))
     return tuple(sorted(mounts, key=lambda m: -len(m.container_path)))
 
 
@@ -48,21 +53,24 @@ def termination_file(container: dict, pod_dir: Path) -> Path:
     return pod_dir / "termination" / container["name"]
 
 
-def map_path(text: str, mounts: tuple[Mount, ...]) -> str:
+def map_path(text: str, mounts: tuple[Mount, ...], exists: Callable[[str], bool] = os.path.exists) -> str:
     """`text` with a leading in-container path (or the value of `--flag=path`) moved onto its mount."""
     if "=" in text and not text.startswith("/"):
         key, _, value = text.partition("=")
-        mapped = map_path(value, mounts)
+        mapped = map_path(value, mounts, exists)
         return text if mapped == value else f"{key}={mapped}"
     for mount in mounts:
         root = mount.container_path
         if text == root or text.startswith(root.rstrip("/") + "/"):
+            if not mount.always and exists(text):
+                return text
             return mount.local_path + text[len(root):]
     return text
 
 
-def map_env(env: Mapping[str, str], mounts: tuple[Mount, ...]) -> dict[str, str]:
-    return {k: map_path(v, mounts) for k, v in env.items()}
+def map_env(env: Mapping[str, str], mounts: tuple[Mount, ...],
+            exists: Callable[[str], bool] = os.path.exists) -> dict[str, str]:
+    return {k: map_path(v, mounts, exists) for k, v in env.items()}
 
 
 def materialize(pod: dict, pod_dir: Path, lookup: Lookup, token: TokenSource) -> None:
