@@ -31,3 +31,12 @@ def test_long_messages_are_cut_to_what_the_kubelet_keeps(tmp_path, monkeypatch):
     monkeypatch.setenv(ENV, str(tmp_path / "t"))
     write_termination_message("ModelLoadFailed", "é" * 5000)
     assert len((tmp_path / "t").read_bytes()) <= 4096
+
+
+def test_usage_errors_are_the_termination_message(tmp_path, monkeypatch):
+    import pytest
+
+    monkeypatch.setenv(ENV, str(tmp_path / "t"))
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "--model", str(tmp_path), "--halyard-no-such-flag"])
+    assert (tmp_path / "t").read_text() == "InvalidArguments: unrecognized arguments: --halyard-no-such-flag"

@@ -5,10 +5,20 @@ import argparse
 import sys
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors also become the container's termination message."""
+
+    def error(self, message: str):
+        from halyard_worker.termination import INVALID_ARGUMENTS, write_termination_message
+
+        write_termination_message(INVALID_ARGUMENTS, message)
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from halyard_worker.server.config import add_serve_arguments
 
-    parser = argparse.ArgumentParser(prog="halyard-worker", description="Halyard worker pod process")
+    parser = _Parser(prog="halyard-worker", description="Halyard worker pod process")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     serve = commands.add_parser("serve", help="serve a model over an OpenAI-compatible HTTP API")
     add_serve_arguments(serve)
