@@ -1,5 +1,5 @@
 """The documented install (`kubectl apply -k manifests/`, the operator running from
-the base's Deployment on the dev cluster's CPU node) and what a user then sees in
+the base's Deployment on the dev cluster's CPU node, system-0) and what a user then sees in
 `kubectl get llmd`, `kubectl describe llmd` and `kubectl events` -- for a healthy
 deployment and for each failure class: a model the worker cannot load, a GPU
 product no node has, a worker that rejects its command line at start-up.
@@ -67,7 +67,7 @@ def test_the_operator_runs_from_the_kustomize_base_on_a_cpu_node(kubectl, instal
     pods = kubectl.items("pods", "-n", SYSTEM, "-l", "app.kubernetes.io/name=halyard-operator")
     assert len(pods) == 1
     node = kubectl.get_json("node", pods[0]["spec"]["nodeName"])
-    assert node["metadata"]["labels"]["halyard.dev/dev-pool"] == "cpu"
+    assert node["metadata"]["labels"]["halyard.dev/dev-pool"] == "system"
     assert "kopf" in kubectl.run("logs", "-n", SYSTEM, "deploy/halyard-operator")
 
 
@@ -95,9 +95,9 @@ def test_a_model_the_worker_cannot_load(kubectl, installed, namespace):
     kubectl.apply(llmd("badmodel", namespace, "file:///models/does-not-exist"))
     obj = _degraded_with(kubectl, namespace, "badmodel", "ModelLoadFailed")
     message = condition(obj, "Degraded")["message"]
-    assert "'/models/does-not-exist' is not a directory" in message and "check spec.model.uri" in message
+    assert "'/models/does-not-exist' does not exist" in message and "check spec.model.uri" in message
     assert "ModelLoadFailed" in condition(obj, "Ready")["message"]
-    _shown_to_the_user(kubectl, namespace, "badmodel", "ModelLoadFailed", "is not a directory", "spec.model.uri")
+    _shown_to_the_user(kubectl, namespace, "badmodel", "ModelLoadFailed", "does not exist", "spec.model.uri")
     # the worker keeps crash-looping: still one Event, not one per restart
     pod = wait_for(lambda: [p for p in kubectl.items("pods", "-n", namespace)
                             if p["status"].get("containerStatuses", [{}])[0].get("restartCount", 0) >= 3],

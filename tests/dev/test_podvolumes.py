@@ -66,3 +66,10 @@ def test_a_pod_with_a_token_gets_the_api_server_and_a_kubeconfig(tmp_path):
                                                 "certificate-authority-data": "Q0E="}
     bare = access_env(ApiAccess("https://127.0.0.1:32001"), (), tmp_path, "x")
     assert "KUBECONFIG" not in bare
+
+
+def test_a_host_path_volume_is_its_own_directory(tmp_path):
+    container = {"name": "c", "volumeMounts": [{"name": "cache", "mountPath": "/var/cache/halyard"}]}
+    volumes = [{"name": "cache", "hostPath": {"path": str(tmp_path / "shared")}}]
+    mounts = container_mounts(container, tmp_path / "pod", volumes)
+    assert map_path("/var/cache/halyard/m", mounts, exists=lambda p: False) == str(tmp_path / "shared" / "m")

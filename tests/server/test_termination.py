@@ -8,9 +8,16 @@ from halyard_worker.termination import ENV, write_termination_message
 def test_a_model_that_cannot_be_found_is_the_termination_message(tmp_path, monkeypatch):
     path = tmp_path / "termination-log"
     monkeypatch.setenv(ENV, str(path))
-    assert cli.main(["serve", "--model", "s3://models/llama"]) == 2
+    assert cli.main(["serve", "--model", str(tmp_path / "gone")]) == 2
     message = path.read_text()
-    assert message.startswith("ModelLoadFailed: --model: 's3://models/llama' is not a directory"), message
+    assert message.startswith(f"ModelLoadFailed: --model '{tmp_path / 'gone'}'") and "does not exist" in message
+
+
+def test_a_model_the_init_container_cannot_fetch_is_the_termination_message(tmp_path, monkeypatch):
+    path = tmp_path / "termination-log"
+    monkeypatch.setenv(ENV, str(path))
+    assert cli.main(["fetch", "--model", "ftp://nowhere/m", "--cache", str(tmp_path / "cache")]) == 2
+    assert path.read_text().startswith("ModelLoadFailed: 'ftp://nowhere/m'"), path.read_text()
 
 
 def test_rejected_arguments_are_the_termination_message(tmp_path, monkeypatch):

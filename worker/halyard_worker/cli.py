@@ -1,4 +1,4 @@
-"""`halyard-worker` entry point: `halyard-worker serve --model PATH ...`."""
+"""`halyard-worker` entry point: `serve --model URI ...` and `fetch --model URI --cache DIR`."""
 from __future__ import annotations
 
 import argparse
@@ -16,12 +16,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from halyard_worker.fetch_cli import add_fetch_arguments
     from halyard_worker.server.config import add_serve_arguments
 
     parser = _Parser(prog="halyard-worker", description="Halyard worker pod process")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     serve = commands.add_parser("serve", help="serve a model over an OpenAI-compatible HTTP API")
     add_serve_arguments(serve)
+    fetch = commands.add_parser("fetch", help="fetch a model into the node-local cache (init container)")
+    add_fetch_arguments(fetch)
     return parser
 
 
@@ -36,9 +39,9 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             config = config_from_args(args)
-        except ValueError as err:
+        except (ValueError, FileNotFoundError) as err:  # bad flag, or a local model that is not there
             print(f"halyard-worker serve: {err}", file=sys.stderr)
-            kind = MODEL_LOAD_FAILED if isinstance(err, ModelLocationError) else INVALID_ARGUMENTS
+            kind = MODEL_LOAD_FAILED if isinstance(err, (ModelLocationError, FileNotFoundError)) else INVALID_ARGUMENTS
             write_termination_message(kind, str(err))
             return 2
         try:
@@ -46,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as err:  # a crash: say why before the traceback
             write_termination_message(WORKER_ERROR, f"{type(err).__name__}: {err}")
             raise
+    if args.command == "fetch":
+        from halyard_worker.fetch_cli import run_fetch
+
+        return run_fetch(args)
     return 2
 
 

@@ -1,10 +1,9 @@
-"""Fake GPU nodes in two capacity pools, labelled per a provider preset, and
-an untainted CPU pool for everything that needs no GPU (the operator's own pod).
+"""Fake GPU nodes in two capacity pools, labelled per a provider preset.
 
 Pure builders: `pool_nodes(PoolPlan)` returns core/v1 Node dicts that kwok's
 controller adopts (annotation `kwok.x-k8s.io/node: fake`). Each node gets a
 loopback `spec.podCIDR` (`127.<octet>.<index>.0/24`; by default octet 1 for
-on-demand, 2 for spot, 3 for CPU nodes)
+on-demand, 2 for spot)
 so the pod IPs kwok assigns are local addresses a real process can bind.
 """
 from __future__ import annotations
@@ -12,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 CAPACITY_TYPES = ("on-demand", "spot")
-CPU_POOL = "cpu"
-POOL_OFFSET = {"on-demand": 0, "spot": 1, CPU_POOL: 2}  # added to PoolPlan.octet: second octet of pod CIDRs
+POOL_OFFSET = {"on-demand": 0, "spot": 1}  # added to PoolPlan.octet: second octet of pod CIDRs
 GPU_PRODUCT = "NVIDIA-H100-80GB-HBM3"
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 POOL_LABEL = "halyard.dev/dev-pool"  # on-demand|spot on every dev node, whatever the preset
@@ -73,12 +71,12 @@ class PoolPlan:
     gpu_taint: bool = True  # taint every node nvidia.com/gpu=present:NoSchedule, as GKE/AKS do
     prefix: str = "gpu"  # node names <prefix>-<capacity type>-<index>
     octet: int = 1  # pod CIDRs 127.<octet + pool>.<index>.0/24; pools of other plans need other octets
-    cpu_nodes: int = 0  # untainted nodes without GPUs, named cpu-<index> (the operator runs there)
+    system_nodes: int = 0  # untainted CPU nodes `system-<index>` (routers, anything without a GPU)
 
     def __post_init__(self):
         if self.preset not in PRESETS:
             raise ValueError(f"preset: unknown provider {self.preset!r}; use one of {sorted(PRESETS)}")
-        for name in ("on_demand_nodes", "spot_nodes", "cpu_nodes"):
+        for name in ("on_demand_nodes", "spot_nodes", "system_nodes"):
             if not 0 <= getattr(self, name) <= 250:
                 raise ValueError(f"{name}: must be between 0 and 250")
         if not 1 <= self.octet <= 250:
@@ -116,27 +114,24 @@ def build_node(plan: PoolPlan, capacity_type: str, index: int) -> dict:
     }
 
 
-def build_cpu_node(plan: PoolPlan, index: int) -> dict:
-    """One kwok-managed node without GPUs or taints (on-demand capacity)."""
-    name = f"{CPU_POOL}-{index}"
-    cidr = pod_cidr(plan, CPU_POOL, index)
+def pod_cidr(plan: PoolPlan, capacity_type: str, index: int) -> str:
+    return f"127.{plan.octet + POOL_OFFSET[capacity_type]}.{index}.0/24"
+
+
+def system_node(plan: PoolPlan, index: int) -> dict:
+    """A kwok-managed CPU node without taints or GPUs, as clusters keep for system pods."""
+    name, cidr = f"system-{index}", f"127.{plan.octet + len(CAPACITY_TYPES)}.{index}.0/24"
     resources = {"cpu": "16", "memory": "64Gi", "pods": "110"}
     labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-              "type": "kwok", POOL_LABEL: CPU_POOL}
-    return {
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": name, "labels": labels, "annotations": {KWOK_ANNOTATION: "fake"}},
-        "spec": {"podCIDR": cidr, "podCIDRs": [cidr]},
-        "status": {"capacity": resources, "allocatable": dict(resources)},
-    }
-
-
-def pod_cidr(plan: PoolPlan, pool: str, index: int) -> str:
-    return f"127.{plan.octet + POOL_OFFSET[pool]}.{index}.0/24"
+              "type": "kwok", POOL_LABEL: "system"}
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": labels, "annotations": {KWOK_ANNOTATION: "fake"}},
+            "spec": {"podCIDR": cidr, "podCIDRs": [cidr]},
+            "status": {"capacity": resources, "allocatable": dict(resources)}}
 
 
 def pool_nodes(plan: PoolPlan) -> list[dict]:
-    """All nodes of the plan: on-demand, spot, then CPU."""
+    """All nodes of the plan, on-demand first, system nodes last."""
     counts = {"on-demand": plan.on_demand_nodes, "spot": plan.spot_nodes}
     gpu = [build_node(plan, ct, i) for ct in CAPACITY_TYPES for i in range(counts[ct])]
-    return gpu + [build_cpu_node(plan, i) for i in range(plan.cpu_nodes)]
+    return gpu + [system_node(plan, i) for i in range(plan.system_nodes)]

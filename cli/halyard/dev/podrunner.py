@@ -3,7 +3,9 @@
 It watches all pods; a pod that kwok has made `Running` with a `podIP` (and is
 not terminating, not hostNetwork, not opted out with the annotation
 `halyard.dev/dev-runner: skip` or the env var `HALYARD_DEV_RUNNER=skip`)
-gets its containers started with exactly the pod's command line and env. The
+gets its containers started with exactly the pod's command line and env (plus
+API access for pods that would get a service account token: their own token
+when the pod has the projected token volume, else the dev kubeconfig). The
 runner probes each container's readinessProbe and patches the pod's Ready
 condition to match, restarts crashed processes with back-off, reports exits in the container
 statuses as a kubelet does (restartCount, lastState.terminated with exit code,
@@ -59,10 +61,18 @@ def _skips(spec: dict) -> bool:
                for c in spec.get("containers", []) for e in c.get("env") or [])
 
 
-def base_env(config: RunnerConfig) -> dict:
+def base_env(config: RunnerConfig, pod: dict | None = None) -> dict:
+    """PATH and locale for every container; API credentials for pods that ask a
+    kubelet for them (`automountServiceAccountToken` not false): a kubelet would
+    mount the service account token; the runner hands over the dev kubeconfig as
+    KUBECONFIG, which `podaccess.access_env` replaces with one holding the pod's own
+    token wherever the pod mounts the projected token volume (admission adds it)."""
     path = os.pathsep.join([*config.path_prefix, os.environ.get("PATH", "/usr/bin:/bin")])
     keep = {k: os.environ[k] for k in ("HOME", "LANG", "LC_ALL", "TMPDIR", "TZ") if k in os.environ}
-    return {**keep, "PATH": path}
+    env = {**keep, "PATH": path}
+    if pod is not None and (pod.get("spec") or {}).get("automountServiceAccountToken") is not False:
+        env["KUBECONFIG"] = str(config.kubeconfig)
+    return env
 
 
 class PodRunner:
@@ -92,7 +102,7 @@ class PodRunner:
             if managed:
                 managed.pod = pod
                 return
-            managed = ManagedPod.create(pod, self.config, base_env(self.config), self._lookup, self._token,
+            managed = ManagedPod.create(pod, self.config, base_env(self.config, pod), self._lookup, self._token,
                                         self.access)
             self.pods[uid] = managed
         for name, proc in managed.procs.items():
@@ -134,9 +144,10 @@ class PodRunner:
         from kubernetes.client.exceptions import ApiException
 
         meta = managed.pod["metadata"]
+        procs = [(p.launch.name, p) for p in managed.inits] + list(managed.procs.items())
         logs = [{"containers": [name], "logsFile": str(proc.log_path),
                  "previousLogsFile": str(proc.log_path) + ".previous", "follow": True}
-                for name, proc in managed.procs.items()]
+                for name, proc in procs]
         body = {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs",
                 "metadata": {"name": meta["name"], "namespace": meta["namespace"], "ownerReferences": [
                     {"apiVersion": "v1", "kind": "Pod", "name": meta["name"], "uid": meta["uid"]}]},

@@ -25,6 +25,7 @@ class ContainerView:
     exit_finished_at: str | None = None
     restarting_in_s: float | None = None  # back-off before the next start; None: it will not restart
     pod: str = ""  # namespace/name, for the kubelet-style back-off message
+    init: bool = False  # an init container (initContainerStatuses; not part of readiness)
 
 
 def _terminated(view: ContainerView) -> dict:
@@ -37,7 +38,8 @@ def _state(view: ContainerView) -> dict:
     if view.running:
         return {"running": {"startedAt": view.started_at}}
     if view.exit_code is None:
-        return {"waiting": {"reason": "ContainerCreating"}}
+        return {"waiting": {"reason": "PodInitializing" if view.started_at is None and not view.init
+                            else "ContainerCreating"}}
     if view.restarting_in_s is None:
         return {"terminated": _terminated(view)}
     return {"waiting": {"reason": "CrashLoopBackOff",
@@ -63,10 +65,14 @@ def _condition(kind: str, ready: bool, now: str, previous: dict | None) -> dict:
 
 
 def status_patch(pod: dict, views: list[ContainerView], now: str) -> dict:
-    """Patch body making the pod's readiness match its processes."""
+    """Patch body making the pod's readiness match its processes (init containers reported apart)."""
+    inits, views = [v for v in views if v.init], [v for v in views if not v.init]
     ready = bool(views) and all(v.ready for v in views)
     old = {c["type"]: c for c in pod.get("status", {}).get("conditions") or []}
-    return {"status": {
+    status = {
         "conditions": [_condition(kind, ready, now, old.get(kind)) for kind in ("ContainersReady", "Ready")],
         "containerStatuses": [container_status(v) for v in views],
-    }}
+    }
+    if inits:
+        status["initContainerStatuses"] = [container_status(v) for v in inits]
+    return {"status": status}

@@ -2,8 +2,8 @@
 
 A local process has no mount namespace, so the runner materialises each
 volume under `<pod dir>/volumes/<name>` (configMap and secret keys as files,
-emptyDir empty, projected sources including the service account token,
-hostPath as itself) and rewrites every argv token and env value that names a
+emptyDir empty, projected sources including the service account token;
+a hostPath volume is its own directory) and rewrites every argv token and env value that names a
 path under a container's `volumeMounts` (or its `terminationMessagePath`) to
 the local copy: `--config /etc/halyard/config.yaml` becomes
 `--config <pod dir>/volumes/config/config.yaml`. A path that exists on this
@@ -36,10 +36,12 @@ class Mount:
     always: bool = False  # map even when the container path exists on this machine
 
 
-def container_mounts(container: dict, pod_dir: Path) -> tuple[Mount, ...]:
-    """The container's volumeMounts (subPath honoured) plus its termination message file, longest first."""
+def container_mounts(container: dict, pod_dir: Path, volumes: list | None = None) -> tuple[Mount, ...]:
+    """The container's volumeMounts (subPath honoured; a hostPath volume is its own
+    path) plus its termination message file, longest first."""
+    host = {v["name"]: v["hostPath"]["path"] for v in volumes or () if "hostPath" in v}
     mounts = [Mount(m["mountPath"].rstrip("/") or "/",
-                    str(pod_dir / "volumes" / m["name"] / m.get("subPath", "")).rstrip("/"))
+                    str(Path(host.get(m["name"]) or pod_dir / "volumes" / m["name"]) / m.get("subPath", "")).rstrip("/"))
               for m in container.get("volumeMounts") or []]
     mounts.append(Mount(termination_path(container), str(termination_file(container, pod_dir)), always=True))
     return tuple(sorted(mounts, key=lambda m: -len(m.container_path)))
@@ -76,6 +78,8 @@ def map_env(env: Mapping[str, str], mounts: tuple[Mount, ...],
 def materialize(pod: dict, pod_dir: Path, lookup: Lookup, token: TokenSource) -> None:
     """Write every volume of `pod` under `pod_dir/volumes` (files rewritten on each call)."""
     for volume in pod["spec"].get("volumes") or []:
+        if "hostPath" in volume:
+            continue  # the node's own directory: used as it is
         target = pod_dir / "volumes" / volume["name"]
         target.mkdir(parents=True, exist_ok=True)
         for rel, content in volume_files(volume, pod, lookup, token).items():

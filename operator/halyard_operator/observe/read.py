@@ -5,7 +5,9 @@ from datetime import datetime
 from typing import Iterable, Mapping
 
 from halyard_operator.builders.pools import ON_DEMAND
-from halyard_operator.names import DELETION_COST_ANNOTATION, DEPLOYMENT_LABEL, GPU_RESOURCE, POOL_LABEL
+from halyard_operator.names import (
+    DELETION_COST_ANNOTATION, DEPLOYMENT_LABEL, DRAINING_ANNOTATION, GPU_RESOURCE, POOL_LABEL,
+)
 from halyard_operator.observe.types import ContainerState, GpuClaim, NodeInfo, Observed, ObservedPod
 
 
@@ -45,7 +47,9 @@ def read_pod(obj: Mapping, now: float) -> ObservedPod:
         deleting=meta.get("deletionTimestamp") is not None,
         ip=status.get("podIP") or None,
         deletion_cost=(meta.get("annotations") or {}).get(DELETION_COST_ANNOTATION),
-        containers=tuple(read_container(c) for c in status.get("containerStatuses") or ()),
+        draining=(meta.get("annotations") or {}).get(DRAINING_ANNOTATION),
+        containers=tuple(read_container(c) for c in (*(status.get("initContainerStatuses") or ()),
+                                                      *(status.get("containerStatuses") or ()))),
         **_unschedulable(status, now))
 
 
@@ -68,6 +72,7 @@ def _unschedulable(status: Mapping, now: float) -> dict:
     since = cond.get("lastTransitionTime")
     start = datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp() if since else now
     return {"unschedulable": cond.get("message") or "the scheduler found no node", "unschedulable_s": max(0.0, now - start)}
+        draining=(meta.get("annotations") or {}).get(DRAINING_ANNOTATION))
 
 
 def read_gpu_claims(pods: Iterable[Mapping]) -> tuple[GpuClaim, ...]:

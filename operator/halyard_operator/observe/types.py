@@ -46,9 +46,11 @@ class ObservedPod:
     `age_s`: seconds since creation; `scheduled`: past phase Pending (a pod still
     loading its model is scheduled but not ready); `load`: running + waiting requests;
     `ip`: the pod IP (None until assigned); `deletion_cost`: the current
-    pod-deletion-cost annotation (None when absent); `containers`: the kubelet's
-    container states; `unschedulable`: the scheduler's message while PodScheduled is
-    False with reason Unschedulable (else None), for `unschedulable_s` seconds."""
+    pod-deletion-cost annotation (None when absent); `draining`: the
+    halyard.dev/draining annotation (None when absent); `containers`: the kubelet's
+    init container then container states; `unschedulable`: the scheduler's message
+    while PodScheduled is False with reason Unschedulable (else None), for
+    `unschedulable_s` seconds."""
 
     name: str
     pool: str
@@ -63,6 +65,7 @@ class ObservedPod:
     containers: tuple[ContainerState, ...] = ()
     unschedulable: str | None = None
     unschedulable_s: float = 0.0
+    draining: str | None = None  # the halyard.dev/draining annotation (routers skip the pod)
 
 
 @dataclass(frozen=True)
