@@ -23,6 +23,8 @@ def test_a_model_the_init_container_cannot_fetch_is_the_termination_message(tmp_
 def test_rejected_arguments_are_the_termination_message(tmp_path, monkeypatch):
     path = tmp_path / "termination-log"
     monkeypatch.setenv(ENV, str(path))
+    (tmp_path / "config.json").write_text("{}")  # a model directory, as far as the flag check goes
+    (tmp_path / "model.safetensors").write_bytes(b"")
     assert cli.main(["serve", "--model", str(tmp_path), "--chat-template", str(tmp_path / "none.jinja")]) == 2
     assert path.read_text().startswith("InvalidArguments: "), path.read_text()
 

@@ -72,7 +72,6 @@ def _unschedulable(status: Mapping, now: float) -> dict:
     since = cond.get("lastTransitionTime")
     start = datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp() if since else now
     return {"unschedulable": cond.get("message") or "the scheduler found no node", "unschedulable_s": max(0.0, now - start)}
-        draining=(meta.get("annotations") or {}).get(DRAINING_ANNOTATION))
 
 
 def read_gpu_claims(pods: Iterable[Mapping]) -> tuple[GpuClaim, ...]:
