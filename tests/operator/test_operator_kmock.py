@@ -119,7 +119,7 @@ async def test_second_reconcile_writes_nothing(cluster):
     await asyncio.sleep(2.5)  # >= 2 timer reconciles (interval 1s)
     reads = len([r for r in cluster.requests() if "/deployments/chat-fixed-ondemand" in str(r.url)])
     assert reads > timer_runs, "the periodic reconcile did not run"
-    assert len(object_writes()) == before
+    assert len(cluster.writes(f"/namespaces/{NAMESPACE}/")) == before
 
 
 async def test_update_patches_only_changed_children(cluster):
