@@ -14,8 +14,6 @@ import yaml
 
 from halyard_operator.api.schema import parse_duration
 
-POOLS = ("onDemand", "spot")
-
 
 @dataclass(frozen=True)
 class TierConfig:
