@@ -74,3 +74,23 @@ def gguf_server(smollm2_gguf, tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def hf_greedy_any():
+    """hf_greedy_any(model_dir, prompt_ids, n) -> n greedy token ids from transformers."""
+    import torch
+    import transformers
+
+    models: dict = {}
+
+    def run(path, prompt_ids: list[int], n: int) -> list[int]:
+        if str(path) not in models:
+            models[str(path)] = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+        ids = torch.tensor([prompt_ids])
+        with torch.no_grad():
+            out = models[str(path)].generate(ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                                             max_new_tokens=n, min_new_tokens=n, pad_token_id=0)
+        return out[0, len(prompt_ids):].tolist()
+
+    return run
