@@ -1,4 +1,5 @@
-"""An LLMDeployment's life on the real control plane, served by real worker processes.
+"""An LLMDeployment's life on the real control plane, served by real worker processes
+running the real, trained SmolLM2-135M-Instruct.
 
 One deployment goes through create -> serve -> engine update (rolling) ->
 kubectl scale -> re-apply (no writes) -> delete (garbage collection); the steps
@@ -26,8 +27,9 @@ def ns(kubectl, operator):
 
 
 @pytest.fixture(scope="module")
-def manifest(ns, model_uri):
-    return llmd(NAME, ns, model_uri, replicas=2, capacity={"spot": {"enabled": True, "onDemandFloor": 1}})
+def manifest(ns, smollm2_uri):
+    return llmd(NAME, ns, smollm2_uri, replicas=2, capacity={"spot": {"enabled": True, "onDemandFloor": 1}},
+                engine={"dtype": "float32", "maxModelLen": 512, "maxNumSeqs": 8})
 
 
 def _pods(kubectl, ns):
@@ -81,9 +83,11 @@ def test_worker_serves_an_openai_completion_at_the_pod_ip(kubectl, ns):
     for pod in _pods(kubectl, ns):
         port = pod["spec"]["containers"][0]["ports"][0]["containerPort"]
         client = OpenAI(base_url=f"http://{pod['status']['podIP']}:{port}/v1", api_key="e2e", timeout=120)
-        out = client.completions.create(model=NAME, prompt="Kubernetes schedules", max_tokens=5, temperature=0)
-        assert out.choices[0].text and out.usage.completion_tokens >= 1
-        assert out.model == NAME
+        out = client.chat.completions.create(
+            model=NAME, messages=[{"role": "user", "content": "What is the capital of France?"}],
+            max_tokens=24, temperature=0)
+        assert "Paris" in out.choices[0].message.content, out.choices[0].message.content
+        assert out.model == NAME and out.usage.completion_tokens >= 1
 
 
 def test_engine_update_rolls_the_workers(kubectl, ns, manifest):

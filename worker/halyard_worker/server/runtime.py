@@ -74,12 +74,22 @@ def _device(name: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def engine_config(config: ServerConfig):
+def local_model(config: ServerConfig) -> str:
+    """The local path of `--model`: remote sources are fetched into `--model-cache`
+    (a no-op when the pod's init container already did)."""
+    from halyard_worker.model.fetch import resolve
+    from halyard_worker.model.source import parse_model_uri
+
+    cache = Path(config.model_cache) if config.model_cache else None
+    return str(resolve(parse_model_uri(config.model, config.revision), cache))
+
+
+def engine_config(config: ServerConfig, model: str | None = None):
     """ServerConfig -> the engine's EngineConfig (engine-side validation applies)."""
     from halyard_worker.engine.types import EngineConfig
 
     kwargs = dict(
-        model=config.model, dtype=config.dtype, quantization=config.quantization,
+        model=model or config.model, dtype=config.dtype, quantization=config.quantization,
         quantization_calibration=config.calibration,
         device=_device(config.device), max_model_len=config.max_model_len,
         max_num_seqs=config.max_num_seqs, block_size=config.block_size,
@@ -97,14 +107,15 @@ def build_runtime(config: ServerConfig) -> ModelRuntime:
     """Load the model and start the engine thread (blocking, seconds to minutes)."""
     from halyard_worker.engine.async_engine import AsyncEngine
 
-    engine = AsyncEngine(engine_config(config))
+    from halyard_worker.engine.setup import load_tokenizer
+
+    model = local_model(config)
+    engine = AsyncEngine(engine_config(config, model))
     engine.start()
     # A tokenizer instance of our own: the engine thread uses its instance
     # concurrently, and Rust tokenizers are not meant to be shared that way.
-    from halyard_worker.engine.setup import load_tokenizer
-
-    gguf = config.model.endswith(".gguf")  # its tokenizer lives in the file's metadata
-    tokenizer = load_tokenizer(config.model.removeprefix("file://") if gguf else engine.tokenizer.name_or_path)
+    # A GGUF file's tokenizer lives in the file's metadata.
+    tokenizer = load_tokenizer(model if model.endswith(".gguf") else engine.tokenizer.name_or_path)
     max_len = engine.max_model_len
     return ModelRuntime(engine=engine, tokenizer=tokenizer, served_name=config.served_model_name,
                         max_model_len=int(max_len), chat_template=config.chat_template)
