@@ -1,5 +1,5 @@
 """`--quantization int4-awq` and `--calibration-text FILE` reach the engine;
-the operator's int4-awq command line parses in the worker."""
+a .gguf file is a model."""
 from __future__ import annotations
 
 import argparse
@@ -36,15 +36,3 @@ def test_missing_calibration_file_names_the_flag(tiny_model, tmp_path):
 def test_gguf_file_is_a_model(smollm2_gguf):
     assert _parse("--model", str(smollm2_gguf)).model == str(smollm2_gguf)
 
-
-def test_operator_int4_awq_args_parse_in_the_worker(tiny_model):
-    from halyard_operator.api.parse import parse_spec
-    from halyard_operator.builders.args import worker_args
-
-    spec = parse_spec({"model": {"name": "m", "uri": f"file://{tiny_model}"}, "replicas": 1,
-                       "engine": {"quantization": "int4-awq"}})
-    args = worker_args(spec)
-    parser = argparse.ArgumentParser()
-    add_serve_arguments(parser)
-    flags = args[args.index("serve") + 1:] if "serve" in args else args
-    assert parser.parse_args(flags).quantization == "int4-awq"
