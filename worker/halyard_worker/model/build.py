@@ -122,7 +122,8 @@ def build_model(source, dtype: torch.dtype, device: str, max_positions: int,
     if quantization and calibration:
         from halyard_worker.model.calibrate import LayerCalibration
 
-        calib = LayerCalibration(model, calibration)
+        # calibration prompts are cut to the positions the model is built for
+        calib = LayerCalibration(model, [ids[:max_positions] for ids in calibration])
     for i, layer in enumerate(model.layers):
         weights = source.layer_weights(i)
         inputs = calib.capture(layer, weights, dtype, device) if calib else None
