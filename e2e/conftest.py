@@ -64,7 +64,7 @@ def dev_env():
     from halyard.dev.paths import dev_paths
 
     paths = dev_paths(NAME)
-    environment.up(paths, PoolPlan(on_demand_nodes=2, spot_nodes=2, gpus_per_node=2))
+    environment.up(paths, PoolPlan(on_demand_nodes=2, spot_nodes=2, gpus_per_node=2, system_nodes=1))
     kubectl = Kubectl(paths.kubeconfig)
     install(kubectl, ROOT)
     yield DevEnv(paths, kubectl)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("pyproject.toml", "README.md", "operator", "worker", "cli")
+SOURCES = ("pyproject.toml", "README.md", "operator", "worker", "router", "cli")
 PACKAGE_DATA = ("halyard/sim/examples/trace.csv", "halyard/sim/examples/deployments.yaml",
                 "halyard/sim/examples/cluster.yaml", "halyard/sim/examples/profile-8b-h100.json",
                 "halyard/sim/examples/fleet-10k/deployments.yaml", "halyard_worker/kernels/rotary.cu",
@@ -67,12 +67,13 @@ def test_wheel_carries_package_data_and_no_tests(installed):
     names = set(zipfile.ZipFile(wheel).namelist())
     missing = [name for name in PACKAGE_DATA if name not in names]
     assert not missing, f"not in the wheel: {missing}"
-    assert not [n for n in names if n.startswith(("tests/", "e2e/", "operator/", "worker/", "cli/"))]
+    assert not [n for n in names if n.startswith(("tests/", "e2e/", "operator/", "worker/", "router/", "cli/"))]
 
 
 def test_packages_come_from_the_installed_wheel(installed):
     _, bin_dir, tmp = installed
-    code = "import halyard, halyard_operator, halyard_worker; print(halyard.__file__, halyard_operator.__file__)"
+    code = ("import halyard, halyard_operator, halyard_worker, halyard_router; "
+            "print(halyard.__file__, halyard_operator.__file__, halyard_router.__file__)")
     out = run([bin_dir / "python", "-c", code], cwd=tmp)
     assert out.returncode == 0, out.stderr
     assert all(str(tmp / "venv") in path and str(ROOT) not in path for path in out.stdout.split())
@@ -84,7 +85,7 @@ def test_cli_smoke_commands_run_from_the_wheel(installed):
     assert version.returncode == 0 and version.stdout.startswith("halyard ")
     helped = run([bin_dir / "halyard", "--help"], cwd=tmp)
     assert helped.returncode == 0 and all(group in helped.stdout for group in ("dev", "demo", "bench", "sim"))
-    for script in ("halyard-operator", "halyard-worker"):
+    for script in ("halyard-operator", "halyard-worker", "halyard-router"):
         out = run([bin_dir / script, "--help"], cwd=tmp)
         assert out.returncode == 0 and "usage:" in out.stdout, (script, out.stderr)
 

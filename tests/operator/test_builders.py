@@ -29,10 +29,42 @@ def pod(children, pool="ondemand"):
 
 def test_children_names_and_ports():
     children = build()
-    assert set(children) == {"chat-ondemand/Deployment", "chat/Service", "chat/PodDisruptionBudget"}
+    assert set(children) == {"chat-ondemand/Deployment", "chat/Service", "chat-workers/Service",
+                             "chat/PodDisruptionBudget", "chat-router/Deployment", "chat-router/ServiceAccount",
+                             "chat-router/Role", "chat-router/RoleBinding", "chat-router/PodDisruptionBudget"}
     assert children["chat/Service"]["spec"]["ports"][0] == {
         "name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}
+    assert children["chat/Service"]["spec"]["selector"] == {"halyard.dev/router": "chat"}
+    workers = children["chat-workers/Service"]["spec"]
+    assert workers["clusterIP"] == "None" and workers["selector"] == {"halyard.dev/deployment": "chat"}
+
+
+def test_router_off_points_the_service_at_the_workers():
+    children = build(router={"enabled": False})
+    assert not [name for name in children if name.startswith("chat-router")]
     assert children["chat/Service"]["spec"]["selector"] == {"halyard.dev/deployment": "chat"}
+
+
+def test_router_pods_are_not_workers_and_run_restricted_with_least_rbac():
+    children = build(tier="critical", engine={"maxNumSeqs": 8, "extraArgs": ["--block-size=32"]},
+                     router={"policy": "least-load", "cache": {"enabled": True, "maxEntries": 10}})
+    router = children["chat-router/Deployment"]
+    labels = router["spec"]["template"]["metadata"]["labels"]
+    assert "halyard.dev/deployment" not in labels and labels["halyard.dev/router"] == "chat"
+    assert router["spec"]["replicas"] == 2
+    spec = router["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == "chat-router" and spec["securityContext"]["runAsNonRoot"]
+    container = spec["containers"][0]
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    args = " ".join(container["args"])
+    for flag in ("--deployment chat", "--policy least-load", "--tier critical", "--block-size 32",
+                 "--saturation 8", "--served-model-name chat-8b", "--cache-entries 10"):
+        assert flag in args
+    assert children["chat-router/Role"]["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+    binding = children["chat-router/RoleBinding"]
+    assert binding["subjects"][0]["name"] == "chat-router" and binding["roleRef"]["name"] == "chat-router"
+    assert children["chat-router/PodDisruptionBudget"]["spec"]["minAvailable"] == 1
 
 
 def test_spot_pool_has_its_own_deployment_and_selector():

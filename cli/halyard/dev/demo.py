@@ -103,7 +103,7 @@ def ask(base_url: str) -> str:
 
 def up() -> int:
     paths = dev_paths("demo")
-    environment.up(paths, PoolPlan())
+    environment.up(paths, PoolPlan(system_nodes=1))
     kubectl = Kubectl(paths.kubeconfig)
     say("installing the LLMDeployment CRD and manifests")
     for line in install(kubectl, source_root()):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from halyard_operator.api.capacity import CapacitySpec
+from halyard_operator.api.router import RouterSpec
 from halyard_operator.api.schema import Rule, spec_field
 from halyard_operator.api.spec import (
     MAX_REPLICAS, TIERS, EngineSpec, ModelSpec, ResourcesSpec, ScalingSpec,
@@ -58,3 +59,5 @@ class LLMDeploymentSpec:
         default="standard", enum=TIERS)
     template: TemplateSpec = spec_field("Pod overrides for the worker pods.",
                                         default_factory=TemplateSpec)
+    router: RouterSpec = spec_field("The router in front of the workers (Service <name>).",
+                                    default_factory=RouterSpec)

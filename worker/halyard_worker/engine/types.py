@@ -214,7 +214,6 @@ class EngineConfig:
     tokenizer: str | None = None
     quantization_calibration: tuple[str, ...] = ()  # texts for AWQ-style scaling (int8/int4/int4-awq)
     kernels: str = "auto"  # hot-path ops: "auto" (CUDA kernels when usable), "cupy", "torch"
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         _check(isinstance(self.model, str) and bool(self.model), "model", "must be a path or URI")
