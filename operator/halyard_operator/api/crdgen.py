@@ -26,6 +26,7 @@ PRINTER_COLUMNS = (
     ("Spot", "integer", ".status.spotReplicas", "Worker pods on spot capacity"),
     ("Tier", "string", ".spec.tier", "Priority tier"),
     ("TTFT-p95", "string", ".status.metrics.ttftP95", "Observed p95 time to first token"),
+    ("Cost/h", "number", ".status.cost.perHour", "Price per hour of every replica now (status.cost.currency)"),
     ("Age", "date", ".metadata.creationTimestamp", "Time since creation"),
 )
 

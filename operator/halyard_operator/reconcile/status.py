@@ -7,7 +7,9 @@ from halyard_operator.api import Condition, LLMDeploymentSpec
 from halyard_operator.builders.meta import Owner, endpoint, pool_name, selector_string
 from halyard_operator.builders.placement import PoolCounts
 from halyard_operator.builders.pools import ON_DEMAND, SPOT
+from halyard_operator.config import OperatorConfig
 from halyard_operator.policy import CapacityDecision
+from halyard_operator.policy.cost import LiveCost, live_cost
 from halyard_operator.names import DEGRADED, PROGRESSING, READY, SCALING_ACTIVE, SLO_AT_RISK, Reason
 from halyard_operator.reconcile.validate import Problem
 
@@ -94,3 +96,11 @@ def status_fields(owner: Owner, generation: int | None, children: Mapping[tuple[
         if spec is not None and spec.scaling is not None and decision.metrics_status is not None:
             fields["metrics"] = decision.metrics_status
     return fields
+
+
+def current_cost(spec: LLMDeploymentSpec, children: Mapping[tuple[str, str], dict], owner: Owner,
+                 config: OperatorConfig) -> LiveCost:
+    """The pools' pods now, priced at the config's gpuPrices."""
+    counts = replica_counts(children, owner)
+    return live_cost(counts["onDemandReplicas"], counts["spotReplicas"], spec.resources.gpus,
+                     spec.resources.gpu_product, config.gpu_prices, config.currency)
