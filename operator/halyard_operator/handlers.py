@@ -21,6 +21,7 @@ from halyard_operator.api import API_GROUP, API_VERSION, PLURAL
 from halyard_operator.config import OperatorConfig
 from halyard_operator.kube.client import KubeClient
 from halyard_operator.kube.connection import Connection
+from halyard_operator.kube.events import EventRecorder
 from halyard_operator.observe import read_node
 from halyard_operator.names import (
     DEPLOYMENT_LABEL, KOPF_DIFFBASE_KEY, KOPF_FINALIZER, KOPF_PREFIX, STATE_ANNOTATION,
@@ -35,20 +36,15 @@ from halyard_operator.telemetry import OperatorMetrics
 log = logging.getLogger(__name__)
 
 
-def post_event(body: dict, type_: str, reason: str, message: str) -> None:
-    """Queue a Kubernetes Event about `body` (posted by kopf's event poster)."""
-    kopf.event(body, type=type_, reason=reason, message=message)
-
-
 def configure(settings: kopf.OperatorSettings) -> None:
     """Operator-wide kopf settings: no peering (one replica, Recreate
-    strategy), no CRD/namespace scanning, state in halyard.dev annotations, and kopf's own log lines
-    become Events only for warnings (our reconcile posts the meaningful ones)."""
+    strategy), no CRD/namespace scanning, state in halyard.dev annotations, and no Events from
+    kopf itself: the operator's EventRecorder writes every Event (reportingComponent halyard-operator)."""
     settings.peering.standalone = True
     # No CRD or namespace watching: the watched namespaces are given exactly
     # (or all), and the CRD is installed before the operator starts.
     settings.scanning.disabled = True
-    settings.posting.level = logging.WARNING
+    settings.posting.enabled = False
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     # The scaling state annotation changes with every decision: not a change to handle.
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -89,7 +85,8 @@ def build_registry(config: OperatorConfig, connection: Connection,
         state["kube"] = await KubeClient(connection).__aenter__()
         hub = MetricsHub(window_s=config.metrics_window, stale_after_s=3 * config.metrics_interval,
                          prometheus_url=config.prometheus_url)
-        state["ctx"] = ReconcileContext(kube=state["kube"], config=config, events=post_event, hub=hub,
+        state["events"] = EventRecorder(state["kube"])
+        state["ctx"] = ReconcileContext(kube=state["kube"], config=config, events=state["events"], hub=hub,
                                         telemetry=telemetry)
         telemetry.leader.set(1)
         state["noticed"] = set()
@@ -98,6 +95,8 @@ def build_registry(config: OperatorConfig, connection: Connection,
     async def cleanup(**_: Any) -> None:
         state.pop("ctx", None)  # late timer ticks see no context and return
         telemetry.leader.set(0)
+        if "events" in state:
+            await state.pop("events").aclose()
         if "kube" in state:
             await state.pop("kube").__aexit__(None, None, None)
 

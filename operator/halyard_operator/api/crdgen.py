@@ -20,6 +20,7 @@ from halyard_operator.api.status import LLMDeploymentStatus
 
 PRINTER_COLUMNS = (
     ("Ready", "string", '.status.conditions[?(@.type=="Ready")].status', "Ready condition"),
+    ("Reason", "string", ".status.reason", "Reason of the first failing condition (why it is not Ready)"),
     ("Replicas", "integer", ".status.replicas", "Worker pods, all pools"),
     ("Available", "integer", ".status.readyReplicas", "Worker pods ready to serve"),
     ("On-demand", "integer", ".status.onDemandReplicas", "Worker pods on on-demand capacity"),

@@ -95,6 +95,9 @@ class LLMDeploymentStatus:
     endpoint: str | None = spec_field("OpenAI-compatible base URL inside the cluster.")
     metrics: StatusMetrics | None = spec_field("Live serving metrics.")
     cost: StatusCost | None = spec_field("Live cost per hour and what spot saves.")
+    reason: str | None = spec_field("Reason of the first failing condition (Degraded=True, Ready=False, "
+                                    "CapacityConstrained=True, SLOAtRisk=True, SpotFallbackActive=True); "
+                                    "empty when nothing fails.")
     conditions: tuple[Condition, ...] = spec_field(
         "Ready, Progressing, Degraded, ScalingActive, CapacityConstrained, "
         "SpotFallbackActive and SLOAtRisk.", default_factory=tuple)

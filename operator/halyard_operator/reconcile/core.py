@@ -20,7 +20,7 @@ from halyard_operator.kube.apply import write
 from halyard_operator.kube.client import KubeClient
 from halyard_operator.kube.paths import describe
 from halyard_operator.names import DEGRADED, NORMAL, ROUTER_LABEL, STATE_ANNOTATION, WARNING, EventReason, Reason
-from halyard_operator.reconcile.conditions import find, merge_conditions
+from halyard_operator.reconcile.conditions import find, first_failing_reason, merge_conditions
 from halyard_operator.builders.pools import resolve_pools
 from halyard_operator.policy import CapacityDecision, ScalingState
 from halyard_operator.reconcile.fleet import ClusterPods, FleetBook
@@ -160,7 +160,8 @@ async def _update_status(ctx: ReconcileContext, body: dict, owner: Owner, spec: 
     generation = (body.get("metadata") or {}).get("generation")
     conds = current_conditions(spec, plan.counts, plan.target, children, owner, list(plan.problems), decision)
     conditions = merge_conditions(old.get("conditions") or [], conds, generation, ctx.now())
-    new = {**status_fields(owner, generation, children, spec, decision), "conditions": conditions}
+    new = {**status_fields(owner, generation, children, spec, decision), "conditions": conditions,
+           "reason": first_failing_reason(conditions)}
     if spec is not None:
         new["cost"] = _priced(ctx, owner, spec, children, new)
     _report_degraded(ctx, body, old.get("conditions") or [], conditions)
@@ -183,9 +184,13 @@ def _priced(ctx: ReconcileContext, owner: Owner, spec: LLMDeploymentSpec, childr
 
 
 def _report_degraded(ctx: ReconcileContext, body: dict, before: list[dict], after: list[dict]) -> None:
-    """One Warning event per new Degraded cause (not one per timer tick)."""
+    """One Warning event per new Degraded cause (not one per timer tick or restart), and a
+    Normal Recovered event when Degraded clears."""
     old, new = find(before, DEGRADED) or {}, find(after, DEGRADED) or {}
     if new.get("status") != "True":
+        if old.get("status") == "True" and new:
+            ctx.events(body, NORMAL, EventReason.RECOVERED, f"no longer degraded (was {old.get('reason')}): "
+                                                            f"{new.get('message')}")
         return
     if (old.get("status"), old.get("reason"), old.get("message")) == ("True", new["reason"], new["message"]):
         return
