@@ -109,10 +109,16 @@ class LLMEngine:
         result = self.runner.execute(out)
         changed = self.scheduler.update(out, result)
         self.generation_tokens_total += len(changed)
-        logprobs = result.logprobs
-        return [CoreOutput(seq.request_id, (token,), seq.finish_reason, seq.stop_reason,
-                           logprobs.get(seq.request_id) if logprobs else None, seq.num_cached_tokens)
-                for seq, token in changed]
+        logprobs, prompt_lps = result.logprobs, result.prompt_logprobs
+        outputs = [CoreOutput(seq.request_id, (token,), seq.finish_reason, seq.stop_reason,
+                              logprobs.get(seq.request_id) if logprobs else None, seq.num_cached_tokens,
+                              prompt_lps.get(seq.request_id) if prompt_lps else None)
+                   for seq, token in changed]
+        if prompt_lps:  # prompt chunks that sampled nothing yet still carry their logprobs
+            done = {o.request_id for o in outputs}
+            outputs += [CoreOutput(rid, (), prompt_logprobs=raw) for rid, raw in prompt_lps.items()
+                        if rid not in done]
+        return outputs
 
     def stats(self) -> EngineStats:
         bm = self.block_manager

@@ -32,6 +32,7 @@ class CoreOutput(NamedTuple):
     stop_reason: int | None = None
     logprobs: tuple | None = None
     num_cached_tokens: int = 0
+    prompt_logprobs: tuple | None = None  # ((position, logprob, top-N pairs), ...) of prompt rows
 
 
 @dataclass
@@ -54,6 +55,23 @@ class RequestState:
     logprobs: list[LogprobEntry] | None = None
     sent_logprobs: int = 0
     _token_text: dict = field(default_factory=dict)
+    _prompt_lps: dict = field(default_factory=dict)  # prompt position -> LogprobEntry
+
+    def add_prompt_logprobs(self, raw) -> None:
+        """raw: ((position, logprob, ((token_id, logprob), ...)), ...) from the runner;
+        a recomputed position (after preemption) replaces the earlier entry."""
+        prompt = self.prompt_token_ids
+        for pos, lp, top in raw:
+            self._prompt_lps[pos] = LogprobEntry(
+                sampled=TokenLogprob(prompt[pos], self._text_of(prompt[pos]), lp),
+                top=tuple(TokenLogprob(t, self._text_of(t), v) for t, v in top))
+
+    def prompt_logprobs(self):
+        """(None, entry for prompt token 1, ...) once every position is in; else None."""
+        n = len(self.prompt_token_ids)
+        if self.params.prompt_logprobs is None or len(self._prompt_lps) < n - 1:
+            return None
+        return (None,) + tuple(self._prompt_lps[p] for p in range(1, n))
 
     @property
     def finished(self) -> bool:
@@ -62,6 +80,8 @@ class RequestState:
     def advance(self, out: CoreOutput) -> None:
         """Apply one core delta: tokens, logprobs, text, stop strings, finish."""
         self.num_cached_tokens = out.num_cached_tokens or self.num_cached_tokens
+        if out.prompt_logprobs:
+            self.add_prompt_logprobs(out.prompt_logprobs)
         if out.new_token_ids:
             self.token_ids.extend(out.new_token_ids)
             if out.logprobs is not None:
@@ -108,6 +128,7 @@ class RequestState:
             new_text=text[self.sent_text_len:], finished=finished,
             finish_reason=self.finish_reason if finished else None,
             logprobs=tuple(self.logprobs) if self.logprobs is not None else None,
-            new_logprobs=new_lps, num_cached_tokens=self.num_cached_tokens, stop_reason=self.stop_reason)
+            new_logprobs=new_lps, num_cached_tokens=self.num_cached_tokens, stop_reason=self.stop_reason,
+            prompt_logprobs=self.prompt_logprobs())
         self.sent_tokens, self.sent_text_len = len(token_ids), len(text)
         return out

@@ -40,6 +40,8 @@ class OutputProcessor:
             if state is None:
                 continue
             state.advance(out)
+            if not out.new_token_ids and out.finish_reason is None and not state.finished:
+                continue  # a prompt chunk's logprobs only: nothing to publish yet
             if state.finished:
                 del self.states[out.request_id]
                 if out.finish_reason is None:

@@ -114,10 +114,33 @@ class ModelRunner:
                 return RunnerOutput({}, {})
             return self._sample(plan, logits.index_select(0, rows))  # [S, V] float32
         hidden = self.model(flat[0], flat[1], self.kv_caches, meta)
+        prompt_lps = self._prompt_logprobs(plan, hidden)
         if not len(plan.sample_rows):
-            return RunnerOutput({}, {})
+            return RunnerOutput({}, {}, prompt_lps)
         logits = self.model.compute_logits(hidden.index_select(0, rows))
-        return self._sample(plan, logits)  # [S, V] float32 -> tokens
+        result = self._sample(plan, logits)  # [S, V] float32 -> tokens
+        return RunnerOutput(result.sampled, result.logprobs, prompt_lps) if prompt_lps else result
+
+    def _prompt_logprobs(self, plan: StepPlan, hidden: torch.Tensor) -> dict:
+        """(position, logprob of the prompt token there, top-N) for the prompt
+        rows of prefill chunks whose requests asked for prompt logprobs."""
+        out = {}
+        batch = self.batch
+        for q_start, n_rows, ctx, row, _ in plan.prefills:
+            rid = batch.rid[row]
+            info = batch.info[rid]
+            k = info.params.prompt_logprobs
+            start = ctx - n_rows
+            if k is None or start + 1 >= info.num_prompt_tokens:
+                continue
+            n = min(n_rows, info.num_prompt_tokens - 1 - start)  # rows predicting prompt tokens
+            lps = torch.log_softmax(self.model.compute_logits(hidden[q_start:q_start + n]), dim=-1)
+            targets = torch.from_numpy(batch.token_ids[row, start + 1:start + 1 + n].copy()).to(lps.device)
+            chosen = lps.gather(1, targets[:, None])[:, 0].tolist()
+            top_v, top_i = lps.topk(k, dim=-1) if k else (lps[:, :0], lps[:, :0].long())
+            out[rid] = tuple((start + 1 + j, chosen[j], tuple(zip(top_i[j].tolist(), top_v[j].tolist())))
+                             for j in range(n))
+        return out
 
     def _sample(self, plan: StepPlan, logits: torch.Tensor) -> RunnerOutput:
         batch = self.batch

@@ -18,6 +18,7 @@ from halyard_worker.server.app import build_app
 from halyard_worker.server.config import ServerConfig
 from halyard_worker.server.runtime import _model_max_len, build_runtime
 from halyard_worker.server.state import AppState
+from halyard_worker.termination import MODEL_LOAD_FAILED, write_termination_message
 
 log = logging.getLogger("halyard_worker.server")
 
@@ -59,6 +60,7 @@ async def serve_async(config: ServerConfig) -> int:
     await server.serve()
     _shutdown_engine(state)
     if state.load_error:
+        write_termination_message(MODEL_LOAD_FAILED, f"model {config.model!r} failed to load: {state.load_error}")
         return 1
     return 0
 
