@@ -82,7 +82,8 @@ class LayerCalibration:
         meta = AttentionMetadata(
             slot_mapping=torch.arange(t, device=device), num_decodes=0, decode_block_tables=None,
             decode_context_lens=None, prefills=(PrefillSpan(0, t, t, torch.arange(n_blocks, device=device)),))
-        return layer(x, self.model.rope_cos[:t], self.model.rope_sin[:t], (kv[0], kv[1]), meta)
+        out, residual = layer(x, None, self.model.rope_cos[:t], self.model.rope_sin[:t], (kv[0], kv[1]), meta)
+        return out + residual  # the layer's full hidden state (its residual add is fused into the next norm)
 
     def close(self) -> None:
         self.hidden = []
