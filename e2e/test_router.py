@@ -20,7 +20,7 @@ from e2e_kube import DEPLOYMENT_LABEL, is_ready, llmd, pool_of, wait_for
 pytestmark = pytest.mark.e2e
 LOAD_TIMEOUT = 300
 ENGINE = {"dtype": "float32", "maxModelLen": 512, "maxNumSeqs": 2}
-SHARED = "You answer questions for the support team of tenant {}. Keep every answer short and kind. " * 3
+SHARED = "You answer questions for the support team of tenant {0}. Keep every answer short and kind. " * 3
 
 
 def _workers(kubectl, ns, name):
@@ -82,14 +82,17 @@ def test_shared_prefixes_land_on_one_worker_and_beat_round_robin(kubectl, operat
 
 def test_batch_is_shed_before_critical_when_every_worker_is_saturated(kubectl, operator, namespace, model_uri):
     name = "tiered"
-    workers, routers = _ready_deployment(kubectl, namespace, name, model_uri, tier="critical",
-                                         router={"policy": "least-load"})
-    router = _url(routers[0])
-    pool = ThreadPoolExecutor(8)
-    try:  # 8 long requests on 3 workers of 2 slots each (least load: 3, 3, 2): every worker saturated
-        long = [pool.submit(_complete, router, name, f"Long story {i}", None, 480, 300) for i in range(8)]
-        time.sleep(2)
-        assert not all(f.done() for f in long), "the long requests ended before the check"
+    kubectl.apply(llmd(name, namespace, model_uri, replicas=3, tier="critical", router={"policy": "least-load"},
+                       engine={**ENGINE, "maxNumSeqs": 1}))
+    wait_for(lambda: (ws := _workers(kubectl, namespace, name)) and len(ws) == 3 and all(map(is_ready, ws)),
+             LOAD_TIMEOUT, "3 Ready workers")
+    router = _url(wait_for(lambda: _routers(kubectl, namespace, name), 120, "2 Ready routers")[0])
+    wait_for(lambda: httpx.get(f"{router}/ready", timeout=5).json().get("backends") == 3, 60, "3 backends")
+    pool = ThreadPoolExecutor(3)
+    try:  # one long request per worker (least load): each at its saturation (maxNumSeqs 1), none at 2x
+        long = [pool.submit(_complete, router, name, f"Long story {i}", None, 480, 300) for i in range(3)]
+        wait_for(lambda: "halyard:router_requests_in_flight 3.0" in httpx.get(f"{router}/metrics", timeout=5).text,
+                 30, "3 requests in flight", interval=0.02)
         shed = _complete(router, name, "Batch job", {"X-Halyard-Tier": "batch"})
         assert shed.status_code == 429 and "batch" in shed.json()["error"]["message"], shed.text
         critical = _complete(router, name, "Critical question", max_tokens=2, timeout=300)

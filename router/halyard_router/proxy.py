@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 RETRY = object()  # _forward's answer when another backend should be tried
 FORWARD_HEADERS = ("Authorization", "Content-Type", "Accept", "X-Request-Id", "OpenAI-Organization")
 DONE = b"data: [DONE]"
+ROUTER_TIME_HEADER = "X-Halyard-Router-Ms"
 
 
 def error_response(status: int, message: str, code: str, retry_after: int | None = None,
@@ -68,6 +69,7 @@ class Proxy:
             response = refusal.response
         finally:
             self.metrics.in_flight.dec()
+            self.metrics.last_request.set(time.time())  # idle time counts from the last answer
         self.metrics.requests.labels(str(response.status), tier).inc()
         return response
 
@@ -160,7 +162,8 @@ class Proxy:
         headers = {h: request.headers[h] for h in FORWARD_HEADERS if h in request.headers}
         self.backends.acquire(name)
         self.metrics.routed.labels(name, self.config.policy).inc()
-        self.metrics.overhead.observe(time.perf_counter() - received)
+        sent = time.perf_counter()
+        self.metrics.overhead.observe(sent - received)
         try:
             async with self.session.post(backend.url + request.path, data=raw, headers=headers) as upstream:
                 if upstream.status in (503, 429):
@@ -171,6 +174,7 @@ class Proxy:
                 if stream and upstream.status == 200:
                     return await self._stream(request, upstream, name, stored)
                 data = await upstream.read()
+                answered = time.perf_counter()
         except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
             log.info("Backend %s failed before answering (%s); trying another", name, exc)
             self.backends.bench(name)
@@ -180,7 +184,10 @@ class Proxy:
             self.backends.release(name)
         if stored is not None:
             stored.append(data)
-        return web.Response(body=data, status=upstream.status, headers=_answer_headers(upstream, name))
+        headers = _answer_headers(upstream, name)
+        # Time spent in the router itself: before the upstream send and after the upstream answer.
+        headers[ROUTER_TIME_HEADER] = f"{((sent - received) + (time.perf_counter() - answered)) * 1000:.3f}"
+        return web.Response(body=data, status=upstream.status, headers=headers)
 
     async def _stream(self, request, upstream, name, stored) -> web.StreamResponse:
         first = await upstream.content.readany()  # errors here propagate: nothing sent yet -> retry
