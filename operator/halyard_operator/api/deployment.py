@@ -8,7 +8,7 @@ from halyard_operator.api.schema import Rule, spec_field
 from halyard_operator.api.spec import (
     MAX_REPLICAS, TIERS, EngineSpec, ModelSpec, ResourcesSpec, ScalingSpec,
 )
-from halyard_operator.api.template import TemplateSpec
+from halyard_operator.api.template import SecretKeyRef, TemplateSpec
 
 _SPOT_ON = "has(self.capacity) && has(self.capacity.spot) && self.capacity.spot.enabled"
 
@@ -58,3 +58,7 @@ class LLMDeploymentSpec:
         default="standard", enum=TIERS)
     template: TemplateSpec = spec_field("Pod overrides for the worker pods.",
                                         default_factory=TemplateSpec)
+    api_key_secret_ref: SecretKeyRef | None = spec_field(
+        "Secret key holding the API key clients must send (Authorization: Bearer KEY); the "
+        "workers read it from the environment (HALYARD_API_KEY), never from their command line. "
+        "Unset: no API key.")

@@ -66,11 +66,18 @@ def _container(spec: LLMDeploymentSpec, config: OperatorConfig) -> dict:
     return container
 
 
+API_KEY_ENV = "HALYARD_API_KEY"  # read by `halyard-worker serve` when no --api-key(-file) is given
+
+
 def _env(spec: LLMDeploymentSpec) -> list[dict]:
     env = [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
            {"name": "HOME", "value": "/tmp"}, {"name": "HF_HOME", "value": CACHE_DIR}]
     if spec.model.revision:
         env.append({"name": "HALYARD_MODEL_REVISION", "value": spec.model.revision})
+    if spec.api_key_secret_ref is not None:
+        ref = spec.api_key_secret_ref
+        env.append({"name": API_KEY_ENV,
+                    "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
     for var in spec.template.env:
         entry = {"name": var.name}
         if var.value is not None:

@@ -10,7 +10,7 @@ blocks are freed and it later recomputes its tokens (prefix cache helps).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from halyard_worker.engine.block_manager import BlockManager
 from halyard_worker.engine.sequence import Sequence, SeqStatus, check_stop_token
@@ -80,10 +80,12 @@ class SchedulerOutput:
 class RunnerOutput:
     """What the runner produced for one step: a sampled token per request
     that reached its last token, and optional logprobs as plain numbers:
-    (sampled logprob, ((token_id, logprob), ...) top-N)."""
+    (sampled logprob, ((token_id, logprob), ...) top-N). `failed` maps a
+    request whose sampling raised to the error text; it got no token."""
 
     sampled: dict[str, int]
     logprobs: dict[str, tuple[float, tuple[tuple[int, float], ...]]]
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 class Scheduler:

@@ -11,9 +11,7 @@ from halyard_worker.server.schemas import CompletionRequest
 
 
 def _prepare(state, req: CompletionRequest):
-    """(prompt token lists, echo texts, SamplingParams per prompt)."""
-    if req.echo and req.logprobs is not None:
-        raise APIError(400, "echo together with logprobs is not supported", param="echo")
+    """(prompt token lists, echo texts, SamplingParams per prompt); runs off the event loop."""
     runtime = state.runtime
     prompts = protocol.completion_prompts(req, runtime.encode)
     params = []
@@ -28,12 +26,15 @@ def _prepare(state, req: CompletionRequest):
 
 async def create_completion(state, request: Request, req: CompletionRequest):
     state.check_model(req.model)
-    prompts, echoes, params = _prepare(state, req)
+    if req.echo and req.logprobs is not None:
+        raise APIError(400, "echo together with logprobs is not supported", param="echo")
+    state.gate.check_possible(protocol.count_prompts(req.prompt), "prompt")
+    prompts, echoes, params = await state.runtime.off_loop(_prepare, state, req)
     started = await begin(state, request, prompts, params, req.priority, req.stream)
     created, body_id, model, headers = started.created, f"cmpl-{started.rid}", req.model, started.headers
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        events = _events(state, started.rid, body_id, created, model, echoes, include_usage, req.logprobs)
+        events = _events(body_id, created, model, echoes, include_usage, req.logprobs)
         return started.stream(request, events)
     collected = await started.collect(request, len(prompts))
     choices = [responses.completion_choice(
@@ -45,26 +46,23 @@ async def create_completion(state, request: Request, req: CompletionRequest):
     return JSONResponse(responses.completion_body(body_id, created, model, choices, use), headers=headers)
 
 
-def _events(state, rid, body_id, created, model, echoes, include_usage, logprobs):
+def _events(body_id, created, model, echoes, include_usage, logprobs):
     async def events(pieces):
         prompt_tokens, completion_tokens, echoed = {}, 0, set()
-        try:
-            async for piece in pieces:
-                text = piece.text
-                if echoes[piece.index] and piece.index not in echoed:
-                    echoed.add(piece.index)
-                    text = echoes[piece.index] + text
-                prompt_tokens[piece.index] = piece.prompt_tokens
-                completion_tokens += len(piece.token_ids)
-                lp = responses.completion_logprobs(piece.logprobs) if logprobs is not None else None
-                choice = responses.completion_choice(piece.index, text, piece.finish_reason, lp)
-                chunk = responses.completion_chunk(body_id, created, model, choice)
-                if include_usage:
-                    chunk["usage"] = None
-                yield chunk
+        async for piece in pieces:
+            text = piece.text
+            if echoes[piece.index] and piece.index not in echoed:
+                echoed.add(piece.index)
+                text = echoes[piece.index] + text
+            prompt_tokens[piece.index] = piece.prompt_tokens
+            completion_tokens += len(piece.token_ids)
+            lp = responses.completion_logprobs(piece.logprobs) if logprobs is not None else None
+            choice = responses.completion_choice(piece.index, text, piece.finish_reason, lp)
+            chunk = responses.completion_chunk(body_id, created, model, choice)
             if include_usage:
-                use = responses.usage(sum(prompt_tokens.values()), completion_tokens)
-                yield responses.usage_chunk(body_id, created, model, "text_completion", use)
-        finally:
-            state.gate.free_id(rid)
+                chunk["usage"] = None
+            yield chunk
+        if include_usage:
+            use = responses.usage(sum(prompt_tokens.values()), completion_tokens)
+            yield responses.usage_chunk(body_id, created, model, "text_completion", use)
     return events
