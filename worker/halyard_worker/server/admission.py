@@ -51,7 +51,10 @@ class Gate:
     def would_wait(self, n: int) -> int:
         """Requests waiting if `n` more were admitted now."""
         by_count = self.in_flight + n - self.max_running
-        return max(by_count, self._engine_waiting() + n if by_count > 0 else 0)
+        if by_count <= 0:
+            return 0
+        held = self._engine_waiting()  # held back by the KV cache: all `n` would wait too
+        return max(by_count, held + n) if held else by_count
 
     def admit(self, request: ServedRequest) -> ServedRequest:
         """Reserve `request.n` engine slots or raise APIError (503 draining, 429 full)."""

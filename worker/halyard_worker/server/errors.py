@@ -79,7 +79,10 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     errors = exc.errors()
     if not errors:
         return "invalid request", None
-    first = errors[0]
+    # a union reports one error per member: the deepest names what the client meant
+    first = max(errors, key=lambda e: len(e.get("loc", ())))
+    if any(e.get("type") == "json_invalid" for e in errors):
+        first = next(e for e in errors if e.get("type") == "json_invalid")
     if first.get("type") == "json_invalid":
         detail = first.get("ctx", {}).get("error", "invalid JSON")
         return f"request body is not valid JSON: {detail}", None
