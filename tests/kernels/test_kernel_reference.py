@@ -150,3 +150,19 @@ def test_references_agree_with_the_engine_torch_ops(dtype):
     assert torch.equal(ref.int8_linear(x, wq, s), torch_ops.int8_linear(x, wq, s))
     packed, s4, z4 = ref.quantize_int4(torch.randn(8, 64, generator=g).to(dtype), 32)
     assert torch.equal(ref.int4_linear(x, packed, s4, z4, 32), torch_ops.int4_linear(x, packed, s4, z4, 32))
+
+
+def test_kernels_are_tested_on_the_weights_and_rope_tables_the_engine_makes():
+    from halyard_worker.model import llama, quant
+    from halyard_worker.model.config import RopeConfig
+
+    w = torch.randn(16, 64, dtype=torch.bfloat16)
+    q, s = ref.quantize_int8(w)
+    eq, es = quant.quantize_int8(w)
+    assert torch.equal(q, eq) and torch.equal(s, es.to(w.dtype)) and int(q.min()) >= -127
+    packed, s4, z4 = ref.quantize_int4(w, 32)
+    ep, es4, ez4 = quant.quantize_int4(w, 32)
+    assert torch.equal(packed, ep) and torch.equal(s4, es4.to(w.dtype)) and torch.equal(z4, ez4.to(w.dtype))
+    cos, sin = llama.rope_cache(RopeConfig(theta=10000.0), 16, 32)
+    rcos, rsin = ref.rope_cos_sin(ref.llama3_inv_freq(10000.0, 16), torch.tensor([0, 7, 31]))
+    assert torch.equal(rcos, cos[[0, 7, 31]]) and torch.equal(rsin, sin[[0, 7, 31]])

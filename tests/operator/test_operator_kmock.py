@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from halyard_operator.kube.apply import HASH_ANNOTATION
+from halyard_operator.names import HASH_ANNOTATION
 from tests.operator.conftest import LLMD, NAMESPACE, sample
 
 DEPLOY, SVC, PDB = "apps/v1/deployments", "v1/services", "policy/v1/poddisruptionbudgets"

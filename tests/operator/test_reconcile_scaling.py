@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 
 from halyard_operator.api import parse_spec
-from halyard_operator.builders.meta import DEPLOYMENT_LABEL, POOL_LABEL, Owner
+from halyard_operator.builders.meta import Owner
 from halyard_operator.config import OperatorConfig
-from halyard_operator.policy import STATE_ANNOTATION, ScalingState
-from halyard_operator.policy.interruption import DELETION_COST_ANNOTATION
+from halyard_operator.names import DELETION_COST_ANNOTATION, DEPLOYMENT_LABEL, POOL_LABEL, STATE_ANNOTATION
+from halyard_operator.policy import ScalingState
 from halyard_operator.reconcile.fleet import FleetBook, foreign_gpus, usable_gpu_nodes
-from halyard_operator.reconcile.observe import Observed
+from halyard_operator.observe import read_gpu_claims, read_node, read_observed
 from halyard_operator.reconcile.scaling import ScalingInputs, apply_decision, decide
 from halyard_operator.reconcile.status import current_conditions, status_fields
 from halyard_operator.signals.types import DeploymentMetrics
@@ -51,8 +51,12 @@ def busy(queue=0.0, ttft=0.2, pods=1):
                              running=4.0, pods_total=pods)
 
 
-def inputs(metrics=None, state=ScalingState(), cluster_pods=()):
-    return ScalingInputs(metrics=metrics, loads={}, now=NOW, state=state, cluster_pods=cluster_pods)
+def inputs(metrics=None, state=ScalingState(), gpu_claims=()):
+    return ScalingInputs(metrics=metrics, loads={}, now=NOW, state=state, gpu_claims=gpu_claims)
+
+
+def Observed(nodes=(), pods=()):
+    return read_observed(NOW, nodes=nodes, pods=pods)
 
 
 def test_autoscaled_deployment_without_metrics_holds_min_and_says_why():
@@ -92,7 +96,7 @@ def test_interrupted_spot_pod_is_replaced_on_demand_and_drained():
     assert d.deletion_costs["chat-sp"] < d.deletion_costs["chat-od"]
     assert any(e[1] == "Draining" and "chat-sp" in e[2] for e in d.events)
     conds = {c.type: c for c in d.conditions}
-    assert conds["SpotFallbackActive"].status is True
+    assert conds["SpotFallbackActive"].status == "True"
     assert "SLOAtRisk" not in {c.type for c in current_conditions(s, d.counts, 2, {}, owner, [], d)}
 
 
@@ -110,17 +114,18 @@ def test_scarce_gpus_go_to_the_critical_tier_first():
                    inputs(state=first.state), book)
     assert again.desired == 1 and again.counts.on_demand == 1 and again.wanted == 2
     held = {c.type: c for c in again.conditions}["CapacityConstrained"]
-    assert held.status is True and held.reason == "GPUsHeldByHigherTiers" and "team-a/c" in held.message
+    assert held.status == "True" and held.reason == "GPUsHeldByHigherTiers" and "team-a/c" in held.message
 
 
 def test_gpu_budget_skips_interrupted_cordoned_and_foreign_use():
     nodes = [node("a", "ON_DEMAND"), node("b", "SPOT", taints=("karpenter.sh/disrupted",)),
              {**node("c", "ON_DEMAND"), "spec": {"unschedulable": True}}, node("d", "ON_DEMAND", product="L4")]
+    nodes = [read_node(n) for n in nodes]
     assert usable_gpu_nodes(nodes, "H100") == {"a": 2}
     assert usable_gpu_nodes(nodes, None) == {"a": 2, "d": 2}
     other = pod("x", "x", "ondemand", "a")
     del other["metadata"]["labels"][DEPLOYMENT_LABEL]
-    assert foreign_gpus([other, pod("w", "w", "ondemand", "a")], ["a"]) == 1
+    assert foreign_gpus(read_gpu_claims([other, pod("w", "w", "ondemand", "a")]), ["a"]) == 1
 
 
 class Recorder:
@@ -157,7 +162,7 @@ def test_apply_decision_drains_annotates_and_skips_unchanged_writes():
     pods[0]["metadata"]["annotations"] = {DELETION_COST_ANNOTATION: "0"}
     pods[1]["metadata"]["deletionTimestamp"] = "now"
     kube2 = Recorder()
-    asyncio.run(apply_decision(kube2, body, d, obs, lambda *a: None))
+    asyncio.run(apply_decision(kube2, body, d, Observed(nodes=nodes, pods=pods), lambda *a: None))
     assert kube2.calls == []
 
 

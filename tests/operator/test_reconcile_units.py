@@ -4,15 +4,21 @@ from __future__ import annotations
 from halyard_operator.api import parse_spec
 from halyard_operator.builders.meta import Owner
 from halyard_operator.config import OperatorConfig, TierConfig
-from halyard_operator.kube.apply import HASH_ANNOTATION, is_subset, needs_write, with_hash
-from halyard_operator.reconcile.conditions import Cond, merge_conditions
-from halyard_operator.reconcile.observe import Observed
+from halyard_operator.api import Condition
+from halyard_operator.kube.apply import is_subset, needs_write, with_hash
+from halyard_operator.names import HASH_ANNOTATION
+from halyard_operator.reconcile.conditions import merge_conditions
+from halyard_operator.observe import NodeInfo, Observed
 from halyard_operator.reconcile.plan import make_plan
 from halyard_operator.reconcile.status import current_conditions, replica_counts
 
 OWNER = Owner("chat", "team-a", "u-1")
 CONFIG = OperatorConfig()
 EKS_NODES = ({"eks.amazonaws.com/capacityType": "ON_DEMAND"}, {"eks.amazonaws.com/capacityType": "SPOT"})
+
+
+def nodes(labels):
+    return tuple(NodeInfo(f"node-{i}", labels=one) for i, one in enumerate(labels))
 
 
 def spec(**over):
@@ -38,16 +44,16 @@ def test_needs_write_on_drift_or_dropped_field():
 
 
 def test_transition_time_moves_only_on_flip():
-    first = merge_conditions([], [Cond("Ready", "False", "ReplicasNotReady", "0/2")], 1, "T1")
-    same = merge_conditions(first, [Cond("Ready", "False", "ReplicasNotReady", "1/2")], 2, "T2")
+    first = merge_conditions([], [Condition.of("Ready", False, "ReplicasNotReady", "0/2")], 1, "T1")
+    same = merge_conditions(first, [Condition.of("Ready", False, "ReplicasNotReady", "1/2")], 2, "T2")
     assert same[0]["lastTransitionTime"] == "T1" and same[0]["message"] == "1/2"
-    flipped = merge_conditions(same, [Cond("Ready", "True", "ReplicasReady", "2/2")], 2, "T3")
+    flipped = merge_conditions(same, [Condition.of("Ready", True, "ReplicasReady", "2/2")], 2, "T3")
     assert flipped[0]["lastTransitionTime"] == "T3" and flipped[0]["observedGeneration"] == 2
 
 
 def test_foreign_conditions_are_kept():
     before = [{"type": "ExternalCheck", "status": "True", "reason": "X", "message": "", "lastTransitionTime": "T0"}]
-    after = merge_conditions(before, [Cond("Ready", "True", "ReplicasReady")], 1, "T1")
+    after = merge_conditions(before, [Condition.of("Ready", True, "ReplicasReady")], 1, "T1")
     assert [c["type"] for c in after] == ["ExternalCheck", "Ready"]
 
 
@@ -63,39 +69,39 @@ def test_counts_and_ready_condition():
 
 def test_plan_writes_children_then_nothing_once_they_exist():
     s = spec(capacity={"spot": {"enabled": True}})
-    plan = make_plan(OWNER, s, [], Observed(node_labels=EKS_NODES), CONFIG)
+    plan = make_plan(OWNER, s, [], Observed(nodes=nodes(EKS_NODES)), CONFIG)
     assert [o["metadata"]["name"] for o in plan.writes] == ["chat-ondemand", "chat-spot", "chat", "chat"]
     live = {(o["kind"], o["metadata"]["name"]): o for o in plan.writes}
-    again = make_plan(OWNER, s, [], Observed(children=live, node_labels=EKS_NODES), CONFIG)
+    again = make_plan(OWNER, s, [], Observed(children=live, nodes=nodes(EKS_NODES)), CONFIG)
     assert again.writes == () and again.deletes == () and again.problems == ()
 
 
 def test_plan_deletes_only_owned_children_of_a_dropped_pool():
     live = {("Deployment", "chat-spot"): {"metadata": {"ownerReferences": [{"uid": "u-1", "controller": True}]}}}
-    plan = make_plan(OWNER, spec(), [], Observed(children=live, node_labels=EKS_NODES), CONFIG)
+    plan = make_plan(OWNER, spec(), [], Observed(children=live, nodes=nodes(EKS_NODES)), CONFIG)
     assert plan.deletes == (("Deployment", "chat-spot"),)
     foreign = {("Deployment", "chat-spot"): {"metadata": {"ownerReferences": [{"uid": "other", "controller": True}]}}}
-    assert make_plan(OWNER, spec(), [], Observed(children=foreign, node_labels=EKS_NODES), CONFIG).deletes == ()
+    assert make_plan(OWNER, spec(), [], Observed(children=foreign, nodes=nodes(EKS_NODES)), CONFIG).deletes == ()
 
 
 def test_blocking_problem_means_no_writes():
     config = OperatorConfig(tiers={**CONFIG.tiers, "batch": TierConfig("halyard-batch", spot_allowed=False)})
     plan = make_plan(OWNER, spec(tier="batch", capacity={"spot": {"enabled": True}}), [],
-                     Observed(node_labels=EKS_NODES), config)
+                     Observed(nodes=nodes(EKS_NODES)), config)
     assert plan.writes == () and plan.counts is None
     assert plan.problems[0].reason == "SpotNotAllowedForTier"
 
 
 def test_spot_without_a_spot_label_is_blocking():
     plan = make_plan(OWNER, spec(capacity={"spot": {"enabled": True}}), [],
-                     Observed(node_labels=({"kubernetes.io/os": "linux"},)), CONFIG)
+                     Observed(nodes=nodes(({"kubernetes.io/os": "linux"},))), CONFIG)
     assert plan.writes == () and plan.problems[0].reason == "SpotUnavailable"
 
 
 def test_no_matching_node_is_reported_but_not_blocking():
     s = spec(resources={"gpuProduct": "NVIDIA-B200"}, capacity={"provider": "eks"})
-    plan = make_plan(OWNER, s, [], Observed(node_labels=EKS_NODES), CONFIG)
+    plan = make_plan(OWNER, s, [], Observed(nodes=nodes(EKS_NODES)), CONFIG)
     assert plan.writes and plan.problems[0].reason == "NoMatchingNodes"
     assert "nvidia.com/gpu.product=NVIDIA-B200" in plan.problems[0].message
     karpenter = spec(resources={"gpuProduct": "NVIDIA-B200"}, capacity={"provider": "karpenter"})
-    assert make_plan(OWNER, karpenter, [], Observed(node_labels=()), CONFIG).problems == ()
+    assert make_plan(OWNER, karpenter, [], Observed(nodes=nodes(())), CONFIG).problems == ()

@@ -17,7 +17,7 @@ def conditions(plan):
 def test_floor_on_demand_rest_on_spot_plus_overprovision():
     plan = plan_pools(6, SPOT, True, PoolObservation(ready=1), PoolObservation(ready=6), 0.0, CapacityState())
     assert (plan.on_demand, plan.spot) == (1, 6)  # 5 spot + 1 extra
-    assert not conditions(plan)["SpotFallbackActive"].status
+    assert conditions(plan)["SpotFallbackActive"].status == "False"
 
 
 def test_spot_disabled_or_tier_without_spot_is_all_on_demand():
@@ -40,14 +40,14 @@ def test_stuck_spot_moves_to_on_demand_then_back_when_spot_is_ready():
     plan = plan_pools(6, SPOT, True, PoolObservation(ready=1), stuck, 100.0, state)
     assert plan.on_demand == 1 + 3  # floor + (5 spot wanted - 2 ready)
     cond = conditions(plan)["SpotFallbackActive"]
-    assert cond.status and cond.reason == "SpotUnavailable" and "Pending longer than 120s" in cond.message
+    assert cond.status == "True" and cond.reason == "SpotUnavailable" and "Pending longer than 120s" in cond.message
     # spot comes back partly: the on-demand share shrinks with it
     partly = plan_pools(6, SPOT, True, PoolObservation(ready=4), PoolObservation(ready=4), 200.0, plan.state)
-    assert partly.on_demand == 1 + 1 and conditions(partly)["SpotFallbackActive"].status
+    assert partly.on_demand == 1 + 1 and conditions(partly)["SpotFallbackActive"].status == "True"
     # all spot Ready: back to the floor, fallback off
     back = plan_pools(6, SPOT, True, PoolObservation(ready=2), PoolObservation(ready=6), 300.0, partly.state)
     assert back.on_demand == 1 and back.state.fallback_since is None
-    assert not conditions(back)["SpotFallbackActive"].status
+    assert conditions(back)["SpotFallbackActive"].status == "False"
 
 
 def test_lost_spot_pods_trigger_fallback_at_once():
@@ -61,14 +61,14 @@ def test_without_fallback_the_deployment_is_capacity_constrained():
     stuck = PoolObservation(ready=0, pending_ages_s=(500.0,) * 5)
     plan = plan_pools(6, nofb, True, PoolObservation(ready=1), stuck, 0.0, CapacityState())
     assert plan.on_demand == 1
-    assert conditions(plan)["CapacityConstrained"].status
+    assert conditions(plan)["CapacityConstrained"].status == "True"
 
 
 def test_stuck_on_demand_is_capacity_constrained():
     plan = plan_pools(3, SpotParams(), True, PoolObservation(ready=1, pending_ages_s=(600.0, 600.0)),
                       PoolObservation(), 0.0, CapacityState())
     cond = conditions(plan)["CapacityConstrained"]
-    assert cond.status and cond.reason == "OnDemandPending"
+    assert cond.status == "True" and cond.reason == "OnDemandPending"
 
 
 @settings(max_examples=300, deadline=None)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
+from halyard_operator.observe import NodeInfo
 from halyard_operator.policy.interruption import (
-    COST_INTERRUPTED, NodeInfo, PodInfo, detect, plan_interruptions,
+    COST_INTERRUPTED, PodInfo, detect, plan_interruptions,
 )
-from halyard_operator.signals.nodes import interrupted, node_info
 
 
 @pytest.mark.parametrize("key,hard", [
@@ -51,14 +51,3 @@ def test_soft_notice_waits_for_the_replacement():
     assert waiting.interrupted_pods == ("a",) and waiting.drain == ()
     replaced = plan_interruptions(nodes, pods + (PodInfo("c", "n2", ready=True),), desired=2)
     assert replaced.drain == ("a",)
-
-
-def test_node_objects_from_the_api():
-    objs = [
-        {"metadata": {"name": "gke-1"}, "spec": {"taints": [
-            {"key": "cloud.google.com/impending-node-termination", "effect": "NoSchedule"}]}},
-        {"metadata": {"name": "plain", "annotations": {"x": "y"}}, "spec": {}},
-    ]
-    assert node_info(objs[0]).taint_keys == ("cloud.google.com/impending-node-termination",)
-    found = interrupted(objs)
-    assert list(found) == ["gke-1"] and found["gke-1"].source == "GKE impending node termination"

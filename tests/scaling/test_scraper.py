@@ -107,6 +107,7 @@ async def test_prometheus_api_source_reads_instant_vectors():
 
 
 async def test_hub_scrapes_ready_pods_at_their_ip_and_reports_loads(worker_metrics):
+    from halyard_operator.observe import read_pod
     from halyard_operator.signals.hub import MetricsHub, scrape_targets
 
     w = worker_metrics()
@@ -123,7 +124,7 @@ async def test_hub_scrapes_ready_pods_at_their_ip_and_reports_loads(worker_metri
             {"metadata": {"name": "gone", "deletionTimestamp": "t"},
              "status": {"podIP": "127.0.0.3", "conditions": [ready]}}]
     try:
-        targets = scrape_targets(pods, port, None)
+        targets = scrape_targets([read_pod(p, now=0.0) for p in pods], port, None)
         assert [t.pod for t in targets] == ["a"]  # not Ready or being deleted: not scraped
         hub = MetricsHub(window_s=60)
         assert hub.metrics("ns/x") is None

@@ -10,7 +10,7 @@ from halyard_operator.policy.tiers import DEFAULT_TIERS, Demand, arbitrate
 def test_plenty_grants_everyone():
     grants = arbitrate((Demand("a", "critical", 1, 1, 4, 4), Demand("b", "batch", 1, 0, 3, 3)), 100)
     assert grants["a"].granted == 4 and grants["b"].granted == 3
-    assert not grants["b"].condition.status
+    assert grants["b"].condition.status == "False"
 
 
 def test_scarcity_shrinks_batch_first_and_says_why():
@@ -21,7 +21,7 @@ def test_scarcity_shrinks_batch_first_and_says_why():
     assert grants["team-b/bot"].granted == 4  # next in line once critical has all it wants
     assert grants["team-c/batch"].granted == 0
     cond = grants["team-c/batch"].condition
-    assert cond.status and cond.reason == "GPUsHeldByHigherTiers"
+    assert cond.status == "True" and cond.reason == "GPUsHeldByHigherTiers"
     assert "team-a/chat" in cond.message and "wants 4" in cond.message
 
 

@@ -1,6 +1,7 @@
 """Policies under comparison. Each sets fleet targets for its lanes at every tick.
 
-  halyard       the operator's own policies (autoscale + plan_pools), unchanged;
+  halyard       the operator's own decision function (`decide_capacity`, what
+                reconcile's `plan_capacity` calls), unchanged;
   static-peak   on-demand only, sized once for the workload's peak at the ITL SLO;
   reactive      on-demand only, HPA algorithm on per-replica load (waiting +
                 running requests) with target = 80% of the batch a replica runs
@@ -11,14 +12,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from halyard_operator.policy.autoscaler import AutoscalerState, ReplicaObservation, autoscale
-from halyard_operator.policy.capacity import CapacityState, PoolObservation, plan_pools
-from halyard_operator.policy.params import SpotParams
 from halyard_operator.config import DEFAULT_TIERS
+from halyard_operator.policy.autoscaler import AutoscalerState
+from halyard_operator.policy.capacity import CapacityState, PoolObservation, plan_pools
+from halyard_operator.policy.decide import CapacityObservation, decide_capacity
+from halyard_operator.policy.params import DeploymentParams, SpotParams
 from halyard.sim.fleet import OD, SPOT
 from halyard.sim.model import SimDeployment
 from halyard.sim.serving import MAX_PREFILL_SHARE
@@ -38,6 +40,14 @@ class LaneView:
     stuck_age_s: tuple[float, float]
     lost: tuple[int, int]
 
+    def observation(self, current: int) -> CapacityObservation:
+        """The lane as the operator's decision function sees a deployment: stuck
+        (unschedulable) replicas carry their age, starting ones count as young."""
+        pools = [PoolObservation(ready=self.ready[p], lost=self.lost[p],
+                                 pending_ages_s=(self.stuck_age_s[p],) * self.stuck[p] + (0.0,) * self.starting[p])
+                 for p in (OD, SPOT)]
+        return CapacityObservation(current=current, on_demand=pools[OD], spot=pools[SPOT])
+
 
 class HalyardController:
     """The operator's policies, one state per deployment (kept like the operator keeps it)."""
@@ -47,12 +57,17 @@ class HalyardController:
         self.scale_state = [AutoscalerState() for _ in deps]
         self.cap_state = [CapacityState() for _ in deps]
         self.desired = [d.params.scaling.min_replicas for d in deps]
+        self.params = [self._params(d) for d in deps]
         self.events: list[str] = []
 
     def _spot(self, dep: SimDeployment) -> tuple[SpotParams, bool]:
         if self.all_spot:
             return SpotParams(enabled=True, on_demand_floor=0, fallback=False), True
         return dep.params.capacity.spot, self.has_spot and DEFAULT_TIERS[dep.params.tier].spot_allowed
+
+    def _params(self, dep: SimDeployment) -> DeploymentParams:
+        spot, _ = self._spot(dep)
+        return replace(dep.params, capacity=replace(dep.params.capacity, spot=spot))
 
     def start(self, i: int, n: int) -> tuple[int, int]:
         """Warm start: the deployment already runs `n` replicas, spot Ready."""
@@ -63,23 +78,16 @@ class HalyardController:
 
     def tick(self, t: float, i: int, view: LaneView) -> tuple[int, int]:
         dep = self.deps[i]
-        ready = view.ready[OD] + view.ready[SPOT]
-        pending = sum(view.starting) + sum(view.stuck)
-        obs = ReplicaObservation(current=self.desired[i], ready=ready, pending=pending)
-        decision = autoscale(dep.params.scaling, obs, view.metrics, t, self.scale_state[i], dep.params.name)
-        self.scale_state[i] = decision.state
-        if decision.desired != self.desired[i] and len(self.events) < 2000:
-            self.events.append(f"t={t:8.0f}s {decision.reason}")
-        self.desired[i] = decision.desired
-        spot, allowed = self._spot(dep)
-        pools = [PoolObservation(ready=view.ready[p], lost=view.lost[p],
-                                 pending_ages_s=(view.stuck_age_s[p],) * view.stuck[p] + (0.0,) * view.starting[p])
-                 for p in (OD, SPOT)]
-        plan = plan_pools(decision.desired, spot, allowed, pools[OD], pools[SPOT], t, self.cap_state[i])
-        if plan.state.fallback_since is not None and self.cap_state[i].fallback_since is None and len(self.events) < 2000:
-            self.events.append(f"t={t:8.0f}s {dep.params.name}: {plan.conditions[0].message}")
-        self.cap_state[i] = plan.state
-        return plan.on_demand, plan.spot
+        _, allowed = self._spot(dep)
+        choice = decide_capacity(self.params[i], allowed, view.observation(self.desired[i]), view.metrics, t,
+                                 self.scale_state[i], self.cap_state[i])
+        if choice.desired != self.desired[i] and len(self.events) < 2000:
+            self.events.append(f"t={t:8.0f}s {choice.reason}")
+        if choice.capacity.fallback_since is not None and self.cap_state[i].fallback_since is None \
+                and len(self.events) < 2000:
+            self.events.append(f"t={t:8.0f}s {dep.params.name}: {choice.conditions[0].message}")
+        self.desired[i], self.scale_state[i], self.cap_state[i] = choice.desired, choice.autoscaler, choice.capacity
+        return choice.counts.on_demand, choice.counts.spot
 
 
 def replica_capacity(dep: SimDeployment) -> tuple[float, float, float]:

@@ -9,7 +9,7 @@ from halyard_operator.api.capacity import (
 )
 from halyard_operator.api.deployment import LLMDeploymentSpec
 from halyard_operator.api.parse import FieldError, InvalidSpec, parse_object, parse_spec
-from halyard_operator.api.schema import format_duration, parse_duration
+from halyard_operator.api.schema import parse_duration
 from halyard_operator.api.spec import (
     API_GROUP, API_VERSION, KIND, PLURAL, BehaviorSpec, EngineSpec, ModelSpec,
     PredictiveSpec, ResourcesSpec, ScaleRules, ScalingSpec, SLOSpec,
@@ -23,5 +23,5 @@ __all__ = [
     "FieldError", "InvalidSpec", "LLMDeploymentSpec", "LLMDeploymentStatus",
     "LocalObjectReference", "ModelSpec", "PoolPlacement", "PredictiveSpec", "ResourcesSpec",
     "SLOSpec", "ScaleRules", "ScalingSpec", "SpotSpec", "StatusMetrics", "TemplateSpec",
-    "Toleration", "format_duration", "parse_duration", "parse_object", "parse_spec",
+    "Toleration", "parse_duration", "parse_object", "parse_spec",
 ]

@@ -28,12 +28,6 @@ def parse_duration(text: str) -> float:
     return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
 
 
-def format_duration(seconds: float) -> str:
-    """90.0 -> '90s'; 0.5 -> '500ms' (the inverse of parse_duration, for display)."""
-    if seconds < 1 and seconds != 0:
-        return f"{round(seconds * 1000)}ms"
-    return f"{seconds:g}s"
-
 
 def camel(name: str) -> str:
     """Python field name -> JSON name: 'ttft_p95' -> 'ttftP95'."""
@@ -86,7 +80,8 @@ class FieldInfo:
 
 
 def spec_field(description: str, *, default: Any = dataclasses.MISSING,
-               default_factory: Any = dataclasses.MISSING, **facts: Any) -> Any:
+               default_factory: Any = dataclasses.MISSING, unset: Any = dataclasses.MISSING,
+               **facts: Any) -> Any:
     """Declare an API field.
 
     `default` is the JSON default (what the API server fills in); the Python
@@ -94,6 +89,8 @@ def spec_field(description: str, *, default: Any = dataclasses.MISSING,
     durations). `default_factory` gives a nested object or an empty list/map
     whose JSON default is `{}` (objects, plus `nested_defaults`) or absent.
     Fields with neither are required (`required=True`) or default to None.
+    `unset` is the Python value of a required field before it is filled in
+    (the field stays required on the wire).
     """
     json_default = NO_DEFAULT if default is dataclasses.MISSING else default
     if default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(default_factory):
@@ -106,6 +103,8 @@ def spec_field(description: str, *, default: Any = dataclasses.MISSING,
         value = parse_duration(default) if info.kind == "duration" else default
         return dataclasses.field(default=value, metadata=meta)
     if info.required:
+        if unset is not dataclasses.MISSING:
+            return dataclasses.field(default=unset, metadata=meta)
         return dataclasses.field(metadata=meta)
     return dataclasses.field(default=None, metadata=meta)
 

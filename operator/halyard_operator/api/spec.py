@@ -8,7 +8,9 @@ float seconds; lists are tuples; free-form Kubernetes objects stay dicts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from halyard_operator.api.schema import DURATION_PATTERN, Rule, spec_field
+from halyard_worker.options import DTYPES, QUANTIZATIONS
 
 API_GROUP = "halyard.dev"
 API_VERSION = "v1alpha1"
@@ -18,8 +20,6 @@ SINGULAR = "llmdeployment"
 SHORT_NAMES = ("llmd",)
 CATEGORIES = ("halyard",)
 
-QUANTIZATIONS = ("none", "int8", "int4")
-DTYPES = ("auto", "bfloat16", "float16", "float32")
 TIERS = ("critical", "standard", "batch")
 MODEL_URI_PATTERN = (
     r"^(hf://[A-Za-z0-9._-]+/[A-Za-z0-9._-]+"
@@ -28,6 +28,7 @@ MODEL_URI_PATTERN = (
     r"|file:///.*)$"
 )
 MAX_REPLICAS = 1000
+TARGET_QUEUE_PER_REPLICA = 4.0  # what an unset (or 0) scaling.targetQueuePerReplica means
 _DUR = dict(kind="duration", pattern=DURATION_PATTERN, max_length=32)
 
 

@@ -5,8 +5,6 @@ from dataclasses import dataclass
 
 from halyard_operator.api.schema import spec_field
 
-CONDITION_TYPES = ("Ready", "Progressing", "Degraded", "ScalingActive",
-                   "CapacityConstrained", "SpotFallbackActive", "SLOAtRisk")
 CONDITION_STATUSES = ("True", "False", "Unknown")
 
 
@@ -16,7 +14,12 @@ def _frozen(cls):
 
 @_frozen
 class Condition:
-    """One observed condition (metav1.Condition shape)."""
+    """One observed condition (metav1.Condition shape).
+
+    The operator's only condition type: policies and the status computation
+    make it without timestamps (`Condition.of`); `merge_conditions` fills in
+    `last_transition_time` and `observed_generation` when it is written.
+    """
 
     type: str = spec_field("Condition type, e.g. Ready, Progressing, Degraded.", required=True,
                            max_length=316)
@@ -25,10 +28,24 @@ class Condition:
                              max_length=1024)
     message: str = spec_field("Human-readable details, including how to fix a problem.",
                               default="", max_length=32768)
-    last_transition_time: str = spec_field("When the status last changed (RFC 3339).",
-                                           required=True)
+    last_transition_time: str | None = spec_field("When the status last changed (RFC 3339).",
+                                                  required=True, unset=None)
     observed_generation: int | None = spec_field("metadata.generation this condition reflects.",
                                                  minimum=0)
+
+    @classmethod
+    def of(cls, type_: str, status: bool, reason: str, message: str = "") -> "Condition":
+        """A condition as computed now: `status` True or False, no timestamps yet."""
+        return cls(type=type_, status="True" if status else "False", reason=reason, message=message)
+
+    def to_status(self) -> dict:
+        """The `status.conditions[]` entry (timestamps only once set)."""
+        out = {"type": self.type, "status": self.status, "reason": self.reason, "message": self.message}
+        if self.last_transition_time is not None:
+            out["lastTransitionTime"] = self.last_transition_time
+        if self.observed_generation is not None:
+            out["observedGeneration"] = self.observed_generation
+        return out
 
 
 @_frozen

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from halyard_operator.api import LLMDeploymentSpec
 from halyard_operator.builders.args import PORT
-from halyard_operator.builders.meta import (
-    POOL_LABEL, Owner, child_metadata, pool_name, selector_labels,
-)
+from halyard_operator.builders.meta import Owner, child_metadata, pool_name, selector_labels
 from halyard_operator.builders.placement import PoolCounts
 from halyard_operator.builders.pod import pod_template
 from halyard_operator.builders.pools import ON_DEMAND, SPOT, Pools
+from halyard_operator.names import POOL_LABEL
 from halyard_operator.config import OperatorConfig, PoolPreset
 
 

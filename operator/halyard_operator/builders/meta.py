@@ -4,11 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from halyard_operator.api import API_GROUP, API_VERSION, KIND
-
-DEPLOYMENT_LABEL = "halyard.dev/deployment"
-POOL_LABEL = "halyard.dev/pool"
-TIER_LABEL = "halyard.dev/tier"
-FIELD_MANAGER = "halyard-operator"
+from halyard_operator.names import (
+    APP_COMPONENT_LABEL, APP_INSTANCE_LABEL, APP_MANAGED_BY_LABEL, APP_NAME_LABEL, APP_PART_OF_LABEL,
+    DEPLOYMENT_LABEL, FIELD_MANAGER,
+)
 
 
 @dataclass(frozen=True)
@@ -39,11 +38,11 @@ def selector_string(owner: Owner) -> str:
 
 def common_labels(owner: Owner) -> dict[str, str]:
     return {
-        "app.kubernetes.io/name": "halyard-worker",
-        "app.kubernetes.io/instance": owner.name,
-        "app.kubernetes.io/component": "inference",
-        "app.kubernetes.io/part-of": "halyard",
-        "app.kubernetes.io/managed-by": FIELD_MANAGER,
+        APP_NAME_LABEL: "halyard-worker",
+        APP_INSTANCE_LABEL: owner.name,
+        APP_COMPONENT_LABEL: "inference",
+        APP_PART_OF_LABEL: "halyard",
+        APP_MANAGED_BY_LABEL: FIELD_MANAGER,
         DEPLOYMENT_LABEL: owner.name,
     }
 

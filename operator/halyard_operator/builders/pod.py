@@ -5,12 +5,10 @@ import math
 
 from halyard_operator.api import LLMDeploymentSpec
 from halyard_operator.builders.args import PORT, grace_period_seconds, model_source, worker_args
-from halyard_operator.builders.meta import POOL_LABEL, TIER_LABEL, Owner, common_labels
+from halyard_operator.builders.meta import Owner, common_labels
 from halyard_operator.builders.pools import toleration_dict
 from halyard_operator.config import OperatorConfig, PoolPreset
-
-GPU_RESOURCE = "nvidia.com/gpu"
-GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+from halyard_operator.names import GPU_PRODUCT_LABEL, GPU_RESOURCE, POOL_LABEL, TIER_LABEL
 CACHE_DIR = "/var/cache/halyard"
 PROBE_PERIOD_S = 10
 

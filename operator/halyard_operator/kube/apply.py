@@ -15,8 +15,7 @@ import json
 from typing import Any
 
 from halyard_operator.kube.client import KubeClient
-
-HASH_ANNOTATION = "halyard.dev/applied-hash"
+from halyard_operator.names import HASH_ANNOTATION
 
 
 def with_hash(desired: dict) -> dict:

@@ -10,8 +10,8 @@ import aiohttp
 
 from halyard_operator.kube.connection import Connection
 from halyard_operator.kube.paths import collection_path, object_path
+from halyard_operator.names import FIELD_MANAGER
 
-FIELD_MANAGER = "halyard-operator"
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
 METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"

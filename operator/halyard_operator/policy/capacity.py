@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from halyard_operator.policy.conditions import CAPACITY_CONSTRAINED, SPOT_FALLBACK_ACTIVE, Condition
+from halyard_operator.api import Condition
+from halyard_operator.names import CAPACITY_CONSTRAINED, SPOT_FALLBACK_ACTIVE, Reason
 from halyard_operator.policy.params import SpotParams
 
 
@@ -75,9 +76,9 @@ def _fallback_trigger(spot: SpotParams, obs: PoolObservation) -> str | None:
 def _constrained(on_demand_obs: PoolObservation, spot: SpotParams) -> Condition:
     stuck = on_demand_obs.stuck(spot.pending_timeout_s)
     if stuck:
-        return Condition(CAPACITY_CONSTRAINED, True, "OnDemandPending",
+        return Condition.of(CAPACITY_CONSTRAINED, True, Reason.ON_DEMAND_PENDING,
                          f"{stuck} on-demand pod(s) Pending longer than {spot.pending_timeout_s:g}s")
-    return Condition(CAPACITY_CONSTRAINED, False, "CapacityAvailable", "all requested pods are scheduling normally")
+    return Condition.of(CAPACITY_CONSTRAINED, False, Reason.CAPACITY_AVAILABLE, "all requested pods are scheduling normally")
 
 
 def plan_pools(
@@ -92,7 +93,7 @@ def plan_pools(
     """Split `desired` replicas between on-demand and spot (see module docstring)."""
     if not spot.enabled or not spot_allowed:
         why = "spot disabled" if not spot.enabled else "tier does not allow spot"
-        off = Condition(SPOT_FALLBACK_ACTIVE, False, "SpotNotUsed", why)
+        off = Condition.of(SPOT_FALLBACK_ACTIVE, False, Reason.SPOT_NOT_USED, why)
         return CapacityPlan(desired, 0, (off, _constrained(on_demand_obs, spot)), CapacityState())
     floor = min(spot.on_demand_floor, desired)
     spot_base = desired - floor
@@ -103,14 +104,14 @@ def plan_pools(
     on_demand = floor + (shortfall if active else 0)
     since = (state.fallback_since if state.fallback_since is not None else now) if active else None
     if active:
-        fallback = Condition(SPOT_FALLBACK_ACTIVE, True, "SpotUnavailable",
+        fallback = Condition.of(SPOT_FALLBACK_ACTIVE, True, Reason.SPOT_UNAVAILABLE,
                              f"{shortfall} replica(s) moved to on-demand: {trigger or 'spot not Ready yet'}")
     elif trigger and not spot.fallback:
-        fallback = Condition(SPOT_FALLBACK_ACTIVE, False, "FallbackDisabled",
+        fallback = Condition.of(SPOT_FALLBACK_ACTIVE, False, Reason.FALLBACK_DISABLED,
                              f"{trigger}; spot.fallback is false, so no on-demand replacement")
     else:
-        fallback = Condition(SPOT_FALLBACK_ACTIVE, False, "SpotReady", f"{spot_obs.ready}/{spot_base} spot replica(s) Ready")
+        fallback = Condition.of(SPOT_FALLBACK_ACTIVE, False, Reason.SPOT_READY, f"{spot_obs.ready}/{spot_base} spot replica(s) Ready")
     constrained = _constrained(on_demand_obs, spot)
     if not spot.fallback and trigger and shortfall:
-        constrained = Condition(CAPACITY_CONSTRAINED, True, "SpotUnavailable", trigger)
+        constrained = Condition.of(CAPACITY_CONSTRAINED, True, Reason.SPOT_UNAVAILABLE, trigger)
     return CapacityPlan(on_demand, spot_total, (fallback, constrained), CapacityState(fallback_since=since))

@@ -17,11 +17,11 @@ annotation "false"/"" means no). Then, per pod:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Mapping
+from dataclasses import dataclass
+from typing import Mapping, NamedTuple
 
-DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost"
-GENERIC_KEY = "halyard.dev/interruption"
+from halyard_operator.names import INTERRUPTION_KEY, EventReason
+from halyard_operator.observe.types import NodeInfo
 
 # taint key -> (source, hard?)
 INTERRUPTION_TAINTS: dict[str, tuple[str, bool]] = {
@@ -32,20 +32,11 @@ INTERRUPTION_TAINTS: dict[str, tuple[str, bool]] = {
     "aws-node-termination-handler/rebalance-recommendation": ("AWS rebalance recommendation", False),
     "aws-node-termination-handler/scheduled-maintenance": ("AWS scheduled maintenance", False),
     "cloud.google.com/impending-node-termination": ("GKE impending node termination", True),
-    GENERIC_KEY: ("halyard.dev/interruption", True),
+    INTERRUPTION_KEY: (INTERRUPTION_KEY, True),
 }
 
 COST_INTERRUPTED = -1000
 COST_NOT_READY = -500
-
-
-@dataclass(frozen=True)
-class NodeInfo:
-    """A Node as the policy needs it: name, taint keys, annotations."""
-
-    name: str
-    taint_keys: tuple[str, ...] = ()
-    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -67,27 +58,37 @@ class PodInfo:
     load: float | None = None
 
 
+class Note(NamedTuple):
+    """What happens to one interrupted pod: `reason` is EventReason.DRAINING
+    (deleted now) or EventReason.INTERRUPTION (kept until replaced)."""
+
+    pod: str
+    reason: str
+    message: str
+
+
 @dataclass(frozen=True)
 class InterruptionPlan:
     """What to do. Invariants: every pod in `drain` is in `interrupted_pods`;
-    `deletion_costs` has one entry per pod; interrupted pods cost the least."""
+    `deletion_costs` has one entry per pod; interrupted pods cost the least;
+    one note per interrupted pod."""
 
     interrupted_pods: tuple[str, ...]
     drain: tuple[str, ...]
     deletion_costs: Mapping[str, int]
-    messages: tuple[str, ...]
+    notes: tuple[Note, ...]
 
     @property
-    def lost_capacity(self) -> int:
-        return len(self.interrupted_pods)
+    def messages(self) -> tuple[str, ...]:
+        return tuple(note.message for note in self.notes)
 
 
 def detect(node: NodeInfo) -> Interruption | None:
     """The node's interruption notice, if any (hard notices win over soft ones)."""
     found = [INTERRUPTION_TAINTS[key] for key in node.taint_keys if key in INTERRUPTION_TAINTS]
-    note = node.annotations.get(GENERIC_KEY)
+    note = node.annotations.get(INTERRUPTION_KEY)
     if note is not None and note.strip().lower() not in ("", "false"):
-        found.append(INTERRUPTION_TAINTS[GENERIC_KEY])
+        found.append(INTERRUPTION_TAINTS[INTERRUPTION_KEY])
     if not found:
         return None
     source, hard = max(found, key=lambda item: item[1])
@@ -112,15 +113,17 @@ def plan_interruptions(nodes: Mapping[str, NodeInfo], pods: tuple[PodInfo, ...],
     hit = {pod.name: notices.get(pod.node) for pod in pods if pod.node and notices.get(pod.node)}
     healthy_ready = sum(1 for pod in pods if pod.ready and pod.name not in hit)
     replaced = healthy_ready >= desired
-    drain, messages = [], []
+    drain, notes = [], []
     for pod in pods:
         notice = hit.get(pod.name)
         if notice is None:
             continue
         if notice.hard or replaced:
             drain.append(pod.name)
-            messages.append(f"Draining pod {pod.name}: node {notice.node} has {notice.source}")
+            notes.append(Note(pod.name, EventReason.DRAINING,
+                              f"Draining pod {pod.name}: node {notice.node} has {notice.source}"))
         else:
-            messages.append(f"Keeping pod {pod.name} until its replacement is Ready: node {notice.node} has {notice.source}")
+            notes.append(Note(pod.name, EventReason.INTERRUPTION, f"Keeping pod {pod.name} until its "
+                              f"replacement is Ready: node {notice.node} has {notice.source}"))
     costs = {pod.name: _cost(pod, pod.name in hit) for pod in pods}
-    return InterruptionPlan(tuple(hit), tuple(drain), costs, tuple(messages))
+    return InterruptionPlan(tuple(hit), tuple(drain), costs, tuple(notes))

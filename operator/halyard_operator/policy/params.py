@@ -1,24 +1,24 @@
 """Policy inputs: frozen views of `spec.scaling`, `spec.capacity` and `spec.tier`.
 
 Each dataclass maps 1:1 from the parsed `LLMDeploymentSpec` (the API package
-validates; here unset fields get the policies' defaults). Durations are seconds.
+validates, and its declarations hold the defaults: a field's default here is
+the API's own, read from an otherwise empty spec). Only the policies' own
+knobs that no spec field sets (KV and utilization targets, the scale-down
+cooldown, the overprovision fraction) are defined here. Durations are seconds.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
-from halyard_operator.api import LLMDeploymentSpec, ScalingSpec
+from halyard_operator.api import LLMDeploymentSpec, ScalingSpec, parse_spec
+from halyard_operator.api.spec import TARGET_QUEUE_PER_REPLICA
 
 UNLIMITED = 1_000_000  # "no max step"
 
-
-class SpecError(ValueError):
-    """Policy inputs that contradict each other; `field` is the spec path."""
-
-    def __init__(self, field_path: str, message: str):
-        super().__init__(f"{field_path}: {message}")
-        self.field = field_path
+# The API's defaults: the spec an empty object (plus its required fields) parses to.
+_SPEC = parse_spec({"model": {"name": "m", "uri": "hf://o/r"}, "scaling": {"maxReplicas": 1}})
+_SCALING, _SPOT = _SPEC.scaling, _SPEC.capacity.spot
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,8 @@ class Behavior:
     (0 = now), scale-down on the MAX recommendation over `scale_down_window_s`.
     """
 
-    scale_up_window_s: float = 0.0
-    scale_down_window_s: float = 300.0
+    scale_up_window_s: float = _SCALING.behavior.scale_up.stabilization_window
+    scale_down_window_s: float = _SCALING.behavior.scale_down.stabilization_window
     scale_up_max_step: int = UNLIMITED  # replicas added per decision at most
     scale_down_max_step: int = UNLIMITED  # replicas removed per decision at most
     scale_down_cooldown_s: float = 60.0  # no removal this soon after any scale change
@@ -48,23 +48,15 @@ class Behavior:
 class ScalingParams:
     """`spec.scaling`. Invariant: 0 <= min_replicas <= max_replicas."""
 
-    min_replicas: int = 1
-    max_replicas: int = 1
+    min_replicas: int = _SCALING.min_replicas
+    max_replicas: int = _SCALING.max_replicas
     slo: SLO = field(default_factory=SLO)
-    target_queue_per_replica: float = 4.0
+    target_queue_per_replica: float = TARGET_QUEUE_PER_REPLICA
     target_kv_usage: float = 0.9  # KV cache usage (0..1) above which a replica counts as full
     target_utilization: float = 0.92  # share of learned per-replica capacity to plan for
     behavior: Behavior = field(default_factory=Behavior)
-    predictive: bool = False
-    lead_time_s: float = 300.0  # expected node provisioning + model warm-up (forecast horizon)
-
-    def __post_init__(self):
-        if self.min_replicas < 0:
-            raise SpecError("spec.scaling.minReplicas", "must be >= 0")
-        if self.max_replicas < self.min_replicas:
-            raise SpecError("spec.scaling.maxReplicas", "must be >= spec.scaling.minReplicas")
-        if self.target_queue_per_replica <= 0:
-            raise SpecError("spec.scaling.targetQueuePerReplica", "must be > 0")
+    predictive: bool = _SCALING.predictive.enabled
+    lead_time_s: float = _SCALING.predictive.lookahead  # node provisioning + model warm-up (forecast horizon)
 
 
 @dataclass(frozen=True)
@@ -76,12 +68,12 @@ class SpotParams:
     (the fraction is a simulator/operator-config knob, not a spec field).
     """
 
-    enabled: bool = False
-    on_demand_floor: int = 1
-    overprovision_replicas: int = 0
+    enabled: bool = _SPOT.enabled
+    on_demand_floor: int = _SPOT.on_demand_floor
+    overprovision_replicas: int = _SPOT.overprovision
     overprovision_fraction: float = 0.0
-    fallback: bool = True
-    pending_timeout_s: float = 120.0
+    fallback: bool = _SPOT.fallback != "none"
+    pending_timeout_s: float = _SPOT.pending_timeout
 
     def extra_spot(self, spot_target: int) -> int:
         return self.overprovision_replicas + math.ceil(self.overprovision_fraction * spot_target)
@@ -92,7 +84,7 @@ class CapacityParams:
     """`spec.capacity`."""
 
     spot: SpotParams = field(default_factory=SpotParams)
-    provider: str = "auto"
+    provider: str = _SPEC.capacity.provider
 
 
 @dataclass(frozen=True)
@@ -106,8 +98,8 @@ class DeploymentParams:
     name: str
     scaling: ScalingParams
     capacity: CapacityParams
-    tier: str = "standard"
-    gpus_per_replica: int = 1
+    tier: str = _SPEC.tier
+    gpus_per_replica: int = _SPEC.resources.gpus
     fixed_replicas: int | None = None
 
 
@@ -144,7 +136,7 @@ def _scaling(raw: ScalingSpec) -> ScalingParams:
         min_replicas=raw.min_replicas,
         max_replicas=raw.max_replicas,
         slo=SLO(ttft_p95_s=raw.slo.ttft_p95, itl_p95_s=raw.slo.itl_p95),
-        target_queue_per_replica=queue if queue else ScalingParams.target_queue_per_replica,
+        target_queue_per_replica=queue if queue else TARGET_QUEUE_PER_REPLICA,
         behavior=Behavior(
             scale_up_window_s=up.stabilization_window,
             scale_down_window_s=down.stabilization_window,

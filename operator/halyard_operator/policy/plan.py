@@ -1,8 +1,9 @@
 """The one entry point reconcile calls: `plan_capacity(...)` -> pool replica counts.
 
 Pure: (spec, observed pods and nodes, metrics, clock, previous state) ->
-CapacityDecision. It chains the interruption handler, the autoscaler and the
-capacity planner. The state it needs between reconciles is a small JSON
+CapacityDecision. It runs the interruption handler on the pods, then the
+decision function the simulator also calls (`policy.decide.decide_capacity`:
+autoscaler and capacity planner). The state it needs between reconciles is a small JSON
 document the operator keeps in the `halyard.dev/scaling-state` annotation of
 the LLMDeployment, so an operator restart resumes exactly where it was.
 """
@@ -10,37 +11,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
-from halyard_operator.api import LLMDeploymentSpec
-from halyard_operator.builders.meta import POOL_LABEL
+from halyard_operator.api import Condition, LLMDeploymentSpec
 from halyard_operator.builders.placement import PoolCounts
 from halyard_operator.builders.pools import ON_DEMAND, SPOT
 from halyard_operator.config import TierConfig
-from halyard_operator.policy.autoscaler import AutoscalerState, ReplicaObservation, autoscale
-from halyard_operator.policy.capacity import CapacityState, PoolObservation, plan_pools
-from halyard_operator.policy.conditions import SLO_AT_RISK, Condition
-from halyard_operator.policy.interruption import NodeInfo, PodInfo, plan_interruptions
+from halyard_operator.names import NORMAL, EventReason
+from halyard_operator.policy.autoscaler import AutoscalerState
+from halyard_operator.policy.capacity import CapacityState, PoolObservation
+from halyard_operator.policy.decide import CapacityObservation, decide_capacity
+from halyard_operator.policy.interruption import PodInfo, plan_interruptions
 from halyard_operator.policy.params import params_from_spec
+from halyard_operator.observe.types import NodeInfo, ObservedPod
 from halyard_operator.signals.types import DeploymentMetrics
-
-STATE_ANNOTATION = "halyard.dev/scaling-state"
-
-
-@dataclass(frozen=True)
-class ObservedPod:
-    """A worker pod. `pool`: "ondemand" | "spot" (the halyard.dev/pool label);
-    `age_s`: seconds since creation; `scheduled`: past phase Pending (a pod still
-    loading its model is scheduled but not ready); `load`: running + waiting requests."""
-
-    name: str
-    pool: str
-    node: str | None
-    ready: bool
-    age_s: float
-    scheduled: bool = True
-    deleting: bool = False
-    load: float | None = None
 
 
 @dataclass(frozen=True)
@@ -69,13 +53,21 @@ class ScalingState:
             return cls()
 
 
+class Event(NamedTuple):
+    """A Kubernetes Event to post on the LLMDeployment (`type`: Normal | Warning)."""
+
+    type: str
+    reason: str
+    message: str
+
+
 @dataclass(frozen=True)
 class CapacityDecision:
     """What reconcile applies. Invariant: counts.on_demand + counts.spot >= desired.
 
     `drain`: pods to delete now (their SIGTERM drain finishes in-flight requests);
     `deletion_costs`: pod -> `controller.kubernetes.io/pod-deletion-cost` value;
-    `events`: (type, reason, message) for Events on the LLMDeployment;
+    `events`: Events to post on the LLMDeployment;
     `wanted`: the autoscaler's size before the tier arbiter's `cap` (what the
     deployment asks the arbiter for); `reason`: the autoscaler's explanation.
     """
@@ -85,7 +77,7 @@ class CapacityDecision:
     wanted: int
     reason: str
     conditions: tuple[Condition, ...]
-    events: tuple[tuple[str, str, str], ...]
+    events: tuple[Event, ...]
     drain: tuple[str, ...]
     deletion_costs: Mapping[str, int]
     state: ScalingState
@@ -117,71 +109,41 @@ def plan_capacity(
     `spot_available`: the resolved provider has a spot pool. Pods being
     deleted are ignored; pods on interrupted nodes are not capacity. `cap`:
     the replicas the tier arbiter grants (None: no limit); the serving size
-    is min(autoscaler's desired, cap).
+    is min(autoscaler's desired, cap). Pods and nodes become a
+    `CapacityObservation`, decided by `decide_capacity` (what the simulator calls).
     """
     params = params_from_spec(name, spec)
     live = tuple(p for p in pods if not p.deleting)
-    desired_before = state.desired if state.desired is not None else params.scaling.min_replicas
-    infos = tuple(PodInfo(p.name, p.node, p.ready, p.load) for p in live)
-    interruptions = plan_interruptions(nodes, infos, desired_before)
+    current = state.desired if state.desired is not None else params.scaling.min_replicas
+    interruptions = plan_interruptions(nodes, tuple(PodInfo(p.name, p.node, p.ready, p.load) for p in live), current)
     hit = set(interruptions.interrupted_pods)
     healthy = [p for p in live if p.name not in hit]
-    obs = ReplicaObservation(current=desired_before, ready=sum(1 for p in healthy if p.ready),
-                             pending=sum(1 for p in healthy if not p.ready))
-    scaled = autoscale(params.scaling, obs, metrics, now, state.autoscaler, name)
-    desired = scaled.desired if cap is None else max(0, min(scaled.desired, cap))
     newly_lost = [p for p in live if p.name in hit and p.name not in state.lost_seen]
-    by_pool = {pool: [p for p in healthy if p.pool == pool] for pool in (ON_DEMAND, SPOT)}
-    pools = plan_pools(
-        desired, params.capacity.spot, tier.spot_allowed and spot_available,
-        _pool_obs(by_pool[ON_DEMAND], 0),
-        _pool_obs(by_pool[SPOT], sum(1 for p in newly_lost if p.pool == SPOT)),
-        now, state.capacity)
-    conditions = pools.conditions + (_slo_condition(scaled),)
+    seen = CapacityObservation(
+        current=current,
+        on_demand=_pool_obs([p for p in healthy if p.pool == ON_DEMAND], 0),
+        spot=_pool_obs([p for p in healthy if p.pool == SPOT], sum(1 for p in newly_lost if p.pool == SPOT)))
+    choice = decide_capacity(params, tier.spot_allowed and spot_available, seen, metrics, now,
+                             state.autoscaler, state.capacity, cap)
     fresh = {p.name for p in newly_lost}
-    notes = tuple(m for m in interruptions.messages
-                  if m.startswith("Draining") or any(m.startswith(f"Keeping pod {n} ") for n in fresh))
-    events = _events(name, obs.current, desired, scaled, notes)
-    new_state = ScalingState(desired=desired, autoscaler=scaled.state, capacity=pools.state,
+    notes = tuple(n for n in interruptions.notes if n.reason == EventReason.DRAINING or n.pod in fresh)
+    new_state = ScalingState(desired=choice.desired, autoscaler=choice.autoscaler, capacity=choice.capacity,
                              lost_seen=tuple(sorted(hit)))
     return CapacityDecision(
-        counts=PoolCounts(on_demand=pools.on_demand, spot=pools.spot), desired=desired,
-        wanted=scaled.desired, reason=scaled.reason,
-        conditions=conditions, events=events, drain=interruptions.drain,
-        deletion_costs=interruptions.deletion_costs, state=new_state,
+        counts=choice.counts, desired=choice.desired, wanted=choice.wanted, reason=choice.reason,
+        conditions=choice.conditions, events=_events(name, current, choice.desired, choice.scaled, notes),
+        drain=interruptions.drain, deletion_costs=interruptions.deletion_costs, state=new_state,
         metrics_status=None if metrics is None else metrics.to_status(),
         metrics_live=metrics is not None and not metrics.stale)
 
 
-def _slo_condition(scaled) -> Condition:
-    if scaled.slo_at_risk:
-        return Condition(SLO_AT_RISK, True, "SLOAtRisk", scaled.reason)
-    return Condition(SLO_AT_RISK, False, "WithinSLO", scaled.reason)
-
-
-def _events(name: str, current: int, desired: int, scaled, interruption_messages) -> tuple[tuple[str, str, str], ...]:
+def _events(name: str, current: int, desired: int, scaled, notes) -> tuple[Event, ...]:
     """Interruption notes (each once), then the size change with its reason."""
-    events = [("Normal", "Draining" if m.startswith("Draining") else "Interruption", m)
-              for m in interruption_messages]
+    events = [Event(NORMAL, note.reason, note.message) for note in notes]
     if desired != current and desired == scaled.desired:
-        events.append(("Normal", "Scaled", scaled.reason))
+        events.append(Event(NORMAL, EventReason.SCALED, scaled.reason))
     elif desired != current:
         why = f" ({scaled.reason})" if scaled.desired != current else ""
-        events.append(("Normal", "Scaled", f"Scaled {name} {current} -> {desired}: the tier arbiter grants "
-                                           f"{desired} of {scaled.desired} wanted replica(s){why}"))
+        events.append(Event(NORMAL, EventReason.SCALED, f"Scaled {name} {current} -> {desired}: the tier arbiter "
+                                                        f"grants {desired} of {scaled.desired} wanted replica(s){why}"))
     return tuple(events)
-
-
-def observed_pod(obj: Mapping, now: float) -> ObservedPod:
-    """A Pod object (API dict) -> ObservedPod. `now`: epoch seconds."""
-    from datetime import datetime
-
-    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
-    created = meta.get("creationTimestamp")
-    born = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp() if created else now
-    return ObservedPod(
-        name=meta.get("name", ""), pool=(meta.get("labels") or {}).get(POOL_LABEL, ON_DEMAND),
-        node=(obj.get("spec") or {}).get("nodeName"), ready=ready, age_s=max(0.0, now - born),
-        scheduled=status.get("phase", "Pending") != "Pending",
-        deleting=meta.get("deletionTimestamp") is not None)

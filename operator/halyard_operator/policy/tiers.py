@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from halyard_operator.config import DEFAULT_TIERS, TierConfig
-from halyard_operator.policy.conditions import CAPACITY_CONSTRAINED, Condition
+from halyard_operator.api import Condition
+from halyard_operator.names import CAPACITY_CONSTRAINED, Reason
 
 
 @dataclass(frozen=True)
@@ -80,13 +81,13 @@ def arbitrate(demands: tuple[Demand, ...], gpus_available: int,
 
 def _grant(d: Demand, granted: int, ordered, grants, available: int) -> Grant:
     if granted >= d.desired:
-        cond = Condition(CAPACITY_CONSTRAINED, False, "CapacityAvailable", f"{granted} replica(s) granted as desired")
+        cond = Condition.of(CAPACITY_CONSTRAINED, False, Reason.CAPACITY_AVAILABLE, f"{granted} replica(s) granted as desired")
         return Grant(d.name, granted, d.desired, cond)
     above = [o.name for o in ordered if o.tier != d.tier and grants[o.name] and _rank(o, d, ordered)]
     by = f"; GPUs held by higher tiers: {', '.join(above)}" if above else ""
     msg = (f"held back by tier {d.tier}: wants {d.desired} replica(s), granted {granted} "
            f"({d.gpus_per_replica} GPU(s) each, {available} GPU(s) available to Halyard){by}")
-    return Grant(d.name, granted, d.desired, Condition(CAPACITY_CONSTRAINED, True, "GPUsHeldByHigherTiers" if above else "InsufficientGPUs", msg))
+    return Grant(d.name, granted, d.desired, Condition.of(CAPACITY_CONSTRAINED, True, Reason.GPUS_HELD_BY_HIGHER_TIERS if above else Reason.INSUFFICIENT_GPUS, msg))
 
 
 def _rank(other: Demand, d: Demand, ordered) -> bool:

@@ -1,38 +1,23 @@
 """Condition bookkeeping (pure): lastTransitionTime moves only on a flip."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Iterable
 
-# Condition types this reconcile owns (every type the API defines).
-OWNED_TYPES = ("Ready", "Progressing", "Degraded", "ScalingActive",
-               "CapacityConstrained", "SpotFallbackActive", "SLOAtRisk")
+from halyard_operator.api import Condition
+from halyard_operator.names import OWNED_CONDITION_TYPES
 
 
-@dataclass(frozen=True)
-class Cond:
-    """A condition as computed now (no timestamps yet)."""
-
-    type: str
-    status: str  # "True" | "False" | "Unknown"
-    reason: str
-    message: str = ""
-
-
-def merge_conditions(previous: Iterable[dict], current: Iterable[Cond], generation: int | None,
+def merge_conditions(previous: Iterable[dict], current: Iterable[Condition], generation: int | None,
                      now: str) -> list[dict]:
     """New conditions list: owned types from `current` (absent ones removed),
     other types kept as they were. `now` is an RFC 3339 timestamp."""
     before = {c.get("type"): c for c in previous or ()}
-    out = [c for t, c in before.items() if t not in OWNED_TYPES]
+    out = [c for t, c in before.items() if t not in OWNED_CONDITION_TYPES]
     for cond in current:
         old = before.get(cond.type)
         since = old["lastTransitionTime"] if old and old.get("status") == cond.status else now
-        entry = {"type": cond.type, "status": cond.status, "reason": cond.reason,
-                 "message": cond.message, "lastTransitionTime": since}
-        if generation is not None:
-            entry["observedGeneration"] = generation
-        out.append(entry)
+        out.append(replace(cond, last_transition_time=since, observed_generation=generation).to_status())
     return sorted(out, key=lambda c: c["type"])
 
 

@@ -19,11 +19,13 @@ from halyard_operator.config import OperatorConfig
 from halyard_operator.kube.apply import write
 from halyard_operator.kube.client import KubeClient
 from halyard_operator.kube.paths import describe
+from halyard_operator.names import DEGRADED, NORMAL, STATE_ANNOTATION, WARNING, EventReason, Reason
 from halyard_operator.reconcile.conditions import find, merge_conditions
 from halyard_operator.builders.pools import resolve_pools
-from halyard_operator.policy import STATE_ANNOTATION, CapacityDecision, ScalingState
+from halyard_operator.policy import CapacityDecision, ScalingState
 from halyard_operator.reconcile.fleet import ClusterPods, FleetBook
-from halyard_operator.reconcile.observe import Observed, observe, observe_children
+from halyard_operator.observe import Observed
+from halyard_operator.observe.live import observe, observe_children
 from halyard_operator.reconcile.plan import Plan, make_plan, observed_pools
 from halyard_operator.reconcile.scaling import ScalingInputs, apply_decision, decide, key_of
 from halyard_operator.builders.args import PORT
@@ -69,7 +71,7 @@ async def reconcile(ctx: ReconcileContext, body: dict, sample: bool = False) -> 
     spec, problems = _parse(body)
     decision = None
     if spec is not None:
-        observed = await observe(ctx.kube, owner, spec)
+        observed = await observe(ctx.kube, owner, spec, ctx.clock())
         if sample and spec.scaling is not None:
             await _sample(ctx, owner, spec, observed)
         decision = await _decide(ctx, body, owner, spec, observed)
@@ -103,7 +105,7 @@ async def _decide(ctx: ReconcileContext, body: dict, owner: Owner, spec: LLMDepl
     key, now = key_of(owner), ctx.clock()
     inputs = ScalingInputs(metrics=ctx.hub.metrics(key, now), loads=ctx.hub.loads(key),
                            now=now, state=ScalingState.from_json(annotations.get(STATE_ANNOTATION)),
-                           cluster_pods=await ctx.cluster_pods.get(ctx.kube))
+                           gpu_claims=await ctx.cluster_pods.get(ctx.kube))
     return decide(owner, spec, ctx.config, pools.spot is not None, observed, inputs, ctx.book)
 
 
@@ -111,7 +113,7 @@ def _parse(body: dict) -> tuple[LLMDeploymentSpec | None, list[Problem]]:
     try:
         return parse_spec(body.get("spec")), []
     except InvalidSpec as exc:
-        return None, [Problem("InvalidSpec", f"{exc}; fix the spec and apply it again")]
+        return None, [Problem(Reason.INVALID_SPEC, f"{exc}; fix the spec and apply it again")]
 
 
 async def _apply(ctx: ReconcileContext, body: dict, plan: Plan, live: dict) -> None:
@@ -121,13 +123,13 @@ async def _apply(ctx: ReconcileContext, body: dict, plan: Plan, live: dict) -> N
         existed = (obj["kind"], meta["name"]) in live
         await write(ctx.kube, obj)
         what = describe(obj["kind"], meta["name"], ns)
-        verb = "Updated" if existed else "Created"
+        verb = EventReason.UPDATED if existed else EventReason.CREATED
         log.info("%s %s", verb, what)
-        ctx.events(body, "Normal", verb, f"{verb} {what}")
+        ctx.events(body, NORMAL, verb, f"{verb} {what}")
     for kind, name in plan.deletes:
         if await ctx.kube.delete(kind, name, ns):
             log.info("Deleted %s", describe(kind, name, ns))
-            ctx.events(body, "Normal", "Deleted", f"Deleted {describe(kind, name, ns)}")
+            ctx.events(body, NORMAL, EventReason.DELETED, f"Deleted {describe(kind, name, ns)}")
 
 
 async def _update_status(ctx: ReconcileContext, body: dict, owner: Owner, spec: LLMDeploymentSpec | None,
@@ -146,11 +148,11 @@ async def _update_status(ctx: ReconcileContext, body: dict, owner: Owner, spec: 
 
 def _report_degraded(ctx: ReconcileContext, body: dict, before: list[dict], after: list[dict]) -> None:
     """One Warning event per new Degraded cause (not one per timer tick)."""
-    old, new = find(before, "Degraded") or {}, find(after, "Degraded") or {}
+    old, new = find(before, DEGRADED) or {}, find(after, DEGRADED) or {}
     if new.get("status") != "True":
         return
     if (old.get("status"), old.get("reason"), old.get("message")) == ("True", new["reason"], new["message"]):
         return
     name = f"{body['metadata']['namespace']}/{body['metadata']['name']}"
     log.warning("LLMDeployment %s is degraded (%s): %s", name, new["reason"], new["message"])
-    ctx.events(body, "Warning", new["reason"], new["message"])
+    ctx.events(body, WARNING, new["reason"], new["message"])

@@ -14,50 +14,26 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
-from halyard_operator.builders.meta import DEPLOYMENT_LABEL
-from halyard_operator.builders.pod import GPU_PRODUCT_LABEL, GPU_RESOURCE
 from halyard_operator.config import TierConfig
 from halyard_operator.kube.client import KubeClient, KubeError
+from halyard_operator.names import GPU_PRODUCT_LABEL
+from halyard_operator.observe import GpuClaim, NodeInfo, read_gpu_claims
 from halyard_operator.policy.interruption import detect
 from halyard_operator.policy.tiers import Demand, Grant, arbitrate
-from halyard_operator.signals.nodes import node_info
 
 
-def _gpus(resources: Mapping | None) -> int:
-    try:
-        return int(str((resources or {}).get(GPU_RESOURCE, 0)))
-    except ValueError:
-        return 0
-
-
-def usable_gpu_nodes(nodes: Iterable[dict], product: str | None) -> dict[str, int]:
+def usable_gpu_nodes(nodes: Iterable[NodeInfo], product: str | None) -> dict[str, int]:
     """Node name -> allocatable GPUs, for schedulable nodes without an
     interruption notice that carry `product` (any product when None)."""
-    out = {}
-    for node in nodes:
-        meta, spec = node.get("metadata") or {}, node.get("spec") or {}
-        gpus = _gpus((node.get("status") or {}).get("allocatable"))
-        if gpus <= 0 or spec.get("unschedulable") or detect(node_info(node)) is not None:
-            continue
-        if product and (meta.get("labels") or {}).get(GPU_PRODUCT_LABEL) != product:
-            continue
-        out[meta.get("name", "")] = gpus
-    return out
+    return {node.name: node.gpus for node in nodes
+            if node.gpus > 0 and node.schedulable and detect(node) is None
+            and (not product or node.labels.get(GPU_PRODUCT_LABEL) == product)}
 
 
-def foreign_gpus(pods: Iterable[dict], nodes: Iterable[str]) -> int:
+def foreign_gpus(claims: Iterable[GpuClaim], nodes: Iterable[str]) -> int:
     """GPUs requested by live pods outside Halyard bound to `nodes`."""
     names = set(nodes)
-    total = 0
-    for pod in pods:
-        meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
-        if DEPLOYMENT_LABEL in (meta.get("labels") or {}) or spec.get("nodeName") not in names:
-            continue
-        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-            continue
-        total += sum(_gpus((c.get("resources") or {}).get("requests") or (c.get("resources") or {}).get("limits"))
-                     for c in spec.get("containers") or ())
-    return total
+    return sum(claim.gpus for claim in claims if claim.node in names)
 
 
 @dataclass
@@ -87,23 +63,23 @@ class FleetBook:
 
 @dataclass
 class ClusterPods:
-    """Every pod in the cluster, listed at most once per `max_age_s` (the GPU
-    budget needs what pods outside Halyard request; one list serves all reconciles)."""
+    """GPUs that pods outside Halyard request, from a list of every pod in the
+    cluster taken at most once per `max_age_s` (one list serves all reconciles)."""
 
     max_age_s: float = 10.0
-    pods: tuple = ()
+    claims: tuple[GpuClaim, ...] = ()
     listed_at: float | None = None
     allowed: bool = True
 
-    async def get(self, kube: KubeClient) -> tuple[dict, ...]:
+    async def get(self, kube: KubeClient) -> tuple[GpuClaim, ...]:
         now = time.monotonic()
         if not self.allowed or (self.listed_at is not None and now - self.listed_at < self.max_age_s):
-            return self.pods
+            return self.claims
         try:
-            self.pods = tuple(await kube.list("Pod"))
+            self.claims = read_gpu_claims(await kube.list("Pod"))
         except KubeError as exc:
             if exc.status not in (401, 403):
                 raise
             self.allowed = False  # namespaced RBAC: budget from node allocatable alone
         self.listed_at = now
-        return self.pods
+        return self.claims

@@ -10,7 +10,7 @@ from halyard_operator.builders.placement import PoolCounts, place, serving_targe
 from halyard_operator.builders.pools import Pools, resolve_pools
 from halyard_operator.config import OperatorConfig
 from halyard_operator.kube.apply import needs_write, with_hash
-from halyard_operator.reconcile.observe import Observed
+from halyard_operator.observe import Observed
 from halyard_operator.reconcile.validate import Problem, placement_problems, spec_problems
 
 

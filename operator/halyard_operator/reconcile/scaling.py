@@ -16,13 +16,11 @@ from halyard_operator.api import LLMDeploymentSpec
 from halyard_operator.builders.meta import Owner
 from halyard_operator.config import OperatorConfig
 from halyard_operator.kube.client import KubeClient
-from halyard_operator.policy import STATE_ANNOTATION, CapacityDecision, ScalingState, observed_pod, plan_capacity
-from halyard_operator.policy.conditions import CAPACITY_CONSTRAINED
-from halyard_operator.policy.interruption import DELETION_COST_ANNOTATION
+from halyard_operator.names import CAPACITY_CONSTRAINED, DELETION_COST_ANNOTATION, STATE_ANNOTATION
+from halyard_operator.observe import GpuClaim, Observed
+from halyard_operator.policy import CapacityDecision, ScalingState, plan_capacity
 from halyard_operator.policy.tiers import Demand
 from halyard_operator.reconcile.fleet import FleetBook, foreign_gpus, usable_gpu_nodes
-from halyard_operator.reconcile.observe import Observed
-from halyard_operator.signals.nodes import node_info
 from halyard_operator.signals.types import DeploymentMetrics
 
 log = logging.getLogger(__name__)
@@ -36,7 +34,7 @@ class ScalingInputs:
     loads: dict  # pod name -> running + waiting requests (last scrape)
     now: float
     state: ScalingState
-    cluster_pods: tuple[dict, ...]  # every pod (for GPUs used outside Halyard); () when unknown
+    gpu_claims: tuple[GpuClaim, ...]  # GPUs used outside Halyard; () when unknown
 
 
 def key_of(owner: Owner) -> str:
@@ -47,15 +45,14 @@ def decide(owner: Owner, spec: LLMDeploymentSpec, config: OperatorConfig, spot_a
            observed: Observed, inputs: ScalingInputs, book: FleetBook) -> CapacityDecision:
     """The deployment's size per pool now, capped by its tier's grant of GPUs."""
     key, tier = key_of(owner), config.tiers[spec.tier]
-    pods = tuple(replace(observed_pod(p, inputs.now), load=inputs.loads.get(p["metadata"]["name"]))
-                 for p in observed.pods)
-    nodes = {info.name: info for info in map(node_info, observed.nodes)}
+    pods = tuple(replace(p, load=inputs.loads.get(p.name)) for p in observed.pods)
+    nodes = {info.name: info for info in observed.nodes or ()}
     metrics = inputs.metrics if spec.scaling is not None else None
     first = plan_capacity(key, spec, tier, spot_available, pods, nodes, metrics, inputs.now, inputs.state)
-    usable = usable_gpu_nodes(observed.nodes, spec.resources.gpu_product)
+    usable = usable_gpu_nodes(observed.nodes or (), spec.resources.gpu_product)
     if not usable:  # nodes unknown (no permission) or none yet: the scheduler decides alone
         return first
-    budget = sum(usable.values()) - foreign_gpus(inputs.cluster_pods, usable)
+    budget = sum(usable.values()) - foreign_gpus(inputs.gpu_claims, usable)
     running = sum(1 for p in pods if p.node in usable and not p.deleting)
     minimum = spec.scaling.min_replicas if spec.scaling is not None else first.wanted
     demand = Demand(key, spec.tier, spec.resources.gpus, min(minimum, first.wanted), first.wanted, running)
@@ -76,13 +73,12 @@ async def apply_decision(kube: KubeClient, body: dict, decision: CapacityDecisio
     state = decision.state.to_json()
     if (meta.get("annotations") or {}).get(STATE_ANNOTATION) != state:
         await kube.patch("LLMDeployment", name, ns, {"metadata": {"annotations": {STATE_ANNOTATION: state}}})
-    live = {p["metadata"]["name"]: p for p in observed.pods if not p["metadata"].get("deletionTimestamp")}
+    live = {p.name: p for p in observed.pods if not p.deleting}
     for pod in decision.drain:
         if pod in live and await kube.delete("Pod", pod, ns):
             log.info("Draining pod %s/%s", ns, pod)
     for pod, cost in decision.deletion_costs.items():
-        current = ((live.get(pod) or {}).get("metadata", {}).get("annotations") or {}).get(DELETION_COST_ANNOTATION)
-        if pod in live and pod not in decision.drain and current != str(cost):
+        if pod in live and pod not in decision.drain and live[pod].deletion_cost != str(cost):
             await kube.patch("Pod", pod, ns, {"metadata": {"annotations": {DELETION_COST_ANNOTATION: str(cost)}}})
     for type_, reason, message in decision.events:
         log.info("%s/%s: %s", ns, name, message)

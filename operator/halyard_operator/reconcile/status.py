@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from halyard_operator.api import LLMDeploymentSpec
+from halyard_operator.api import Condition, LLMDeploymentSpec
 from halyard_operator.builders.meta import Owner, endpoint, pool_name, selector_string
 from halyard_operator.builders.placement import PoolCounts
 from halyard_operator.builders.pools import ON_DEMAND, SPOT
 from halyard_operator.policy import CapacityDecision
-from halyard_operator.policy.conditions import SLO_AT_RISK
-from halyard_operator.reconcile.conditions import Cond
+from halyard_operator.names import DEGRADED, PROGRESSING, READY, SCALING_ACTIVE, SLO_AT_RISK, Reason
 from halyard_operator.reconcile.validate import Problem
 
 
@@ -31,46 +30,44 @@ def replica_counts(children: Mapping[tuple[str, str], dict], owner: Owner) -> di
 
 def current_conditions(spec: LLMDeploymentSpec | None, counts: PoolCounts | None, target: int,
                        children: Mapping[tuple[str, str], dict], owner: Owner,
-                       problems: list[Problem], decision: CapacityDecision | None = None) -> list[Cond]:
+                       problems: list[Problem], decision: CapacityDecision | None = None) -> list[Condition]:
     ready = replica_counts(children, owner)["readyReplicas"]
     conds = [_degraded(problems), _ready(ready, target), _progressing(children, owner, counts)]
     scaled = spec is not None and spec.scaling is not None
     if decision is None:
         return conds
-    for cond in decision.conditions:
-        if cond.type != SLO_AT_RISK or scaled:
-            conds.append(Cond(cond.type, "True" if cond.status else "False", cond.reason, cond.message))
+    conds += [cond for cond in decision.conditions if cond.type != SLO_AT_RISK or scaled]
     if scaled:
         conds.append(_scaling_active(decision))
     return conds
 
 
-def _scaling_active(decision: CapacityDecision) -> Cond:
+def _scaling_active(decision: CapacityDecision) -> Condition:
     """HPA's meaning: True while decisions are made from live metrics."""
     if not decision.metrics_live:
-        return Cond("ScalingActive", "False", "MetricsUnavailable",
+        return Condition.of(SCALING_ACTIVE, False, Reason.METRICS_UNAVAILABLE,
                     f"{decision.reason}; waiting for Ready replicas to report metrics")
-    return Cond("ScalingActive", "True", "ScalingFromMetrics", decision.reason)
+    return Condition.of(SCALING_ACTIVE, True, Reason.SCALING_FROM_METRICS, decision.reason)
 
 
-def _degraded(problems: list[Problem]) -> Cond:
+def _degraded(problems: list[Problem]) -> Condition:
     if not problems:
-        return Cond("Degraded", "False", "AsExpected", "")
-    return Cond("Degraded", "True", problems[0].reason, "; ".join(p.message for p in problems))
+        return Condition.of(DEGRADED, False, Reason.AS_EXPECTED)
+    return Condition.of(DEGRADED, True, problems[0].reason, "; ".join(p.message for p in problems))
 
 
-def _ready(ready: int, target: int) -> Cond:
+def _ready(ready: int, target: int) -> Condition:
     if target == 0:
-        return Cond("Ready", "False", "ScaledToZero", "no replicas are requested")
+        return Condition.of(READY, False, Reason.SCALED_TO_ZERO, "no replicas are requested")
     if ready >= target:
-        return Cond("Ready", "True", "ReplicasReady", f"{ready}/{target} replicas ready")
-    return Cond("Ready", "False", "ReplicasNotReady", f"{ready}/{target} replicas ready")
+        return Condition.of(READY, True, Reason.REPLICAS_READY, f"{ready}/{target} replicas ready")
+    return Condition.of(READY, False, Reason.REPLICAS_NOT_READY, f"{ready}/{target} replicas ready")
 
 
 def _progressing(children: Mapping[tuple[str, str], dict], owner: Owner,
-                 counts: PoolCounts | None) -> Cond:
+                 counts: PoolCounts | None) -> Condition:
     if counts is None:
-        return Cond("Progressing", "False", "Blocked", "changes are not applied until Degraded is resolved")
+        return Condition.of(PROGRESSING, False, Reason.BLOCKED, "changes are not applied until Degraded is resolved")
     pending = []
     for pool, want in ((ON_DEMAND, counts.on_demand), (SPOT, counts.spot)):
         live = children.get(("Deployment", pool_name(owner, pool)))
@@ -83,8 +80,8 @@ def _progressing(children: Mapping[tuple[str, str], dict], owner: Owner,
         if not settled:
             pending.append(f"{pool_name(owner, pool)} {st.get('readyReplicas', 0)}/{want} ready")
     if pending:
-        return Cond("Progressing", "True", "RollingOut", "; ".join(pending))
-    return Cond("Progressing", "False", "Settled", "every pool runs its desired replicas")
+        return Condition.of(PROGRESSING, True, Reason.ROLLING_OUT, "; ".join(pending))
+    return Condition.of(PROGRESSING, False, Reason.SETTLED, "every pool runs its desired replicas")
 
 
 def status_fields(owner: Owner, generation: int | None, children: Mapping[tuple[str, str], dict],

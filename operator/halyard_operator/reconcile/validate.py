@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from halyard_operator.api import LLMDeploymentSpec
 from halyard_operator.builders.args import extra_args_problems
-from halyard_operator.builders.pod import GPU_PRODUCT_LABEL
 from halyard_operator.builders.pools import Pools, node_matches
 from halyard_operator.config import OperatorConfig, PoolPreset
-from halyard_operator.reconcile.observe import Observed
+from halyard_operator.names import GPU_PRODUCT_LABEL, Reason
+from halyard_operator.observe import Observed
 
 # Providers that create matching nodes on demand: no node yet is normal.
 PROVISIONING_PROVIDERS = ("karpenter",)
@@ -30,20 +30,20 @@ class Problem:
 
 def spec_problems(spec: LLMDeploymentSpec, config: OperatorConfig, pools: Pools | None,
                   observed: Observed) -> list[Problem]:
-    problems = [Problem("InvalidExtraArgs", m) for m in extra_args_problems(spec.engine.extra_args)]
+    problems = [Problem(Reason.INVALID_EXTRA_ARGS, m) for m in extra_args_problems(spec.engine.extra_args)]
     for name in observed.missing_secrets:
-        problems.append(Problem("ImagePullSecretNotFound",
+        problems.append(Problem(Reason.IMAGE_PULL_SECRET_NOT_FOUND,
                                 f"spec.template.imagePullSecrets: Secret {name!r} does not exist in this "
                                 "namespace; create it or remove it from the list"))
     tier = config.tiers.get(spec.tier)
     if tier is None:
-        problems.append(Problem("UnknownTier", f"spec.tier {spec.tier!r} is not configured in the "
+        problems.append(Problem(Reason.UNKNOWN_TIER, f"spec.tier {spec.tier!r} is not configured in the "
                                 "operator config (tiers); ask the platform team to add it"))
     elif spec.capacity.spot.enabled and not tier.spot_allowed:
-        problems.append(Problem("SpotNotAllowedForTier", f"tier {spec.tier} may not use spot capacity; "
+        problems.append(Problem(Reason.SPOT_NOT_ALLOWED_FOR_TIER, f"tier {spec.tier} may not use spot capacity; "
                                 "set spec.capacity.spot.enabled: false or choose another tier"))
     if pools is not None and spec.capacity.spot.enabled and pools.spot is None:
-        problems.append(Problem("SpotUnavailable", f"provider {pools.provider} has no spot node label; "
+        problems.append(Problem(Reason.SPOT_UNAVAILABLE, f"provider {pools.provider} has no spot node label; "
                                 "set spec.capacity.provider (karpenter, eks, gke, aks, or custom with "
                                 "spec.capacity.custom.spot) or disable spot"))
     return problems
@@ -59,7 +59,7 @@ def placement_problems(spec: LLMDeploymentSpec, pools: Pools, observed: Observed
             continue
         wanted = _with_product(preset, spec.resources.gpu_product)
         if not any(node_matches(labels, wanted) for labels in observed.node_labels):
-            problems.append(Problem("NoMatchingNodes", f"no node matches the {pool} pool ({_describe(wanted)}); "
+            problems.append(Problem(Reason.NO_MATCHING_NODES, f"no node matches the {pool} pool ({_describe(wanted)}); "
                                     "pods stay Pending until such nodes exist: check "
                                     "spec.capacity.provider and spec.resources.gpuProduct", blocking=False))
     return problems

@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from halyard_operator.observe.types import ObservedPod
 from halyard_operator.signals.promapi import fetch_metrics
 from halyard_operator.signals.scraper import ScrapeTarget, scrape_into
 from halyard_operator.signals.types import DeploymentMetrics
@@ -20,15 +21,11 @@ from halyard_operator.signals.window import DeploymentWindow
 log = logging.getLogger(__name__)
 
 
-def scrape_targets(pods: tuple[dict, ...] | list[dict], port: int, model_name: str | None) -> list[ScrapeTarget]:
-    """Ready pods with an IP -> their /metrics endpoints."""
-    targets = []
-    for pod in pods:
-        meta, status = pod.get("metadata") or {}, pod.get("status") or {}
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
-        if ready and status.get("podIP") and not meta.get("deletionTimestamp"):
-            targets.append(ScrapeTarget(meta["name"], f"http://{status['podIP']}:{port}/metrics", model_name))
-    return targets
+def scrape_targets(pods: tuple[ObservedPod, ...] | list[ObservedPod], port: int,
+                   model_name: str | None) -> list[ScrapeTarget]:
+    """Ready pods with an IP, not being deleted -> their /metrics endpoints."""
+    return [ScrapeTarget(p.name, f"http://{p.ip}:{port}/metrics", model_name)
+            for p in pods if p.ready and p.ip and not p.deleting]
 
 
 @dataclass

@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from halyard_worker.options import DTYPES, KERNEL_MODES, QUANTIZATIONS, one_of
+
 FinishReason = str  # "stop" | "length" | "abort"
 
 
@@ -235,14 +237,12 @@ class EngineConfig:
 
     def __post_init__(self):
         _check(isinstance(self.model, str) and bool(self.model), "model", "must be a path or URI")
-        _check(self.dtype in ("auto", "float32", "float16", "bfloat16"),
-               "dtype", f"must be auto, float32, float16 or bfloat16, got {self.dtype!r}")
-        _check(self.quantization in (None, "none", "int8", "int4"),
-               "quantization", f"must be none, int8 or int4, got {self.quantization!r}")
+        _check(self.dtype in DTYPES, "dtype", f"must be {one_of(DTYPES)}, got {self.dtype!r}")
+        _check(self.quantization is None or self.quantization in QUANTIZATIONS,
+               "quantization", f"must be {one_of(QUANTIZATIONS)}, got {self.quantization!r}")
         if self.quantization == "none":
             object.__setattr__(self, "quantization", None)
-        _check(self.kernels in ("auto", "cupy", "torch"),
-               "kernels", f"must be auto, cupy or torch, got {self.kernels!r}")
+        _check(self.kernels in KERNEL_MODES, "kernels", f"must be {one_of(KERNEL_MODES)}, got {self.kernels!r}")
         _check(self.device in ("cpu", "cuda") or str(self.device).startswith("cuda:"),
                "device", f"must be cpu or cuda, got {self.device!r}")
         for name in ("max_num_seqs", "max_num_batched_tokens", "block_size"):

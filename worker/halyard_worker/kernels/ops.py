@@ -13,7 +13,9 @@ import importlib.util
 from dataclasses import dataclass, fields
 from typing import Callable
 
-MODES = ("auto", "cupy", "torch")
+from halyard_worker.options import KERNEL_MODES
+
+MODES = KERNEL_MODES
 
 
 @dataclass(frozen=True)

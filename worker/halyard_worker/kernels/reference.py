@@ -10,8 +10,9 @@ from __future__ import annotations
 import torch
 
 # The engine's own torch ops are the reference for the kernels that replace them.
+from halyard_worker.model import quant
 from halyard_worker.model.config import RopeConfig
-from halyard_worker.model.llama import rope_inv_freq
+from halyard_worker.model.llama import rope_cos_sin, rope_inv_freq
 from halyard_worker.model.torch_ops import (
     dequant_int4, dequant_int8, gather_kv, int4_linear, int8_linear, paged_attention_decode,
     paged_attention_prefill, rms_norm, rotary, silu_and_mul, unpack_int4, write_kv,
@@ -37,27 +38,16 @@ def llama3_inv_freq(theta: float, head_dim: int, factor: float = 1.0, low_freq_f
     return rope_inv_freq(rope, head_dim)
 
 
-def rope_cos_sin(inv_freq: torch.Tensor, positions: torch.Tensor):
-    """cos, sin: [T, D] float32 at `positions` [T] (halves repeated, NeoX layout)."""
-    freqs = positions.float()[:, None] * inv_freq[None, :]
-    emb = torch.cat((freqs, freqs), dim=-1)
-    return emb.cos(), emb.sin()
-
-
 def quantize_int8(w: torch.Tensor):
-    """Symmetric per-output-channel int8: w [out, in] -> (int8 [out, in], scales [out] in w.dtype)."""
-    scales = (w.float().abs().amax(dim=1) / 127.0).clamp(min=1e-8)
-    q = torch.round(w.float() / scales[:, None]).clamp(-128, 127).to(torch.int8)
+    """The engine's int8 quantizer (`model.quant`, symmetric per output channel,
+    values in [-127, 127]): w [out, in] -> (int8 [out, in], scales [out] in w.dtype,
+    as `convert_for_runtime` stores them)."""
+    q, scales = quant.quantize_int8(w)
     return q, scales.to(w.dtype)
 
 
 def quantize_int4(w: torch.Tensor, group_size: int = 128):
-    """Asymmetric group-wise int4: w [out, in] -> (packed uint8 [out, in/2], scales, zeros [out, in/G])."""
-    out, cols = w.shape
-    g = w.float().reshape(out, cols // group_size, group_size)
-    lo, hi = g.amin(dim=-1), g.amax(dim=-1)
-    scales = ((hi - lo) / 15.0).clamp(min=1e-8)
-    zeros = torch.round(-lo / scales).clamp(0, 15)
-    q = torch.round(g / scales[..., None] + zeros[..., None]).clamp(0, 15).to(torch.uint8).reshape(out, cols)
-    packed = q[:, 0::2] | (q[:, 1::2] << 4)
+    """The engine's int4 quantizer (`model.quant`, asymmetric groups along the input dim):
+    w [out, in] -> (packed uint8 [out, in/2], scales, zeros [out, in/G] in w.dtype)."""
+    packed, scales, zeros = quant.quantize_int4(w, group_size)
     return packed, scales.to(w.dtype), zeros.to(w.dtype)

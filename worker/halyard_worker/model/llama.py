@@ -59,11 +59,18 @@ def rope_inv_freq(rope: RopeConfig, head_dim: int) -> torch.Tensor:
     return torch.where(medium, smoothed, scaled)
 
 
-def rope_cache(rope: RopeConfig, head_dim: int, max_pos: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos, sin: [max_pos, head_dim] float32 (halves repeated, neox layout)."""
-    freqs = torch.outer(torch.arange(max_pos, dtype=torch.float32), rope_inv_freq(rope, head_dim))
+def rope_cos_sin(inv_freq: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin: [T, head_dim] float32 at `positions` [T] (halves repeated, neox layout).
+
+    The one RoPE table: the engine's cache, the kernels' reference and their tests use it."""
+    freqs = positions.float()[:, None] * inv_freq[None, :]
     emb = torch.cat((freqs, freqs), dim=-1)
     return emb.cos(), emb.sin()
+
+
+def rope_cache(rope: RopeConfig, head_dim: int, max_pos: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin: [max_pos, head_dim] float32 for positions 0..max_pos-1."""
+    return rope_cos_sin(rope_inv_freq(rope, head_dim), torch.arange(max_pos))
 
 
 class RMSNorm(nn.Module):

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from halyard_worker.kernels.ops import add_kernels_argument
+from halyard_worker.options import DTYPES, QUANTIZATIONS
 
-DTYPES = ("auto", "float32", "float16", "bfloat16")
-QUANTIZATIONS = ("none", "int8", "int4")
 API_KEY_ENV = "HALYARD_API_KEY"
 DEFAULT_MAX_REQUEST_BYTES = 8 * 2**20
 

@@ -1,34 +1,17 @@
-"""Observe: read what exists for one LLMDeployment (children, nodes, secrets)."""
+"""Read what exists for one LLMDeployment from the API server (children, nodes, pods, secrets)."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Mapping
 
 from halyard_operator.api import LLMDeploymentSpec
-from halyard_operator.builders.meta import DEPLOYMENT_LABEL, Owner, pool_name
+from halyard_operator.builders.meta import Owner, pool_name
 from halyard_operator.builders.pools import ON_DEMAND, SPOT
 from halyard_operator.kube.client import KubeClient, KubeError
+from halyard_operator.names import DEPLOYMENT_LABEL
+from halyard_operator.observe.read import read_observed
+from halyard_operator.observe.types import Observed
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Observed:
-    """Live state relevant to one LLMDeployment.
-
-    children: (kind, name) -> live object, only those that exist.
-    node_labels: labels of every node, or None when nodes cannot be listed.
-    missing_secrets: imagePullSecrets named in the spec that do not exist.
-    nodes: every Node object (empty when nodes cannot be listed).
-    pods: the worker pods of this LLMDeployment (label halyard.dev/deployment).
-    """
-
-    children: Mapping[tuple[str, str], dict] = field(default_factory=dict)
-    node_labels: tuple[Mapping[str, str], ...] | None = None
-    missing_secrets: tuple[str, ...] = ()
-    nodes: tuple[dict, ...] = ()
-    pods: tuple[dict, ...] = ()
 
 
 def child_keys(owner: Owner) -> list[tuple[str, str]]:
@@ -46,16 +29,16 @@ async def observe_children(kube: KubeClient, owner: Owner) -> dict[tuple[str, st
     return found
 
 
-async def observe(kube: KubeClient, owner: Owner, spec: LLMDeploymentSpec) -> Observed:
+async def observe(kube: KubeClient, owner: Owner, spec: LLMDeploymentSpec, now: float) -> Observed:
+    """Children, nodes, worker pods and missing pull secrets; pod ages are taken at `now` (epoch s)."""
     children = await observe_children(kube, owner)
     missing = []
     for ref in spec.template.image_pull_secrets:
         if await kube.get("Secret", ref.name, owner.namespace, metadata_only=True) is None:
             missing.append(ref.name)
     nodes = await _nodes(kube)
-    labels = None if nodes is None else tuple(dict((n.get("metadata") or {}).get("labels") or {}) for n in nodes)
-    return Observed(children=children, node_labels=labels, missing_secrets=tuple(missing),
-                    nodes=tuple(nodes or ()), pods=tuple(await worker_pods(kube, owner)))
+    pods = await worker_pods(kube, owner)
+    return read_observed(now, children=children, nodes=nodes, pods=pods, missing_secrets=missing)
 
 
 async def worker_pods(kube: KubeClient, owner: Owner) -> list[dict]:

@@ -1,0 +1,72 @@
+"""Typed observations of the cluster (frozen; stdlib only).
+
+The policies (`halyard_operator.policy`), the metrics hub and the simulator
+take these and never a Kubernetes dict; `observe.read` makes them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """A Node: name, taint keys and annotations (interruption notices), labels
+    (pool placement), allocatable GPUs, and whether it takes new pods."""
+
+    name: str
+    taint_keys: tuple[str, ...] = ()
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    gpus: int = 0  # allocatable nvidia.com/gpu
+    schedulable: bool = True  # not cordoned (spec.unschedulable)
+
+
+@dataclass(frozen=True)
+class ObservedPod:
+    """A worker pod. `pool`: "ondemand" | "spot" (the halyard.dev/pool label);
+    `age_s`: seconds since creation; `scheduled`: past phase Pending (a pod still
+    loading its model is scheduled but not ready); `load`: running + waiting requests;
+    `ip`: the pod IP (None until assigned); `deletion_cost`: the current
+    pod-deletion-cost annotation (None when absent)."""
+
+    name: str
+    pool: str
+    node: str | None
+    ready: bool
+    age_s: float
+    scheduled: bool = True
+    deleting: bool = False
+    load: float | None = None
+    ip: str | None = None
+    deletion_cost: str | None = None
+
+
+@dataclass(frozen=True)
+class GpuClaim:
+    """GPUs a live pod outside Halyard requests on a node (the tier budget subtracts them)."""
+
+    node: str
+    gpus: int
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Live state relevant to one LLMDeployment.
+
+    children: (kind, name) -> live object, only those that exist (kept as
+      objects: writes are diffed against them and status counts read from them).
+    nodes: every Node, or None when nodes cannot be listed (no permission).
+    missing_secrets: imagePullSecrets named in the spec that do not exist.
+    pods: the worker pods of this LLMDeployment (label halyard.dev/deployment).
+    """
+
+    children: Mapping[tuple[str, str], dict] = field(default_factory=dict)
+    nodes: tuple[NodeInfo, ...] | None = None
+    missing_secrets: tuple[str, ...] = ()
+    pods: tuple[ObservedPod, ...] = ()
+
+    @property
+    def node_labels(self) -> tuple[Mapping[str, str], ...] | None:
+        """Labels of every node; None when nodes cannot be listed."""
+        return None if self.nodes is None else tuple(n.labels for n in self.nodes)
