@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv test e2e demo demo-down crds bench clean
+.PHONY: help venv test e2e demo demo-down crds bench clean images image-operator image-worker image-smoke image-tools image-locks
 
 help:
 	@echo "make demo       local Kubernetes control plane + a real LLMDeployment serving a request"
@@ -15,6 +15,8 @@ help:
 	@echo "make test       unit and integration tests (CPU, no cluster)"
 	@echo "make e2e        end-to-end tests against a real control plane"
 	@echo "make crds       regenerate crds/ from the typed API models"
+	@echo "make images     container images halyard/operator and halyard/worker (buildah, podman or docker)"
+	@echo "                BASE_IMAGE=<Debian bookworm image>, default: a local debootstrapped base"
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +43,25 @@ demo-down: $(STAMP)
 
 crds: $(STAMP)
 	$(PY) -m halyard_operator.api.crdgen > crds/llmdeployments.halyard.dev.yaml
+
+# Container images (images/): tag halyard/<name>:<version>. The wheel set is
+# fetched by this machine's pip; the builds themselves need no index.
+images: image-operator image-worker
+
+image-operator:
+	PYTHON=$(PYTHON) images/build.sh operator
+
+image-worker:
+	PYTHON=$(PYTHON) images/build.sh worker
+
+image-smoke:
+	PYTHON=$(PYTHON) images/smoke.sh
+
+image-tools:
+	images/install-tools.sh
+
+image-locks:
+	PYTHON=$(PYTHON) images/lock.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -64,7 +64,7 @@ def dev_env():
     from halyard.dev.paths import dev_paths
 
     paths = dev_paths(NAME)
-    environment.up(paths, PoolPlan(on_demand_nodes=2, spot_nodes=2, gpus_per_node=2))
+    environment.up(paths, PoolPlan(on_demand_nodes=2, spot_nodes=2, gpus_per_node=2, system_nodes=1))
     kubectl = Kubectl(paths.kubeconfig)
     install(kubectl, ROOT)
     yield DevEnv(paths, kubectl)
@@ -104,6 +104,27 @@ def model_uri(tmp_path_factory):
 
     path = build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
     return f"file://{Path(path).resolve()}"
+
+
+@pytest.fixture(scope="session")
+def smollm2_uri():
+    """file:// URI of the real SmolLM2-135M-Instruct (float32 HF directory made from the wheel's GGUF)."""
+    from halyard.testing.smollm2 import hf_reference_dir
+
+    return f"file://{hf_reference_dir().resolve()}"
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3-compatible server (moto, server mode) on 127.0.0.1, and the env a pod needs for it."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "e2e",
+           "AWS_SECRET_ACCESS_KEY": "e2e", "AWS_DEFAULT_REGION": "us-east-1"}
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -37,13 +37,16 @@ def test_gpu_pools_are_labelled_and_allocatable(kubectl, nodes):
     for node in nodes().values():
         labels = node["metadata"]["labels"]
         by_pool.setdefault(labels["halyard.dev/dev-pool"], []).append(node)
+        if labels["halyard.dev/dev-pool"] == "system":  # CPU node for routers: no GPU, no taint
+            assert not node["spec"].get("taints") and "nvidia.com/gpu" not in node["status"]["allocatable"]
+            continue
         assert labels["karpenter.sh/capacity-type"] == labels["halyard.dev/dev-pool"]
         assert node["status"]["allocatable"]["nvidia.com/gpu"] == "2"
         assert node["spec"]["podCIDR"].startswith("127.")
         assert {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"} in node["spec"]["taints"]
         ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
         assert ready and ready[0]["status"] == "True", node["metadata"]["name"]
-    assert sorted(by_pool) == ["on-demand", "spot"]
+    assert sorted(by_pool) == ["on-demand", "spot", "system"]
     assert len(by_pool["on-demand"]) == 2 and len(by_pool["spot"]) == 2
 
 

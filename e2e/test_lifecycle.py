@@ -1,4 +1,5 @@
-"""An LLMDeployment's life on the real control plane, served by real worker processes.
+"""An LLMDeployment's life on the real control plane, served by real worker processes
+running the real, trained SmolLM2-135M-Instruct.
 
 One deployment goes through create -> serve -> engine update (rolling) ->
 kubectl scale -> re-apply (no writes) -> delete (garbage collection); the steps
@@ -26,8 +27,9 @@ def ns(kubectl, operator):
 
 
 @pytest.fixture(scope="module")
-def manifest(ns, model_uri):
-    return llmd(NAME, ns, model_uri, replicas=2, capacity={"spot": {"enabled": True, "onDemandFloor": 1}})
+def manifest(ns, smollm2_uri):
+    return llmd(NAME, ns, smollm2_uri, replicas=2, capacity={"spot": {"enabled": True, "onDemandFloor": 1}},
+                engine={"dtype": "float32", "maxModelLen": 512, "maxNumSeqs": 8})
 
 
 def _pods(kubectl, ns):
@@ -48,7 +50,9 @@ def _settled(kubectl, ns, replicas: int):
 def test_create_builds_children_and_schedules_pools(kubectl, ns, manifest, nodes):
     kubectl.apply(manifest, "--server-side")
     for kind, name in (("deployment", f"{NAME}-ondemand"), ("deployment", f"{NAME}-spot"),
-                       ("service", NAME), ("pdb", NAME)):
+                       ("service", NAME), ("service", f"{NAME}-workers"), ("pdb", NAME),
+                       ("deployment", f"{NAME}-router"), ("pdb", f"{NAME}-router"), ("role", f"{NAME}-router"),
+                       ("rolebinding", f"{NAME}-router"), ("serviceaccount", f"{NAME}-router")):
         child = wait_for(lambda: kubectl.run("get", kind, name, "-n", ns, "-o", "yaml", check=False),
                          60, f"{kind} {name}")
         owners = yaml.safe_load(child)["metadata"]["ownerReferences"]
@@ -81,9 +85,35 @@ def test_worker_serves_an_openai_completion_at_the_pod_ip(kubectl, ns):
     for pod in _pods(kubectl, ns):
         port = pod["spec"]["containers"][0]["ports"][0]["containerPort"]
         client = OpenAI(base_url=f"http://{pod['status']['podIP']}:{port}/v1", api_key="e2e", timeout=120)
-        out = client.completions.create(model=NAME, prompt="Kubernetes schedules", max_tokens=5, temperature=0)
-        assert out.choices[0].text and out.usage.completion_tokens >= 1
-        assert out.model == NAME
+        out = client.chat.completions.create(
+            model=NAME, messages=[{"role": "user", "content": "What is the capital of France?"}],
+            max_tokens=24, temperature=0)
+        assert "Paris" in out.choices[0].message.content, out.choices[0].message.content
+        assert out.model == NAME and out.usage.completion_tokens >= 1
+
+
+def _routers(kubectl, ns):
+    return [p for p in kubectl.items("pods", "-n", ns, "-l", f"halyard.dev/router={NAME}")
+            if not p["metadata"].get("deletionTimestamp")]
+
+
+def test_service_points_at_the_routers_which_serve_through_the_workers(kubectl, ns):
+    from openai import OpenAI
+
+    service = kubectl.get_json("service", NAME, "-n", ns)
+    assert service["spec"]["selector"] == {"halyard.dev/router": NAME}
+    assert kubectl.get_json("service", f"{NAME}-workers", "-n", ns)["spec"]["clusterIP"] == "None"
+    routers = wait_for(lambda: (rs := _routers(kubectl, ns)) and len(rs) == 2 and all(map(is_ready, rs)) and rs,
+                       120, "2 ready router pods")
+    workers = {p["metadata"]["name"] for p in _pods(kubectl, ns)}
+    for router in routers:
+        client = OpenAI(base_url=f"http://{router['status']['podIP']}:8000/v1", api_key="e2e", timeout=120)
+        raw = client.completions.with_raw_response.create(model=NAME, prompt="Kubernetes schedules", max_tokens=5,
+                                                          temperature=0)
+        assert raw.headers["X-Halyard-Backend"] in workers
+        assert raw.parse().choices[0].text
+        chunks = list(client.completions.create(model=NAME, prompt="Pods run", max_tokens=5, stream=True))
+        assert len(chunks) >= 2
 
 
 def test_engine_update_rolls_the_workers(kubectl, ns, manifest):
@@ -130,7 +160,7 @@ def test_applying_the_same_manifest_twice_writes_nothing(kubectl, ns, manifest):
     wait_for(lambda: _settled(kubectl, ns, 2), TIMEOUT, "settled")
     time.sleep(3)
     before = _fingerprint(kubectl, ns)
-    assert len(before) == 5, sorted(before)  # llmd, 2 Deployments, Service, PDB
+    assert len(before) == 8, sorted(before)  # llmd, 2 pool + router Deployments, 2 Services, 2 PDBs
     kubectl.apply(manifest, "--server-side")
     time.sleep(8)  # several operator resyncs
     assert _fingerprint(kubectl, ns) == before
@@ -141,8 +171,9 @@ def test_delete_garbage_collects_children(kubectl, ns):
     kubectl.run("delete", "llmd", NAME, "-n", ns, "--wait=true", "--timeout=60s")
 
     def gone():
-        left = [kind for kind in ("deployment", "replicaset", "service", "pdb", "pod")
+        left = [kind for kind in ("deployment", "replicaset", "service", "pdb", "pod", "role", "rolebinding")
                 if kubectl.items(kind, "-n", ns, "-l", f"{DEPLOYMENT_LABEL}={NAME}")]
+        left += ["router pod"] if kubectl.items("pod", "-n", ns, "-l", f"halyard.dev/router={NAME}") else []
         return not left or None
 
     wait_for(gone, 90, "children removed by the garbage collector")

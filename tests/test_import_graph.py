@@ -1,7 +1,10 @@
-"""The runtime packages stand alone: the operator and the worker never import the
-user's tools (`halyard`); the worker never imports the operator, and the operator
+"""The runtime packages stand alone: the operator, the worker and the router never
+import the user's tools (`halyard`); the worker never imports the operator, and the operator
 imports only the worker's stdlib-only option vocabulary (`halyard_worker.options`:
-dtype, quantization and kernel choices shared by the CRD, the operator and the worker)."""
+dtype, quantization and kernel choices shared by the CRD, the operator and the worker).
+The router's image is the base install, like the operator's: it may import the
+operator's torch-free modules (Kubernetes connection, /metrics parsing, wire names,
+the worker option vocabulary they pull in), never the worker itself or torch."""
 import ast
 import subprocess
 import sys
@@ -11,10 +14,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = {"halyard_operator": ROOT / "operator" / "halyard_operator",
-           "halyard_worker": ROOT / "worker" / "halyard_worker"}
-FORBIDDEN = {"halyard_operator": ("halyard", "halyard_worker"),
-             "halyard_worker": ("halyard", "halyard_operator")}
-ALLOWED = {"halyard_operator": ("halyard_worker.options",), "halyard_worker": ()}
+           "halyard_worker": ROOT / "worker" / "halyard_worker",
+           "halyard_router": ROOT / "router" / "halyard_router"}
+FORBIDDEN = {"halyard_operator": ("halyard", "halyard_worker", "halyard_router", "torch"),
+             "halyard_worker": ("halyard", "halyard_operator", "halyard_router"),
+             "halyard_router": ("halyard", "halyard_worker", "torch", "transformers")}
+ALLOWED = {"halyard_operator": ("halyard_worker.options",), "halyard_worker": (), "halyard_router": ()}
 SHARED = ROOT / "worker" / "halyard_worker" / "options.py"
 
 
@@ -61,6 +66,14 @@ def test_operator_entry_point_loads_without_tools_or_torch():
             "('halyard', 'halyard_worker', 'torch', 'numpy'))))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "halyard_worker,halyard_worker.options"
+
+
+def test_router_entry_point_loads_without_tools_worker_or_torch():
+    code = ("import sys, halyard_router.main, halyard_router.app, halyard_router.discovery\n"
+            "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('halyard', 'halyard_worker', 'torch', 'numpy'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() in ("", "halyard_worker,halyard_worker.options")
 
 
 def test_tools_package_reaches_both_runtimes():

@@ -17,6 +17,7 @@ def test_stdlib_operator_not_shadowed_from_repo_root():
 def test_source_folders_are_not_packages():
     assert not (ROOT / "operator" / "__init__.py").exists()
     assert not (ROOT / "worker" / "__init__.py").exists()
+    assert not (ROOT / "router" / "__init__.py").exists()
 
 
 def test_halyard_without_a_command_prints_help_and_fails():

@@ -93,6 +93,28 @@ DEFAULT_TIERS: Mapping[str, TierConfig] = {
 }
 
 
+MODEL_CACHE_VOLUMES = ("hostPath", "persistentVolumeClaim", "emptyDir")
+DEFAULT_CACHE_PATH = "/var/lib/halyard/model-cache"
+
+
+@dataclass(frozen=True)
+class ModelCacheConfig:
+    """The volume remote models (hf://, s3://) are fetched into by each worker
+    pod's init container and loaded from by its server.
+
+    `volume` is hostPath (shared by every pod on a node: a restart or a second
+    replica there loads without downloading), persistentVolumeClaim (a claim
+    named `claim_name` in each deployment's namespace, e.g. ReadWriteMany) or
+    emptyDir (per pod; for namespaces whose pod security forbids hostPath).
+    `mount_path` is where containers see it (default: the hostPath itself).
+    """
+
+    volume: str = "hostPath"
+    host_path: str = DEFAULT_CACHE_PATH
+    claim_name: str | None = None
+    mount_path: str = DEFAULT_CACHE_PATH
+
+
 @dataclass(frozen=True)
 class OperatorConfig:
     """Everything the operator reads from its configuration file."""
@@ -106,6 +128,7 @@ class OperatorConfig:
     providers: Mapping[str, ProviderPreset] = field(default_factory=lambda: dict(DEFAULT_PROVIDERS))
     gpu_prices: Mapping[str, GpuPrice] = field(default_factory=dict)
     currency: str = "USD"
+    model_cache: ModelCacheConfig = field(default_factory=ModelCacheConfig)
 
 
 class ConfigError(ValueError):
@@ -126,7 +149,7 @@ def load_config(path: str | Path | None) -> OperatorConfig:
 def parse_config(data: Mapping[str, Any]) -> OperatorConfig:
     """Config dict (camelCase keys) -> OperatorConfig, merged over the defaults."""
     _known(data, ("defaultImage", "reconcileInterval", "metricsInterval", "metricsWindow", "prometheusUrl",
-                  "tiers", "providers", "gpuPrices", "currency"), "")
+                  "tiers", "providers", "gpuPrices", "currency", "modelCache"), "")
     base = OperatorConfig()
     prometheus = data.get("prometheusUrl")
     if prometheus is not None and not str(prometheus).startswith(("http://", "https://")):
@@ -143,7 +166,25 @@ def parse_config(data: Mapping[str, Any]) -> OperatorConfig:
         providers={**base.providers,
                    **{k: _provider(k, v) for k, v in (data.get("providers") or {}).items()}},
         gpu_prices={k: _price(k, v) for k, v in (data.get("gpuPrices") or {}).items()},
+        model_cache=_model_cache(data.get("modelCache") or {}),
     )
+
+
+def _model_cache(raw: Any) -> ModelCacheConfig:
+    _known(raw, (*MODEL_CACHE_VOLUMES, "mountPath"), "modelCache.")
+    kinds = [k for k in MODEL_CACHE_VOLUMES if k in raw]
+    if len(kinds) > 1:
+        raise ConfigError(f"modelCache: give one of {', '.join(MODEL_CACHE_VOLUMES)}, not {' and '.join(kinds)}")
+    volume = kinds[0] if kinds else "hostPath"
+    host_path = str(raw.get("hostPath") or DEFAULT_CACHE_PATH)
+    claim = raw.get("persistentVolumeClaim")
+    if volume == "persistentVolumeClaim" and not (isinstance(claim, str) and claim):
+        raise ConfigError("modelCache.persistentVolumeClaim: must be the claim's name, e.g. model-cache")
+    mount = str(raw.get("mountPath") or (host_path if volume == "hostPath" else "/var/cache/halyard/models"))
+    for key, path in (("hostPath", host_path), ("mountPath", mount)):
+        if not path.startswith("/"):
+            raise ConfigError(f"modelCache.{key}: {path!r} must be an absolute path, e.g. {DEFAULT_CACHE_PATH}")
+    return ModelCacheConfig(volume=volume, host_path=host_path, claim_name=claim, mount_path=mount)
 
 
 def _duration(data: Mapping[str, Any], key: str, default: str) -> float:

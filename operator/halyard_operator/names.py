@@ -12,6 +12,7 @@ PREFIX = "halyard.dev"
 DEPLOYMENT_LABEL = f"{PREFIX}/deployment"  # the owning LLMDeployment's name (worker pods, children)
 POOL_LABEL = f"{PREFIX}/pool"  # "ondemand" | "spot"
 TIER_LABEL = f"{PREFIX}/tier"
+ROUTER_LABEL = f"{PREFIX}/router"  # router pods (never DEPLOYMENT_LABEL: they are not workers)
 APP_NAME_LABEL = "app.kubernetes.io/name"
 APP_INSTANCE_LABEL = "app.kubernetes.io/instance"
 APP_COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -27,6 +28,7 @@ HASH_ANNOTATION = f"{PREFIX}/applied-hash"  # hash of the desired child as last 
 STATE_ANNOTATION = f"{PREFIX}/scaling-state"  # the scaling policies' memory (JSON) on the LLMDeployment
 INTERRUPTION_KEY = f"{PREFIX}/interruption"  # generic node interruption taint or annotation
 DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost"
+DRAINING_ANNOTATION = f"{PREFIX}/draining"  # worker pod on an interrupted node: routers stop sending it requests
 KOPF_PREFIX = PREFIX  # kopf's progress and diff-base annotations: halyard.dev/...
 KOPF_DIFFBASE_KEY = "last-handled-configuration"
 

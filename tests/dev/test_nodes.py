@@ -31,3 +31,22 @@ def test_bad_plan_names_the_field():
         PoolPlan(preset="openstack")
     with pytest.raises(ValueError, match="spot_nodes"):
         PoolPlan(spot_nodes=-1)
+
+
+def test_system_nodes_take_pods_without_gpus_on_their_own_cidr():
+    nodes = pool_nodes(PoolPlan(on_demand_nodes=1, spot_nodes=1, system_nodes=1))
+    system = nodes[-1]
+    assert system["metadata"]["name"] == "system-0" and not system["spec"].get("taints")
+    assert "nvidia.com/gpu" not in system["status"]["allocatable"]
+    cidrs = [ipaddress.ip_network(n["spec"]["podCIDR"]) for n in nodes]
+    assert all(not a.overlaps(b) for i, a in enumerate(cidrs) for b in cidrs[i + 1:])
+
+
+def test_runner_hands_api_credentials_only_to_pods_that_would_get_a_token(tmp_path):
+    from halyard.dev.podrunner import RunnerConfig, base_env
+
+    config = RunnerConfig(kubeconfig=tmp_path / "kubeconfig", log_dir=tmp_path, work_dir=tmp_path)
+    router = {"spec": {"automountServiceAccountToken": True}}
+    worker = {"spec": {"automountServiceAccountToken": False}}
+    assert base_env(config, router)["KUBECONFIG"] == str(tmp_path / "kubeconfig")
+    assert "KUBECONFIG" not in base_env(config, worker)

@@ -105,7 +105,7 @@ class Cluster:
         return [r for r in self.requests()
                 if r.method in ("POST", "PATCH", "PUT", "DELETE") and path_part in str(r.url)]
 
-    async def wait_for(self, predicate, timeout: float = 10.0, what: str = "condition"):
+    async def wait_for(self, predicate, timeout: float = 30.0, what: str = "condition"):
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             value = predicate()

@@ -84,15 +84,27 @@ def test_enums_list_allowed_values():
     assert "critical, standard, batch" in errs["spec.tier"]
 
 
-@pytest.mark.parametrize("uri", ["hf://org/repo", "s3://bucket/models/x", "pvc://models/llama/8b",
-                                 "pvc://models", "file:///srv/model"])
+@pytest.mark.parametrize("uri", ["hf://org/repo", "hf://org/repo@v1.0", "hf://org/repo/q4/x.Q4_1.gguf",
+                                 "hf://org/repo@main/x.gguf", "s3://bucket/models/x", "s3://bucket/x.gguf",
+                                 "pvc://models/llama/8b", "pvc://models", "file:///srv/model",
+                                 "/srv/model", "/srv/x.gguf"])
 def test_supported_model_uris(uri):
     assert parse_spec(base(model={"name": "m", "uri": uri})).model.uri == uri
 
 
-@pytest.mark.parametrize("uri", ["ftp://x/y", "hf://onlyorg", "/srv/model", "pvc://Bad_Claim/x"])
+@pytest.mark.parametrize("uri", ["ftp://x/y", "hf://onlyorg", "hf://org/repo/config.json", "srv/model",
+                                 "file://relative/x", "s3://Bad_Bucket/x", "pvc://Bad_Claim/x"])
 def test_unsupported_model_uri_lists_schemes(uri):
     assert "hf://org/repo" in errors_of(base(model={"name": "m", "uri": uri}))["spec.model.uri"]
+
+
+@pytest.mark.parametrize("uri,revision,needle", [
+    ("s3://bucket/x", "main", "only to hf://"),
+    ("hf://org/repo@v1", "v2", "give the revision once"),
+])
+def test_revision_needs_an_hf_uri_without_its_own_revision(uri, revision, needle):
+    errs = errors_of(base(model={"name": "m", "uri": uri, "revision": revision}))
+    assert needle in errs["spec.model.revision"]
 
 
 def test_custom_provider_requires_explicit_selectors():

@@ -15,12 +15,12 @@ CONFIG = OperatorConfig(default_image="halyard/worker:t")
 OWNER = Owner(name="chat", namespace="team-a", uid="u-1")
 
 
-def build(**spec):
+def build(config=CONFIG, **spec):
     body = {"model": {"name": "chat-8b", "uri": "hf://org/repo"}, "replicas": 2, **spec}
     parsed = parse_spec(body)
-    pools = resolve_pools(parsed, CONFIG, [])
+    pools = resolve_pools(parsed, config, [])
     return {o["metadata"]["name"] + "/" + o["kind"]: o
-            for o in desired_children(OWNER, parsed, pools, place(parsed), CONFIG)}
+            for o in desired_children(OWNER, parsed, pools, place(parsed), config)}
 
 
 def pod(children, pool="ondemand"):
@@ -29,10 +29,42 @@ def pod(children, pool="ondemand"):
 
 def test_children_names_and_ports():
     children = build()
-    assert set(children) == {"chat-ondemand/Deployment", "chat/Service", "chat/PodDisruptionBudget"}
+    assert set(children) == {"chat-ondemand/Deployment", "chat/Service", "chat-workers/Service",
+                             "chat/PodDisruptionBudget", "chat-router/Deployment", "chat-router/ServiceAccount",
+                             "chat-router/Role", "chat-router/RoleBinding", "chat-router/PodDisruptionBudget"}
     assert children["chat/Service"]["spec"]["ports"][0] == {
         "name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}
+    assert children["chat/Service"]["spec"]["selector"] == {"halyard.dev/router": "chat"}
+    workers = children["chat-workers/Service"]["spec"]
+    assert workers["clusterIP"] == "None" and workers["selector"] == {"halyard.dev/deployment": "chat"}
+
+
+def test_router_off_points_the_service_at_the_workers():
+    children = build(router={"enabled": False})
+    assert not [name for name in children if name.startswith("chat-router")]
     assert children["chat/Service"]["spec"]["selector"] == {"halyard.dev/deployment": "chat"}
+
+
+def test_router_pods_are_not_workers_and_run_restricted_with_least_rbac():
+    children = build(tier="critical", engine={"maxNumSeqs": 8, "extraArgs": ["--block-size=32"]},
+                     router={"policy": "least-load", "cache": {"enabled": True, "maxEntries": 10}})
+    router = children["chat-router/Deployment"]
+    labels = router["spec"]["template"]["metadata"]["labels"]
+    assert "halyard.dev/deployment" not in labels and labels["halyard.dev/router"] == "chat"
+    assert router["spec"]["replicas"] == 2
+    spec = router["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == "chat-router" and spec["securityContext"]["runAsNonRoot"]
+    container = spec["containers"][0]
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    args = " ".join(container["args"])
+    for flag in ("--deployment chat", "--policy least-load", "--tier critical", "--block-size 32",
+                 "--saturation 8", "--served-model-name chat-8b", "--cache-entries 10"):
+        assert flag in args
+    assert children["chat-router/Role"]["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+    binding = children["chat-router/RoleBinding"]
+    assert binding["subjects"][0]["name"] == "chat-router" and binding["roleRef"]["name"] == "chat-router"
+    assert children["chat-router/PodDisruptionBudget"]["spec"]["minAvailable"] == 1
 
 
 def test_spot_pool_has_its_own_deployment_and_selector():
@@ -50,7 +82,8 @@ def test_worker_command_line_sets_only_given_flags():
     container = pod(children)["containers"][0]
     assert container["command"] == ["halyard-worker"]
     assert container["args"] == [
-        "serve", "--model", "hf://org/repo", "--served-model-name", "chat-8b", "--host", "$(POD_IP)",
+        "serve", "--model", "hf://org/repo", "--model-cache", "/var/lib/halyard/model-cache",
+        "--served-model-name", "chat-8b", "--host", "$(POD_IP)",
         "--port", "8000", "--dtype", "auto", "--quantization", "int4", "--max-num-seqs", "32",
         "--gpu-memory-utilization", "0.85", "--no-prefix-caching", "--drain-timeout", "60",
         "--block-size", "32"]
@@ -60,6 +93,7 @@ def test_worker_command_line_sets_only_given_flags():
 
 @pytest.mark.parametrize("uri,path,claim", [
     ("file:///srv/models/llama", "/srv/models/llama", None),
+    ("/srv/models/x.gguf", "/srv/models/x.gguf", None),
     ("pvc://store/llama/8b", "/models/store/llama/8b", "store"),
     ("pvc://store", "/models/store", "store"),
     ("s3://bucket/llama", "s3://bucket/llama", None),
@@ -77,6 +111,44 @@ def test_pvc_model_is_mounted_read_only():
     mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "model")
     assert mount == {"name": "model", "mountPath": "/models/store", "readOnly": True}
     assert spec["containers"][0]["args"][2] == "/models/store/llama"
+    assert "initContainers" not in spec  # nothing to fetch: the claim is read in place
+
+
+def test_remote_model_is_fetched_by_an_init_container_into_the_node_cache():
+    children = build(model={"name": "m", "uri": "hf://org/repo", "revision": "v2"},
+                     template={"env": [{"name": "HF_TOKEN", "value": "t"}]})
+    spec = pod(children)
+    (init,) = spec["initContainers"]
+    assert init["command"] == ["halyard-worker"]
+    assert init["args"] == ["fetch", "--model", "hf://org/repo", "--revision", "v2",
+                            "--cache", "/var/lib/halyard/model-cache"]
+    assert {"name": "HF_TOKEN", "value": "t"} in init["env"]  # credentials reach the fetch
+    assert {"name": "model-cache", "hostPath": {"path": "/var/lib/halyard/model-cache",
+                                                "type": "DirectoryOrCreate"}} in spec["volumes"]
+    args = spec["containers"][0]["args"]
+    assert args[:7] == ["serve", "--model", "hf://org/repo", "--revision", "v2",
+                        "--model-cache", "/var/lib/halyard/model-cache"]
+    for container in (init, spec["containers"][0]):
+        assert {"name": "model-cache", "mountPath": "/var/lib/halyard/model-cache"} in container["volumeMounts"]
+    assert not any(e["name"] == "HALYARD_MODEL_REVISION" for e in spec["containers"][0]["env"])
+
+
+@pytest.mark.parametrize("raw,volume", [
+    ({"persistentVolumeClaim": "models"}, {"name": "model-cache", "persistentVolumeClaim": {"claimName": "models"}}),
+    ({"emptyDir": {}}, {"name": "model-cache", "emptyDir": {}}),
+    ({"hostPath": "/data/models"}, {"name": "model-cache", "hostPath": {"path": "/data/models",
+                                                                        "type": "DirectoryOrCreate"}}),
+])
+def test_model_cache_volume_comes_from_the_operator_config(raw, volume):
+    from halyard_operator.config import parse_config
+
+    config = parse_config({"modelCache": raw})
+    children = build(model={"name": "m", "uri": "s3://bucket/llama"}, config=config)
+    spec = pod(children)
+    assert volume in spec["volumes"]
+    mount = config.model_cache.mount_path
+    assert spec["initContainers"][0]["args"][-2:] == ["--cache", mount]
+    assert ["--model-cache", mount] == spec["containers"][0]["args"][3:5]
 
 
 def test_gpu_limits_product_selector_toleration_priority():

@@ -70,7 +70,8 @@ def test_counts_and_ready_condition():
 def test_plan_writes_children_then_nothing_once_they_exist():
     s = spec(capacity={"spot": {"enabled": True}})
     plan = make_plan(OWNER, s, [], Observed(nodes=nodes(EKS_NODES)), CONFIG)
-    assert [o["metadata"]["name"] for o in plan.writes] == ["chat-ondemand", "chat-spot", "chat", "chat"]
+    assert [o["metadata"]["name"] for o in plan.writes] == [
+        "chat-ondemand", "chat-spot", "chat", "chat-workers", "chat"] + ["chat-router"] * 5
     live = {(o["kind"], o["metadata"]["name"]): o for o in plan.writes}
     again = make_plan(OWNER, s, [], Observed(children=live, nodes=nodes(EKS_NODES)), CONFIG)
     assert again.writes == () and again.deletes == () and again.problems == ()

@@ -18,9 +18,16 @@ def _parse(*argv):
     return parser.parse_args(list(argv))
 
 
+def _model_dir(path):
+    """What `serve` checks a local model directory for at parse time (config.json, weights)."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.json").write_text("{}")
+    (path / "model.safetensors").write_bytes(b"")
+    return path
+
+
 def test_config_is_frozen_and_names_default_to_the_directory(tmp_path):
-    model = tmp_path / "chat-8b"
-    model.mkdir()
+    model = _model_dir(tmp_path / "chat-8b")
     config = config_from_args(_parse("--model", str(model), "--host", "127.0.0.5", "--port", "9000",
                                      "--quantization", "int8", "--no-prefix-caching",
                                      "--kv-cache-memory", "64Mi"))
@@ -47,7 +54,7 @@ def test_missing_model_directory_and_template_name_the_flag(tmp_path):
     with pytest.raises(ValueError, match="--model"):
         config_from_args(_parse("--model", str(tmp_path / "nope")))
     with pytest.raises(ValueError, match="--chat-template"):
-        config_from_args(_parse("--model", str(tmp_path), "--chat-template", str(tmp_path / "t.jinja")))
+        config_from_args(_parse("--model", str(_model_dir(tmp_path)), "--chat-template", str(tmp_path / "t.jinja")))
 
 
 def test_parse_bytes_units():
@@ -209,8 +216,7 @@ async def test_drainer_waits_for_in_flight_then_aborts_at_the_deadline():
 
 
 def test_model_may_be_a_file_uri(tmp_path):
-    model = tmp_path / "m1"
-    model.mkdir()
+    model = _model_dir(tmp_path / "m1")
     config = config_from_args(_parse("--model", f"file://{model}"))
     assert config.model == str(model) and config.served_model_name == "m1"
 
@@ -218,7 +224,7 @@ def test_model_may_be_a_file_uri(tmp_path):
 def test_kernels_flag_reaches_the_engine_config(tmp_path):
     from halyard_worker.server.runtime import engine_config
 
-    config = config_from_args(_parse("--model", str(tmp_path), "--device", "cpu", "--kernels", "torch"))
+    config = config_from_args(_parse("--model", str(_model_dir(tmp_path)), "--device", "cpu", "--kernels", "torch"))
     assert engine_config(config).kernels == "torch"
 
 

@@ -1,4 +1,4 @@
-"""`halyard-worker` entry point: `halyard-worker serve --model PATH ...`."""
+"""`halyard-worker` entry point: `serve --model URI ...` and `fetch --model URI --cache DIR`."""
 from __future__ import annotations
 
 import argparse
@@ -6,12 +6,15 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from halyard_worker.fetch_cli import add_fetch_arguments
     from halyard_worker.server.config import add_serve_arguments
 
     parser = argparse.ArgumentParser(prog="halyard-worker", description="Halyard worker pod process")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     serve = commands.add_parser("serve", help="serve a model over an OpenAI-compatible HTTP API")
     add_serve_arguments(serve)
+    fetch = commands.add_parser("fetch", help="fetch a model into the node-local cache (init container)")
+    add_fetch_arguments(fetch)
     return parser
 
 
@@ -23,10 +26,14 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             config = config_from_args(args)
-        except ValueError as err:
+        except (ValueError, FileNotFoundError) as err:  # bad flag, or a local model that is not there
             print(f"halyard-worker serve: {err}", file=sys.stderr)
             return 2
         return serve(config)
+    if args.command == "fetch":
+        from halyard_worker.fetch_cli import run_fetch
+
+        return run_fetch(args)
     return 2
 
 

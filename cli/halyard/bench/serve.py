@@ -28,8 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--base-url", required=True, help="server root, e.g. http://127.0.0.1:8000")
     add("--model", required=True, help="served model name")
     add("--endpoint", choices=("completions", "chat"), default="completions")
-    add("--dataset", choices=("sharegpt", "fixed"), default="sharegpt",
-        help="synthetic ShareGPT-like lengths (seeded) or fixed --input-len/--output-len")
+    add("--dataset", choices=("sharegpt", "fixed", "shared-prefix"), default="sharegpt",
+        help="synthetic ShareGPT-like lengths (seeded), fixed --input-len/--output-len, or "
+             "shared-prefix: tenants whose requests share a long system prompt")
+    add("--prefix-groups", type=int, default=8, help="tenants with --dataset shared-prefix")
+    add("--system-prompt-len", type=int, default=256, help="system prompt words with --dataset shared-prefix")
     add("--input-len", type=int, default=128, help="prompt words with --dataset fixed")
     add("--output-len", type=int, default=128, help="output tokens with --dataset fixed")
     add("--max-input-len", type=int, default=1024, help="clip for sharegpt input lengths")

@@ -13,9 +13,11 @@ def request_body(req: BenchRequest, args) -> tuple[str, dict]:
     common = {"model": args.model, "stream": True, "stream_options": {"include_usage": True},
               "temperature": args.temperature, "ignore_eos": args.ignore_eos}
     if args.endpoint == "chat":
+        system = [{"role": "system", "content": req.system}] if req.system else []
         return "/v1/chat/completions", {**common, "max_completion_tokens": req.output_len,
-                                        "messages": [{"role": "user", "content": req.prompt}]}
-    return "/v1/completions", {**common, "max_tokens": req.output_len, "prompt": req.prompt}
+                                        "messages": system + [{"role": "user", "content": req.prompt}]}
+    prompt = f"{req.system}\n\n{req.prompt}" if req.system else req.prompt
+    return "/v1/completions", {**common, "max_tokens": req.output_len, "prompt": prompt}
 
 
 def _content(chunk: dict) -> str:

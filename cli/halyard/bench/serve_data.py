@@ -9,6 +9,11 @@ exactly --input-len / --output-len. Prompt text is built from a fixed word
 list (roughly one token per word with a BPE tokenizer); the server's `usage`
 gives the exact prompt token counts reported.
 
+"shared-prefix" (multi-tenant): every request belongs to one of
+--prefix-groups tenants; a tenant's requests share its long system prompt
+(--system-prompt-len words, distinct per tenant and per --seed) and differ in
+a short user question (--input-len words); outputs are --output-len tokens.
+
 Arrivals: with --request-rate R (requests/s) the gaps are Gamma(shape=b,
 scale=1/(R*b)) for burstiness b; b = 1 is a Poisson process, b < 1 burstier,
 b > 1 more uniform. R = inf sends everything at t=0.
@@ -33,6 +38,7 @@ class BenchRequest:
     input_len: int
     output_len: int
     send_at: float
+    system: str = ""  # shared-prefix: the tenant's system prompt (sent before the prompt)
 
 
 def _lognormal(rng: random.Random, median: float, sigma: float, low: int, high: int) -> int:
@@ -64,9 +70,27 @@ def arrival_times(rng: random.Random, n: int, rate: float, burstiness: float) ->
     return out
 
 
+def system_prompt(group: int, n_words: int, seed: int) -> str:
+    """Tenant `group`'s system prompt: its own words from the first one on."""
+    rng = random.Random(f"tenant-{seed}-{group}")
+    return f"Tenant {seed}-{group} instructions: " + " ".join(rng.choice(WORDS) for _ in range(n_words))
+
+
+def shared_prefix_workload(args, rng: random.Random, times: list[float]) -> list[BenchRequest]:
+    systems = [system_prompt(g, args.system_prompt_len, args.seed) for g in range(args.prefix_groups)]
+    out = []
+    for i in range(args.num_prompts):
+        group = rng.randrange(args.prefix_groups)
+        out.append(BenchRequest(i, prompt_text(rng, args.input_len, i), args.input_len, args.output_len, times[i],
+                                systems[group]))
+    return out
+
+
 def build_workload(args) -> list[BenchRequest]:
     rng = random.Random(args.seed)
     times = arrival_times(rng, args.num_prompts, args.request_rate, args.burstiness)
+    if args.dataset == "shared-prefix":
+        return shared_prefix_workload(args, rng, times)
     out = []
     for i in range(args.num_prompts):
         n_in, n_out = lengths(rng, args)

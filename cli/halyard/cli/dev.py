@@ -12,7 +12,8 @@ def _cluster(args: argparse.Namespace) -> int:
     paths = dev_paths(args.name)
     if args.action == "up":
         plan = PoolPlan(on_demand_nodes=args.on_demand_nodes, spot_nodes=args.spot_nodes,
-                        gpus_per_node=args.gpus_per_node, preset=args.preset, gpu_taint=args.gpu_taint)
+                        gpus_per_node=args.gpus_per_node, preset=args.preset, gpu_taint=args.gpu_taint,
+                        system_nodes=args.system_nodes)
         environment.up(paths, plan, runner=not args.no_runner)
         return 0
     if args.action == "down":
@@ -49,6 +50,8 @@ def register(subparsers) -> None:
     cluster.add_argument("--on-demand-nodes", type=int, default=2)
     cluster.add_argument("--spot-nodes", type=int, default=2)
     cluster.add_argument("--gpus-per-node", type=int, default=2)
+    cluster.add_argument("--system-nodes", type=int, default=1,
+                         help="untainted CPU nodes for pods without GPUs (the routers)")
     cluster.add_argument("--preset", choices=sorted(PRESETS), default="karpenter",
                          help="node labels/taints of the capacity pools")
     cluster.add_argument("--no-gpu-taint", dest="gpu_taint", action="store_false",

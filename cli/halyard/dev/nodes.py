@@ -71,11 +71,12 @@ class PoolPlan:
     gpu_taint: bool = True  # taint every node nvidia.com/gpu=present:NoSchedule, as GKE/AKS do
     prefix: str = "gpu"  # node names <prefix>-<capacity type>-<index>
     octet: int = 1  # pod CIDRs 127.<octet + pool>.<index>.0/24; pools of other plans need other octets
+    system_nodes: int = 0  # untainted CPU nodes `system-<index>` (routers, anything without a GPU)
 
     def __post_init__(self):
         if self.preset not in PRESETS:
             raise ValueError(f"preset: unknown provider {self.preset!r}; use one of {sorted(PRESETS)}")
-        for name in ("on_demand_nodes", "spot_nodes"):
+        for name in ("on_demand_nodes", "spot_nodes", "system_nodes"):
             if not 0 <= getattr(self, name) <= 250:
                 raise ValueError(f"{name}: must be between 0 and 250")
         if not 1 <= self.octet <= 250:
@@ -117,7 +118,20 @@ def pod_cidr(plan: PoolPlan, capacity_type: str, index: int) -> str:
     return f"127.{plan.octet + POOL_OFFSET[capacity_type]}.{index}.0/24"
 
 
+def system_node(plan: PoolPlan, index: int) -> dict:
+    """A kwok-managed CPU node without taints or GPUs, as clusters keep for system pods."""
+    name, cidr = f"system-{index}", f"127.{plan.octet + len(CAPACITY_TYPES)}.{index}.0/24"
+    resources = {"cpu": "16", "memory": "64Gi", "pods": "110"}
+    labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+              "type": "kwok", POOL_LABEL: "system"}
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": labels, "annotations": {KWOK_ANNOTATION: "fake"}},
+            "spec": {"podCIDR": cidr, "podCIDRs": [cidr]},
+            "status": {"capacity": resources, "allocatable": dict(resources)}}
+
+
 def pool_nodes(plan: PoolPlan) -> list[dict]:
-    """All nodes of the plan, on-demand first."""
+    """All nodes of the plan, on-demand first, system nodes last."""
     counts = {"on-demand": plan.on_demand_nodes, "spot": plan.spot_nodes}
-    return [build_node(plan, ct, i) for ct in CAPACITY_TYPES for i in range(counts[ct])]
+    gpu = [build_node(plan, ct, i) for ct in CAPACITY_TYPES for i in range(counts[ct])]
+    return gpu + [system_node(plan, i) for i in range(plan.system_nodes)]

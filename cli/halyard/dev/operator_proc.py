@@ -4,7 +4,10 @@ It gets the dev kubeconfig (flag and KUBECONFIG) and logs to `logs/operator.log`
 `kill()` is an abrupt SIGKILL (crash simulation); `stop()` is graceful.
 Its config (`operator-config.yaml` in the environment's root) samples serving
 metrics every 2 s over a 20 s window, so autoscaling reacts within seconds on
-a laptop-sized cluster; everything else keeps the production defaults.
+a laptop-sized cluster, and puts the model cache (a hostPath on a real
+node) in the environment's own `model-cache/` directory, which every fake
+node's pods share -- like the pods of one node; everything else keeps the
+production defaults.
 """
 from __future__ import annotations
 
@@ -18,6 +21,14 @@ from halyard.dev.paths import DevPaths
 
 
 DEV_CONFIG = "metricsInterval: 2s\nmetricsWindow: 20s\n"
+
+
+def dev_config(paths: DevPaths) -> str:
+    return DEV_CONFIG + f"modelCache:\n  hostPath: {model_cache_dir(paths)}\n"
+
+
+def model_cache_dir(paths: DevPaths) -> Path:
+    return paths.root / "model-cache"
 
 
 def operator_argv(kubeconfig: Path, config: Path | None = None) -> list[str]:
@@ -45,7 +56,7 @@ class OperatorProcess:
     def start(self) -> int:
         config = self.paths.root / "operator-config.yaml"
         config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text(DEV_CONFIG)
+        config.write_text(dev_config(self.paths))
         return daemons.start(self.paths, "operator", operator_argv(self.paths.kubeconfig, config), self.env)
 
     def stop(self) -> None:

@@ -3,7 +3,8 @@
 It watches all pods; a pod that kwok has made `Running` with a `podIP` (and is
 not terminating, not hostNetwork, not opted out with the annotation
 `halyard.dev/dev-runner: skip` or the env var `HALYARD_DEV_RUNNER=skip`)
-gets its containers started with exactly the pod's command line and env. The
+gets its containers started with exactly the pod's command line and env (plus
+KUBECONFIG for pods that would get a service account token). The
 runner probes each container's readinessProbe and patches the pod's Ready
 condition to match, restarts crashed processes with back-off, and stops the
 process group (SIGTERM, SIGKILL after the grace period) when the pod is deleted.
@@ -51,10 +52,17 @@ def _skips(spec: dict) -> bool:
                for c in spec.get("containers", []) for e in c.get("env") or [])
 
 
-def base_env(config: RunnerConfig) -> dict:
+def base_env(config: RunnerConfig, pod: dict | None = None) -> dict:
+    """PATH and locale for every container; API credentials for pods that ask a
+    kubelet for them (`automountServiceAccountToken` not false): a kubelet would
+    mount the service account token, the dev runner hands over the dev
+    kubeconfig as KUBECONFIG (so in-cluster clients fall back to it)."""
     path = os.pathsep.join([*config.path_prefix, os.environ.get("PATH", "/usr/bin:/bin")])
     keep = {k: os.environ[k] for k in ("HOME", "LANG", "LC_ALL", "TMPDIR", "TZ") if k in os.environ}
-    return {**keep, "PATH": path}
+    env = {**keep, "PATH": path}
+    if pod is not None and (pod.get("spec") or {}).get("automountServiceAccountToken") is not False:
+        env["KUBECONFIG"] = str(config.kubeconfig)
+    return env
 
 
 class PodRunner:
@@ -82,7 +90,7 @@ class PodRunner:
             if managed:
                 managed.pod = pod
                 return
-            managed = ManagedPod.create(pod, self.config, base_env(self.config), self._lookup)
+            managed = ManagedPod.create(pod, self.config, base_env(self.config, pod), self._lookup)
             self.pods[uid] = managed
         log.info("started %s", managed.key)
 

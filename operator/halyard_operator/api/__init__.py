@@ -9,6 +9,7 @@ from halyard_operator.api.capacity import (
 )
 from halyard_operator.api.deployment import LLMDeploymentSpec
 from halyard_operator.api.parse import FieldError, InvalidSpec, parse_object, parse_spec
+from halyard_operator.api.router import ROUTING_POLICIES, RouterCacheSpec, RouterSpec
 from halyard_operator.api.schema import parse_duration
 from halyard_operator.api.spec import (
     API_GROUP, API_VERSION, KIND, PLURAL, BehaviorSpec, EngineSpec, ModelSpec,
@@ -21,7 +22,8 @@ __all__ = [
     "API_GROUP", "API_VERSION", "KIND", "PLURAL",
     "BehaviorSpec", "CapacitySpec", "Condition", "CustomPools", "EngineSpec", "EnvVar",
     "FieldError", "InvalidSpec", "LLMDeploymentSpec", "LLMDeploymentStatus",
-    "LocalObjectReference", "ModelSpec", "PoolPlacement", "PredictiveSpec", "ResourcesSpec",
+    "LocalObjectReference", "ModelSpec", "PoolPlacement", "PredictiveSpec", "ResourcesSpec", "ROUTING_POLICIES",
+    "RouterCacheSpec", "RouterSpec",
     "SLOSpec", "ScaleRules", "ScalingSpec", "SpotSpec", "StatusMetrics", "TemplateSpec",
     "Toleration", "parse_duration", "parse_object", "parse_spec",
 ]

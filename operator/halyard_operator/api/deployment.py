@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from halyard_operator.api.capacity import CapacitySpec
+from halyard_operator.api.router import RouterSpec
 from halyard_operator.api.schema import Rule, spec_field
 from halyard_operator.api.spec import (
     MAX_REPLICAS, TIERS, EngineSpec, ModelSpec, ResourcesSpec, ScalingSpec,
@@ -58,6 +59,8 @@ class LLMDeploymentSpec:
         default="standard", enum=TIERS)
     template: TemplateSpec = spec_field("Pod overrides for the worker pods.",
                                         default_factory=TemplateSpec)
+    router: RouterSpec = spec_field("The router in front of the workers (Service <name>).",
+                                    default_factory=RouterSpec)
     api_key_secret_ref: SecretKeyRef | None = spec_field(
         "Secret key holding the API key clients must send (Authorization: Bearer KEY); the "
         "workers read it from the environment (HALYARD_API_KEY), never from their command line. "

@@ -21,11 +21,13 @@ SHORT_NAMES = ("llmd",)
 CATEGORIES = ("halyard",)
 
 TIERS = ("critical", "standard", "batch")
+# The worker's model sources (halyard_worker/model/source.py parses the same forms;
+# tests/contract checks that every URI this pattern accepts parses there too).
 MODEL_URI_PATTERN = (
-    r"^(hf://[A-Za-z0-9._-]+/[A-Za-z0-9._-]+"
-    r"|s3://[a-z0-9][a-z0-9.-]*(/.*)?"
+    r"^(hf://[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9._-]+)?(/[A-Za-z0-9._/-]*\.gguf)?"
+    r"|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?"
     r"|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/.*)?"
-    r"|file:///.*)$"
+    r"|(file://)?/.*)$"
 )
 MAX_REPLICAS = 1000
 TARGET_QUEUE_PER_REPLICA = 4.0  # what an unset (or 0) scaling.targetQueuePerReplica means
@@ -40,18 +42,33 @@ def _frozen(cls):
 class ModelSpec:
     """Which weights to serve and under which name."""
 
+    RULES = (
+        Rule(cel="!has(self.revision) || self.uri.startsWith('hf://')",
+             message="spec.model.revision applies only to hf:// models; remove it, or use an hf:// uri",
+             path="revision", check=lambda m: m.revision is None or m.uri.startswith("hf://")),
+        Rule(cel="!has(self.revision) || !self.uri.contains('@')",
+             message="spec.model.uri already names a revision (@rev); give the revision once, "
+                     "in the uri or in spec.model.revision",
+             path="revision", check=lambda m: m.revision is None or "@" not in m.uri),
+    )
+
     name: str = spec_field(
         "Name clients pass as `model` in OpenAI requests (the served model name).",
         required=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$", max_length=253,
         hint="must start with a letter or digit and use only letters, digits and . _ : / -")
     uri: str = spec_field(
-        "Where the weights live: hf://org/repo, s3://bucket/path, pvc://claim/path "
-        "(mounted read-only at /models/<claim>) or file:///absolute/path on the node.",
+        "Where the weights live: hf://org/repo[@revision] or hf://org/repo/file.gguf (Hugging Face "
+        "Hub), s3://bucket/prefix (a directory, or one .gguf object), pvc://claim/path (mounted "
+        "read-only at /models/<claim>), or file:///absolute/path (or /absolute/path) on the node: a "
+        "Hugging Face model directory (safetensors, single or sharded) or a .gguf file. Remote "
+        "models (hf://, s3://) are fetched by an init container into the node-local model cache.",
         required=True, pattern=MODEL_URI_PATTERN, max_length=1024,
-        hint="must be hf://org/repo, s3://bucket/path, pvc://claim/path or file:///absolute/path")
+        hint="must be hf://org/repo[@rev][/file.gguf], s3://bucket/prefix, pvc://claim/path, "
+             "file:///absolute/path or /absolute/path")
     revision: str | None = spec_field(
-        "Revision (branch, tag or commit) for hf:// models; ignored for other schemes.",
-        max_length=128)
+        "Revision (branch, tag or commit) of an hf:// model; only valid with hf:// URIs.",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$", max_length=128,
+        hint="must be a branch, tag or commit: letters, digits and . _ / -")
 
 
 @_frozen

@@ -1,10 +1,13 @@
 """The worker container's command line and model location (pure).
 
-Model URI mapping (the worker resolves remote schemes itself):
-  file:///p              -> --model /p (a path on the node image or a hostPath)
+Model URI mapping (the worker parses the same forms: halyard_worker/model/source.py):
+  file:///p, /p          -> --model /p (a directory or .gguf file on the node)
   pvc://claim/path       -> PVC `claim` mounted read-only at /models/claim,
                             --model /models/claim/path
-  hf://org/repo, s3://.. -> --model <uri> unchanged
+  hf://..., s3://...     -> remote: the init container runs `halyard-worker fetch
+                            --model <uri> [--revision R] --cache <cache>` into the
+                            model cache volume; the server gets the same --model,
+                            --revision and --model-cache and loads the cached copy
 """
 from __future__ import annotations
 
@@ -26,7 +29,9 @@ MANAGED_FLAGS = {
     "--gpu-memory-utilization": "from spec.engine.gpuMemoryUtilization",
     "--no-prefix-caching": "from spec.engine.prefixCaching",
     "--drain-timeout": "from spec.engine.drainTimeout",
+    "--revision": "from spec.model.revision", "--model-cache": "to the model cache volume",
 }
+REMOTE_SCHEMES = ("hf://", "s3://")
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class ModelSource:
 
     path: str
     pvc_claim: str | None = None
+    remote: bool = False  # fetched into the model cache by the init container
 
     @property
     def mount_path(self) -> str | None:
@@ -43,6 +49,8 @@ class ModelSource:
 
 
 def model_source(uri: str) -> ModelSource:
+    if uri.startswith(REMOTE_SCHEMES):
+        return ModelSource(path=uri, remote=True)
     if uri.startswith("file://"):
         return ModelSource(path=uri[len("file://"):])
     if uri.startswith("pvc://"):
@@ -72,10 +80,27 @@ def extra_args_problems(args: tuple[str, ...]) -> list[str]:
     return problems
 
 
-def worker_args(spec: LLMDeploymentSpec) -> list[str]:
+def model_args(spec: LLMDeploymentSpec) -> list[str]:
+    """--model (and --revision for hf://), the same for fetch and serve."""
+    source = model_source(spec.model.uri)
+    if not source.remote:
+        return ["--model", source.path]
+    revision = ["--revision", spec.model.revision] if spec.model.revision else []
+    return ["--model", source.path, *revision]
+
+
+def fetch_args(spec: LLMDeploymentSpec, cache_dir: str) -> list[str] | None:
+    """The init container's `halyard-worker` arguments, or None for a local model."""
+    if not model_source(spec.model.uri).remote:
+        return None
+    return ["fetch", *model_args(spec), "--cache", cache_dir]
+
+
+def worker_args(spec: LLMDeploymentSpec, cache_dir: str) -> list[str]:
     """`halyard-worker` arguments; $(POD_IP) is expanded by the kubelet."""
     engine = spec.engine
-    args = ["serve", "--model", model_source(spec.model.uri).path,
+    cache = ["--model-cache", cache_dir] if model_source(spec.model.uri).remote else []
+    args = ["serve", *model_args(spec), *cache,
             "--served-model-name", spec.model.name, "--host", "$(POD_IP)", "--port", str(PORT)]
     args += _engine_flags(engine)
     args += ["--drain-timeout", _seconds(engine.drain_timeout)]

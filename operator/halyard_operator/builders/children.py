@@ -1,5 +1,6 @@
 """Desired child objects of one LLMDeployment (pure): a Deployment per pool,
-a Service and a PodDisruptionBudget."""
+the Service `<name>` (the router, or the workers when the router is off), the
+headless Service `<name>-workers`, a PodDisruptionBudget and the router's children."""
 from __future__ import annotations
 
 from halyard_operator.api import LLMDeploymentSpec
@@ -8,6 +9,7 @@ from halyard_operator.builders.meta import Owner, child_metadata, pool_name, sel
 from halyard_operator.builders.placement import PoolCounts
 from halyard_operator.builders.pod import pod_template
 from halyard_operator.builders.pools import ON_DEMAND, SPOT, Pools
+from halyard_operator.builders.router import router_children, router_selector
 from halyard_operator.names import POOL_LABEL
 from halyard_operator.config import OperatorConfig, PoolPreset
 
@@ -30,12 +32,29 @@ def deployment(owner: Owner, spec: LLMDeploymentSpec, pool: str, replicas: int,
     }
 
 
-def service(owner: Owner) -> dict:
-    """v1 Service `<name>` over the workers of every pool (port name http)."""
+def service(owner: Owner, spec: LLMDeploymentSpec) -> dict:
+    """v1 Service `<name>`, the OpenAI endpoint (port name http): the router
+    pods, or the workers of every pool when the router is off."""
+    selector = router_selector(owner) if spec.router.enabled else selector_labels(owner)
     return {
         "apiVersion": "v1", "kind": "Service",
         "metadata": child_metadata(owner, owner.name),
-        "spec": {"type": "ClusterIP", "selector": selector_labels(owner),
+        "spec": {"type": "ClusterIP", "selector": selector,
+                 "ports": [{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}]},
+    }
+
+
+def workers_service_name(owner: Owner) -> str:
+    return f"{owner.name}-workers"
+
+
+def workers_service(owner: Owner) -> dict:
+    """Headless v1 Service `<name>-workers`: one DNS record per worker pod, Ready
+    or not (the router and gateways pick pods themselves)."""
+    return {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": child_metadata(owner, workers_service_name(owner)),
+        "spec": {"clusterIP": "None", "selector": selector_labels(owner), "publishNotReadyAddresses": True,
                  "ports": [{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}]},
     }
 
@@ -56,4 +75,5 @@ def desired_children(owner: Owner, spec: LLMDeploymentSpec, pools: Pools, counts
     children = [deployment(owner, spec, ON_DEMAND, counts.on_demand, pools.on_demand, config)]
     if pools.spot is not None:
         children.append(deployment(owner, spec, SPOT, counts.spot, pools.spot, config))
-    return children + [service(owner), disruption_budget(owner)]
+    return children + [service(owner, spec), workers_service(owner), disruption_budget(owner),
+                       *router_children(owner, spec, config)]

@@ -52,7 +52,11 @@ def in_cluster() -> Connection | None:
 
 
 def from_kubeconfig(path: str | None = None, context: str | None = None) -> Connection:
-    from kubernetes import client, config  # only needed outside the cluster
+    try:
+        from kubernetes import client, config  # only needed outside the cluster
+    except ImportError:
+        raise SystemExit("halyard-operator: reading a kubeconfig needs the kubernetes package: "
+                         "pip install 'halyard[kubeconfig]' (in a pod the service account is used)") from None
 
     cfg = client.Configuration()
     config.load_kube_config(config_file=path, context=context, client_configuration=cfg)

@@ -9,6 +9,9 @@ KINDS = {
     "Secret": ("/api/v1", "secrets", True),
     "Node": ("/api/v1", "nodes", False),
     "Pod": ("/api/v1", "pods", True),
+    "ServiceAccount": ("/api/v1", "serviceaccounts", True),
+    "Role": ("/apis/rbac.authorization.k8s.io/v1", "roles", True),
+    "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
     "LLMDeployment": ("/apis/halyard.dev/v1alpha1", "llmdeployments", True),
 }
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 import logging
 
 from halyard_operator.api import LLMDeploymentSpec
+from halyard_operator.builders.children import workers_service_name
 from halyard_operator.builders.meta import Owner, pool_name
 from halyard_operator.builders.pools import ON_DEMAND, SPOT
+from halyard_operator.builders.router import router_name
 from halyard_operator.kube.client import KubeClient, KubeError
 from halyard_operator.names import DEPLOYMENT_LABEL
 from halyard_operator.observe.read import read_observed
@@ -16,8 +18,11 @@ log = logging.getLogger(__name__)
 
 def child_keys(owner: Owner) -> list[tuple[str, str]]:
     """Every child a LLMDeployment can have (deterministic names)."""
+    router = router_name(owner)
     return [("Deployment", pool_name(owner, ON_DEMAND)), ("Deployment", pool_name(owner, SPOT)),
-            ("Service", owner.name), ("PodDisruptionBudget", owner.name)]
+            ("Service", owner.name), ("Service", workers_service_name(owner)), ("PodDisruptionBudget", owner.name),
+            ("ServiceAccount", router), ("Role", router), ("RoleBinding", router), ("Deployment", router),
+            ("PodDisruptionBudget", router)]
 
 
 async def observe_children(kube: KubeClient, owner: Owner) -> dict[tuple[str, str], dict]:

@@ -5,7 +5,9 @@ from datetime import datetime
 from typing import Iterable, Mapping
 
 from halyard_operator.builders.pools import ON_DEMAND
-from halyard_operator.names import DELETION_COST_ANNOTATION, DEPLOYMENT_LABEL, GPU_RESOURCE, POOL_LABEL
+from halyard_operator.names import (
+    DELETION_COST_ANNOTATION, DEPLOYMENT_LABEL, DRAINING_ANNOTATION, GPU_RESOURCE, POOL_LABEL,
+)
 from halyard_operator.observe.types import GpuClaim, NodeInfo, Observed, ObservedPod
 
 
@@ -44,7 +46,8 @@ def read_pod(obj: Mapping, now: float) -> ObservedPod:
         scheduled=status.get("phase", "Pending") != "Pending",
         deleting=meta.get("deletionTimestamp") is not None,
         ip=status.get("podIP") or None,
-        deletion_cost=(meta.get("annotations") or {}).get(DELETION_COST_ANNOTATION))
+        deletion_cost=(meta.get("annotations") or {}).get(DELETION_COST_ANNOTATION),
+        draining=(meta.get("annotations") or {}).get(DRAINING_ANNOTATION))
 
 
 def read_gpu_claims(pods: Iterable[Mapping]) -> tuple[GpuClaim, ...]:

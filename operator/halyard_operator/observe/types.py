@@ -28,7 +28,8 @@ class ObservedPod:
     `age_s`: seconds since creation; `scheduled`: past phase Pending (a pod still
     loading its model is scheduled but not ready); `load`: running + waiting requests;
     `ip`: the pod IP (None until assigned); `deletion_cost`: the current
-    pod-deletion-cost annotation (None when absent)."""
+    pod-deletion-cost annotation (None when absent); `draining`: the
+    halyard.dev/draining annotation (None when absent)."""
 
     name: str
     pool: str
@@ -40,6 +41,7 @@ class ObservedPod:
     load: float | None = None
     ip: str | None = None
     deletion_cost: str | None = None
+    draining: str | None = None  # the halyard.dev/draining annotation (routers skip the pod)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from halyard_operator.config import OperatorConfig
 from halyard_operator.kube.apply import write
 from halyard_operator.kube.client import KubeClient
 from halyard_operator.kube.paths import describe
-from halyard_operator.names import DEGRADED, NORMAL, STATE_ANNOTATION, WARNING, EventReason, Reason
+from halyard_operator.names import DEGRADED, NORMAL, ROUTER_LABEL, STATE_ANNOTATION, WARNING, EventReason, Reason
 from halyard_operator.reconcile.conditions import find, merge_conditions
 from halyard_operator.builders.pools import resolve_pools
 from halyard_operator.policy import CapacityDecision, ScalingState
@@ -29,6 +29,7 @@ from halyard_operator.observe.live import observe, observe_children
 from halyard_operator.reconcile.plan import Plan, make_plan, observed_pools
 from halyard_operator.reconcile.scaling import ScalingInputs, apply_decision, decide, key_of
 from halyard_operator.builders.args import PORT
+from halyard_operator.signals.demand import demand_floor, router_targets, scrape_demand
 from halyard_operator.signals.hub import MetricsHub, scrape_targets
 from halyard_operator.reconcile.status import current_conditions, status_fields
 from halyard_operator.reconcile.validate import Problem
@@ -105,8 +106,18 @@ async def _decide(ctx: ReconcileContext, body: dict, owner: Owner, spec: LLMDepl
     key, now = key_of(owner), ctx.clock()
     inputs = ScalingInputs(metrics=ctx.hub.metrics(key, now), loads=ctx.hub.loads(key),
                            now=now, state=ScalingState.from_json(annotations.get(STATE_ANNOTATION)),
-                           gpu_claims=await ctx.cluster_pods.get(ctx.kube))
+                           gpu_claims=await ctx.cluster_pods.get(ctx.kube),
+                           demand_floor=await _demand_floor(ctx, owner, spec, now))
     return decide(owner, spec, ctx.config, pools.spot is not None, observed, inputs, ctx.book)
+
+
+async def _demand_floor(ctx: ReconcileContext, owner: Owner, spec: LLMDeploymentSpec, now: float) -> int | None:
+    """For `minReplicas: 0` behind a router: what the router pods' demand needs."""
+    if spec.scaling is None or spec.scaling.min_replicas != 0 or not spec.router.enabled:
+        return None
+    pods = await ctx.kube.list("Pod", owner.namespace, labels=f"{ROUTER_LABEL}={owner.name}")
+    demand = await scrape_demand(router_targets(pods, PORT))
+    return demand_floor(demand, now, spec.scaling.behavior.scale_down.stabilization_window)
 
 
 def _parse(body: dict) -> tuple[LLMDeploymentSpec | None, list[Problem]]:

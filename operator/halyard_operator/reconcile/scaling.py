@@ -16,9 +16,12 @@ from halyard_operator.api import LLMDeploymentSpec
 from halyard_operator.builders.meta import Owner
 from halyard_operator.config import OperatorConfig
 from halyard_operator.kube.client import KubeClient
-from halyard_operator.names import CAPACITY_CONSTRAINED, DELETION_COST_ANNOTATION, STATE_ANNOTATION
+from halyard_operator.names import (
+    CAPACITY_CONSTRAINED, DELETION_COST_ANNOTATION, DRAINING_ANNOTATION, STATE_ANNOTATION,
+)
 from halyard_operator.observe import GpuClaim, Observed
 from halyard_operator.policy import CapacityDecision, ScalingState, plan_capacity
+from halyard_operator.policy.interruption import COST_INTERRUPTED
 from halyard_operator.policy.tiers import Demand
 from halyard_operator.reconcile.fleet import FleetBook, foreign_gpus, usable_gpu_nodes
 from halyard_operator.signals.types import DeploymentMetrics
@@ -35,20 +38,36 @@ class ScalingInputs:
     now: float
     state: ScalingState
     gpu_claims: tuple[GpuClaim, ...]  # GPUs used outside Halyard; () when unknown
+    demand_floor: int | None = None  # replicas the routers' demand needs (minReplicas 0 only); None: unknown
 
 
 def key_of(owner: Owner) -> str:
     return f"{owner.namespace}/{owner.name}"
 
 
+def with_demand(spec: LLMDeploymentSpec, floor: int | None) -> tuple[LLMDeploymentSpec, int | None]:
+    """Scale from zero: a `minReplicas: 0` deployment whose routers hold or serve
+    requests (or saw one within the scale-down window) is sized with minReplicas
+    raised to `floor`; one idle for the window is capped at 0. Returns (spec for
+    the policies, cap)."""
+    if spec.scaling is None or spec.scaling.min_replicas != 0 or floor is None:
+        return spec, None
+    if floor > 0:
+        return replace(spec, scaling=replace(spec.scaling, min_replicas=min(floor, spec.scaling.max_replicas))), None
+    return spec, 0
+
+
 def decide(owner: Owner, spec: LLMDeploymentSpec, config: OperatorConfig, spot_available: bool,
            observed: Observed, inputs: ScalingInputs, book: FleetBook) -> CapacityDecision:
     """The deployment's size per pool now, capped by its tier's grant of GPUs."""
     key, tier = key_of(owner), config.tiers[spec.tier]
+    spec, zero = with_demand(spec, inputs.demand_floor)
     pods = tuple(replace(p, load=inputs.loads.get(p.name)) for p in observed.pods)
     nodes = {info.name: info for info in observed.nodes or ()}
     metrics = inputs.metrics if spec.scaling is not None else None
-    first = plan_capacity(key, spec, tier, spot_available, pods, nodes, metrics, inputs.now, inputs.state)
+    first = plan_capacity(key, spec, tier, spot_available, pods, nodes, metrics, inputs.now, inputs.state, cap=zero)
+    if zero is not None:
+        return first
     usable = usable_gpu_nodes(observed.nodes or (), spec.resources.gpu_product)
     if not usable:  # nodes unknown (no permission) or none yet: the scheduler decides alone
         return first
@@ -65,6 +84,15 @@ def decide(owner: Owner, spec: LLMDeploymentSpec, config: OperatorConfig, spot_a
     return replace(capped, conditions=conditions)
 
 
+def pod_annotations(cost: int) -> dict[str, str]:
+    """A worker pod's deletion cost; a pod on an interrupted node (the lowest
+    cost) is also marked draining, so routers stop sending it requests at once."""
+    out = {DELETION_COST_ANNOTATION: str(cost)}
+    if cost == COST_INTERRUPTED:
+        out[DRAINING_ANNOTATION] = "node-interruption"
+    return out
+
+
 async def apply_decision(kube: KubeClient, body: dict, decision: CapacityDecision, observed: Observed,
                          events) -> None:
     """State annotation (on change), drains, deletion costs (on change), Events."""
@@ -78,8 +106,11 @@ async def apply_decision(kube: KubeClient, body: dict, decision: CapacityDecisio
         if pod in live and await kube.delete("Pod", pod, ns):
             log.info("Draining pod %s/%s", ns, pod)
     for pod, cost in decision.deletion_costs.items():
-        if pod in live and pod not in decision.drain and live[pod].deletion_cost != str(cost):
-            await kube.patch("Pod", pod, ns, {"metadata": {"annotations": {DELETION_COST_ANNOTATION: str(cost)}}})
+        wanted = pod_annotations(cost)
+        current = {DELETION_COST_ANNOTATION: live[pod].deletion_cost, DRAINING_ANNOTATION: live[pod].draining} \
+            if pod in live else {}
+        if pod in live and pod not in decision.drain and any(current.get(k) != v for k, v in wanted.items()):
+            await kube.patch("Pod", pod, ns, {"metadata": {"annotations": wanted}})
     for type_, reason, message in decision.events:
         log.info("%s/%s: %s", ns, name, message)
         events(body, type_, reason, message)

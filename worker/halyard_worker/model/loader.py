@@ -1,8 +1,7 @@
 """Load a Hugging Face model directory into `LlamaModel`.
 
-Accepted model locations: a plain directory, `file:///abs/path`, or
-`hf://org/repo[@revision]` (resolved with `huggingface_hub.snapshot_download`
-when that package is installed and the hub is reachable).
+Model locations (directories, .gguf files, hf://, s3://, pvc://) are parsed
+in `source.py` and fetched or checked in `fetch.py`.
 """
 from __future__ import annotations
 
@@ -20,33 +19,12 @@ log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-def resolve_model_path(uri: str) -> Path:
-    """Turn a model location into a local directory, or raise a clear error."""
-    if uri.startswith("hf://"):
-        return _download_hf(uri[len("hf://"):])
-    path = Path(uri[len("file://"):] if uri.startswith("file://") else uri).expanduser()
-    if not path.is_dir():
-        raise FileNotFoundError(f"model directory {str(path)!r} does not exist (model={uri!r})")
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"model directory {str(path)!r} has no config.json")
-    if not list(path.glob("*.safetensors")):
-        raise FileNotFoundError(f"model directory {str(path)!r} has no *.safetensors weights")
-    return path
+def resolve_model_path(uri: str, revision: str | None = None, cache: Path | None = None) -> Path:
+    """Turn a model location (see `model/source.py`) into a local path, or raise a clear error."""
+    from halyard_worker.model.fetch import resolve
+    from halyard_worker.model.source import parse_model_uri
 
-
-def _download_hf(repo: str) -> Path:
-    repo, _, revision = repo.partition("@")
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError as err:
-        raise RuntimeError(f"model hf://{repo} needs the huggingface_hub package; install it "
-                           "or pass a local directory") from err
-    try:
-        path = snapshot_download(repo, revision=revision or None,
-                                 allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt"])
-    except Exception as err:  # network, auth, missing repo: all surface the same way
-        raise RuntimeError(f"could not download model hf://{repo}: {type(err).__name__}: {err}") from err
-    return resolve_model_path(path)
+    return resolve(parse_model_uri(uri, revision), cache)
 
 
 def load_config(path: Path) -> ModelConfig:

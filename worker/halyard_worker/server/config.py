@@ -24,8 +24,10 @@ class ServerConfig:
     None or non-empty; `max_request_bytes` > 0.
     """
 
-    model: str
+    model: str  # a local path, or an hf:// / s3:// URI fetched at load time (model/source.py)
     served_model_name: str
+    revision: str | None = None  # hf:// only
+    model_cache: str | None = None  # where remote models are fetched to (the pod's cache volume)
     host: str = "0.0.0.0"
     port: int = 8000
     dtype: str = "auto"
@@ -100,7 +102,11 @@ def parse_bytes(text: str) -> int:
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `halyard-worker serve` (the operator passes these)."""
     add = parser.add_argument
-    add("--model", required=True, help="model directory (config.json, safetensors, tokenizer)")
+    add("--model", required=True, help="model directory, .gguf file, file:///path, hf://org/repo[@rev]"
+        "[/file.gguf], s3://bucket/prefix or pvc://claim/path")
+    add("--revision", help="branch, tag or commit of an hf:// model")
+    add("--model-cache", help="directory remote models are fetched into (default: $HALYARD_MODEL_CACHE "
+        "or ~/.cache/halyard/model-cache); `halyard-worker fetch --cache` fills the same layout")
     add("--served-model-name", help="name clients use in `model` (default: the directory name)")
     add("--host", default="0.0.0.0", help="bind address (the pod IP)")
     add("--port", type=_port, default=8000)
@@ -140,14 +146,19 @@ def _read_template(path: str | None) -> str | None:
     return file.read_text()
 
 
-def _check_model(model: str) -> str:
-    """A directory, `file:///dir`, or `hf://org/repo[@rev]` (resolved by the engine)."""
-    if model.startswith("hf://"):
-        return model
-    path = Path(model.removeprefix("file://")).expanduser()
-    if not path.is_dir():
-        raise ValueError(f"--model: {model!r} is not a directory (or file:///dir, hf://org/repo)")
-    return str(path)
+def _check_model(model: str, revision: str | None):
+    """Parse the model location; a local one must exist and be loadable now."""
+    from halyard_worker.model.fetch import check_local
+    from halyard_worker.model.source import parse_model_uri
+
+    source = parse_model_uri(model, revision)
+    if source.scheme == "local":
+        try:
+            check_local(Path(source.path).expanduser(), model)
+        except FileNotFoundError as err:
+            raise ValueError(str(err)) from err
+        return source, str(Path(source.path).expanduser())
+    return source, model
 
 
 def _api_key(args: argparse.Namespace) -> str | None:
@@ -168,16 +179,21 @@ def _api_key(args: argparse.Namespace) -> str | None:
     return key.strip()
 
 
-def _default_name(model: str) -> str:
-    return model.removeprefix("hf://").split("@")[0] if model.startswith("hf://") else Path(model).resolve().name
+def _default_name(source, model: str) -> str:
+    """The repo id, or the directory (file) name without .gguf."""
+    if source.scheme == "local":
+        return Path(model).resolve().name.removesuffix(".gguf")
+    return source.default_name
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     """Build the frozen config; raises ValueError naming the flag on bad input."""
-    model = _check_model(args.model)
+    source, model = _check_model(args.model, args.revision)
     return ServerConfig(
         model=model,
-        served_model_name=args.served_model_name or _default_name(model),
+        served_model_name=args.served_model_name or _default_name(source, model),
+        revision=source.revision,
+        model_cache=args.model_cache,
         host=args.host,
         port=args.port,
         dtype=args.dtype,

@@ -113,12 +113,22 @@ def _device(name: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def engine_config(config: ServerConfig):
+def local_model(config: ServerConfig) -> str:
+    """The local path of `--model`: remote sources are fetched into `--model-cache`
+    (a no-op when the pod's init container already did)."""
+    from halyard_worker.model.fetch import resolve
+    from halyard_worker.model.source import parse_model_uri
+
+    cache = Path(config.model_cache) if config.model_cache else None
+    return str(resolve(parse_model_uri(config.model, config.revision), cache))
+
+
+def engine_config(config: ServerConfig, model: str | None = None):
     """ServerConfig -> the engine's EngineConfig (engine-side validation applies)."""
     from halyard_worker.engine.types import EngineConfig
 
     kwargs = dict(
-        model=config.model, dtype=config.dtype, quantization=config.quantization,
+        model=model or config.model, dtype=config.dtype, quantization=config.quantization,
         device=_device(config.device), max_model_len=config.max_model_len,
         max_num_seqs=config.max_num_seqs, block_size=config.block_size,
         kv_cache_memory=config.kv_cache_memory, enable_prefix_caching=config.prefix_caching,
@@ -137,7 +147,7 @@ def build_runtime(config: ServerConfig) -> ModelRuntime:
 
     from halyard_worker.engine.async_engine import AsyncEngine
 
-    engine = AsyncEngine(engine_config(config))
+    engine = AsyncEngine(engine_config(config, local_model(config)))
     engine.start()
     # A tokenizer instance of our own: the engine thread uses its instance
     # concurrently, and Rust tokenizers are not meant to be shared that way.
