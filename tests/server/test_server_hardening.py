@@ -27,6 +27,12 @@ def server(server_factory):
 
 
 @pytest.fixture(scope="module")
+def long_model(tiny_model_factory):
+    """A context long enough that one request keeps decoding for seconds."""
+    return tiny_model_factory(max_position_embeddings=4096)
+
+
+@pytest.fixture(scope="module")
 def client(server):
     openai = pytest.importorskip("openai")
     return openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=120)
@@ -127,41 +133,43 @@ def test_health_answers_while_large_prompts_are_tokenized(server):
 
 
 # -- 4. client ids never collide with engine ids; drain aborts everything ------
-def test_colliding_request_ids_still_drain_at_the_deadline(server_factory):
-    srv = server_factory("--drain-timeout", "0.2")
-    results = {}
+def test_colliding_request_ids_still_drain_at_the_deadline(server_factory, long_model):
+    srv = server_factory("--drain-timeout", "0.5", model=long_model)
+    results, first = {}, threading.Barrier(4)
 
     def run(name, rid, prompt):
-        body = {"model": MODEL, "prompt": prompt, "max_tokens": 480, "ignore_eos": True}
-        resp = httpx.post(f"{srv.url}/v1/completions", json=body, headers={"X-Request-Id": rid}, timeout=120)
-        results[name] = resp
+        body = {"model": MODEL, "prompt": prompt, "max_tokens": 4000, "ignore_eos": True, "stream": True}
+        with httpx.stream("POST", f"{srv.url}/v1/completions", json=body, headers={"X-Request-Id": rid},
+                          timeout=120) as resp:
+            lines = resp.iter_lines()
+            next(lines)
+            first.wait(60)
+            chunks = [json.loads(line[6:]) for line in lines if line.startswith("data: {")]
+        results[name] = (resp, [c["choices"][0]["finish_reason"] for c in chunks
+                                if c["choices"] and c["choices"][0]["finish_reason"]])
 
     threads = [threading.Thread(target=run, args=("a", "foo", ["one", "two"])),
                threading.Thread(target=run, args=("b", "foo/0", "three")),
                threading.Thread(target=run, args=("c", "foo-0", "four"))]
     for t in threads:
         t.start()
-    time.sleep(0.3)
+    first.wait(60)  # every stream has sent its first chunk
     started = time.monotonic()
     srv.proc.send_signal(signal.SIGTERM)
     for t in threads:
         t.join(60)
     assert srv.proc.wait(30) == 0
     assert time.monotonic() - started < 8  # the drain deadline, not the requests' own end
-    reasons = []
-    for name, rid in (("a", "foo"), ("b", "foo/0"), ("c", "foo-0")):
-        resp = results[name]
+    for name, rid, n in (("a", "foo", 2), ("b", "foo/0", 1), ("c", "foo-0", 1)):
+        resp, reasons = results[name]
         assert resp.status_code == 200 and resp.headers["x-request-id"] == rid
-        reasons += [c["finish_reason"] for c in resp.json()["choices"]]
-    # every choice still running at the deadline was aborted (a busy machine may finish one first)
-    assert set(reasons) <= {"drain", "length"} and "drain" in reasons
-    assert len({r.json()["id"] for r in results.values()}) == 3
+        assert reasons == ["drain"] * n
 
 
 # -- 5/6. abandoned queued requests free their slot; impossible ones are 400 ---
 @pytest.fixture(scope="module")
-def small(server_factory):
-    return server_factory("--max-num-seqs", "1", "--max-queue", "4")
+def small(server_factory, long_model):
+    return server_factory("--max-num-seqs", "1", "--max-queue", "4", model=long_model)
 
 
 def _abandon(url: str, body: dict) -> None:
@@ -177,7 +185,7 @@ def _abandon(url: str, body: dict) -> None:
 def test_streams_abandoned_in_the_queue_free_their_slot_and_are_never_prefilled(small):
     before = metric(scrape(small.url), "vllm:prompt_tokens_total")
     holder = threading.Thread(target=lambda: httpx.post(f"{small.url}/v1/completions", timeout=120, json={
-        "model": MODEL, "prompt": "hold", "max_tokens": 500, "ignore_eos": True}))
+        "model": MODEL, "prompt": "hold", "max_tokens": 4000, "ignore_eos": True}))
     holder.start()
     time.sleep(0.3)
     long_prompt = " ".join(["abandoned"] * 60)
