@@ -60,8 +60,8 @@ def test_pod_command_runs_as_a_process_at_the_pod_ip(kubectl, namespace, dev_env
     assert node["metadata"]["labels"]["halyard.dev/dev-pool"] == "spot"
     with urllib.request.urlopen(f"http://{ip}:8000/", timeout=5) as resp:
         assert resp.status == 200
-    log = dev_env.paths.pods / f"{namespace}_web_web.log"
-    assert f"'--bind', '{ip}', '8000'" in log.read_text()
+    # kubectl logs reaches the process's output through the kwok node's log endpoint
+    assert '"GET / HTTP/1.1" 200' in kubectl.run("logs", "web", "-n", namespace)
 
     kubectl.run("delete", "pod", "web", "-n", namespace, "--wait=true", "--timeout=30s")
 
@@ -112,6 +112,27 @@ def test_wrong_command_is_reported_not_ready(kubectl, namespace):
 
     pod = wait_for(crashed, 60, "the start error to be reported")
     assert not is_ready(pod)
+
+
+def test_a_crash_is_reported_as_the_kubelet_does(kubectl, namespace):
+    """restartCount, lastState.terminated (exit code, reason, termination message), CrashLoopBackOff."""
+    pod = http_pod("crash", namespace, "on-demand")
+    pod["spec"]["containers"][0].update(
+        command=["sh"], args=["-c", "echo starting; echo 'disk on fire' > $MESSAGE_FILE; exit 3"],
+        terminationMessagePolicy="FallbackToLogsOnError")
+    pod["spec"]["containers"][0]["env"].append({"name": "MESSAGE_FILE", "value": "/dev/termination-log"})
+    kubectl.apply(pod)
+
+    def restarted():
+        p = kubectl.get_json("pod", "crash", "-n", namespace)
+        status = (p["status"].get("containerStatuses") or [{}])[0]
+        return status.get("restartCount", 0) >= 1 and "waiting" in status.get("state", {}) and status
+
+    status = wait_for(restarted, 60, "a restart in CrashLoopBackOff")
+    assert status["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    terminated = status["lastState"]["terminated"]
+    assert (terminated["exitCode"], terminated["reason"], terminated["message"]) == (3, "Error", "disk on fire")
+    assert "starting" in kubectl.run("logs", "crash", "-n", namespace, "--previous")
 
 
 def _serves(ip: str) -> bool:

@@ -14,8 +14,6 @@ import yaml
 
 from halyard_operator.api.schema import parse_duration
 
-POOLS = ("onDemand", "spot")
-
 
 @dataclass(frozen=True)
 class TierConfig:
@@ -120,6 +118,7 @@ class OperatorConfig:
     """Everything the operator reads from its configuration file."""
 
     default_image: str = "halyard/worker:0.1.0"
+    router_image: str = "halyard/operator:0.1.0"  # the base install: it carries halyard-router, no torch
     reconcile_interval: float = 30.0  # seconds between periodic reconciles of each object
     metrics_interval: float = 10.0  # seconds between scrapes (and scaling decisions) of autoscaled objects
     metrics_window: float = 60.0  # seconds of samples behind rates and p95s
@@ -148,7 +147,7 @@ def load_config(path: str | Path | None) -> OperatorConfig:
 
 def parse_config(data: Mapping[str, Any]) -> OperatorConfig:
     """Config dict (camelCase keys) -> OperatorConfig, merged over the defaults."""
-    _known(data, ("defaultImage", "reconcileInterval", "metricsInterval", "metricsWindow", "prometheusUrl",
+    _known(data, ("defaultImage", "routerImage", "reconcileInterval", "metricsInterval", "metricsWindow", "prometheusUrl",
                   "tiers", "providers", "gpuPrices", "currency", "modelCache"), "")
     base = OperatorConfig()
     prometheus = data.get("prometheusUrl")
@@ -157,6 +156,7 @@ def parse_config(data: Mapping[str, Any]) -> OperatorConfig:
     return replace(
         base,
         default_image=str(data.get("defaultImage", base.default_image)),
+        router_image=str(data.get("routerImage", base.router_image)),
         reconcile_interval=_duration(data, "reconcileInterval", "30s"),
         metrics_interval=_duration(data, "metricsInterval", "10s"),
         metrics_window=_duration(data, "metricsWindow", "60s"),

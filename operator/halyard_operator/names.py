@@ -68,6 +68,14 @@ class Reason:
     SPOT_NOT_ALLOWED_FOR_TIER = "SpotNotAllowedForTier"
     SPOT_UNAVAILABLE = "SpotUnavailable"  # also SpotFallbackActive and CapacityConstrained
     NO_MATCHING_NODES = "NoMatchingNodes"
+    # Degraded by failing worker pods (classified from pod statuses: reconcile/failures.py)
+    MODEL_LOAD_FAILED = "ModelLoadFailed"
+    WORKER_ARGS_REJECTED = "WorkerArgsRejected"
+    OOM_KILLED = "OOMKilled"
+    IMAGE_PULL_FAILED = "ImagePullFailed"
+    CONTAINER_CONFIG_ERROR = "ContainerConfigError"
+    WORKER_CRASH_LOOP = "WorkerCrashLoop"
+    UNSCHEDULABLE = "Unschedulable"
     # ScalingActive
     SCALING_FROM_METRICS = "ScalingFromMetrics"
     METRICS_UNAVAILABLE = "MetricsUnavailable"
@@ -99,3 +107,17 @@ class EventReason:
     SCALED = "Scaled"
     DRAINING = "Draining"
     INTERRUPTION = "Interruption"
+    RECOVERED = "Recovered"  # Degraded turned False
+
+
+# Every reason Degraded=True can carry; each is also a Warning Event's reason.
+DEGRADED_REASONS = (
+    Reason.INVALID_SPEC, Reason.INVALID_EXTRA_ARGS, Reason.IMAGE_PULL_SECRET_NOT_FOUND, Reason.UNKNOWN_TIER,
+    Reason.SPOT_NOT_ALLOWED_FOR_TIER, Reason.SPOT_UNAVAILABLE, Reason.NO_MATCHING_NODES,
+    Reason.MODEL_LOAD_FAILED, Reason.WORKER_ARGS_REJECTED, Reason.OOM_KILLED, Reason.IMAGE_PULL_FAILED,
+    Reason.CONTAINER_CONFIG_ERROR, Reason.WORKER_CRASH_LOOP, Reason.UNSCHEDULABLE,
+)
+# The fixed set of Event reasons (alerts and `kubectl events` filters rely on it).
+EVENT_REASONS = frozenset(
+    [v for k, v in vars(EventReason).items() if k.isupper()] + list(DEGRADED_REASONS))
+EVENT_COMPONENT = "halyard-operator"  # reportingComponent and source.component of every Event

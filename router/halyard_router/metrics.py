@@ -34,7 +34,7 @@ class RouterMetrics:
                                      "Streams ended with an error event because their backend failed.", registry=r)
         self.backends = Gauge("halyard:router_backends", "Backends that may take requests.", registry=r)
         self.last_request = Gauge("halyard:router_last_request_timestamp_seconds",
-                                  "Unix time of the last request received (0: none yet).", registry=r)
+                                  "Unix time a request last arrived or ended (0: none yet).", registry=r)
         self.overhead = Histogram("halyard:router_overhead_seconds",
                                   "Time from receiving a request to sending it to a backend.",
                                   buckets=LATENCY_BUCKETS, registry=r)

@@ -3,8 +3,10 @@
 Each policy returns every candidate in preference order, so a retry after a
 connection failure or a draining answer takes the next one.
 
-- `prefix` (default): consistent hashing with bounded load (Mirrokni et al.) over
-  the request's prefix key. Backends own points on a hash ring; a key walks the
+- `prefix` (default): the backend that last got the longest shared prefix of
+  the request (the router's table of block chains), if its load allows;
+  else consistent hashing with bounded load (Mirrokni et al.) over the
+  request's first-block key. Backends own points on a hash ring; a key walks the
   ring from its hash and takes the first backend whose load, with this request,
   stays within `load_factor` x the mean (and at least `load_floor`: at low
   load the bound alone would scatter a prefix's requests). A hot prefix therefore spills to the
@@ -82,11 +84,13 @@ def bounded_capacity(loads: list[BackendLoad], load_factor: float, load_floor: i
 
 
 def by_prefix(key: int | None, loads: list[BackendLoad], load_factor: float = 1.25,
-              load_floor: int = 4) -> list[str]:
+              load_floor: int = 4, preferred: str | None = None) -> list[str]:
     if key is None:
         return by_load(loads)
     by_name = {b.name: b for b in loads}
     order = ring_order(key, tuple(by_name))
+    if preferred in by_name:
+        order = [preferred] + [n for n in order if n != preferred]
     cap = bounded_capacity(loads, load_factor, load_floor)
     fits = [n for n in order if by_name[n].load + 1 <= cap]
     return fits + [n for n in order if n not in fits]
@@ -103,12 +107,12 @@ def by_rotation(counter: int, loads: list[BackendLoad]) -> list[str]:
 
 
 def choose(policy: str, loads: list[BackendLoad], key: int | None, counter: int,
-           load_factor: float = 1.25, load_floor: int = 4) -> list[str]:
+           load_factor: float = 1.25, load_floor: int = 4, preferred: str | None = None) -> list[str]:
     """Candidates in preference order (empty when there is no backend)."""
     if not loads:
         return []
     if policy == "prefix":
-        return by_prefix(key, loads, load_factor, load_floor)
+        return by_prefix(key, loads, load_factor, load_floor, preferred)
     if policy == "least-load":
         return by_load(loads)
     if policy == "round-robin":

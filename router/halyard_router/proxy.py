@@ -22,13 +22,14 @@ from halyard_router.cache import ResponseCache, cache_key, cacheable
 from halyard_router.config import RouterConfig
 from halyard_router.metrics import RouterMetrics
 from halyard_router.policy import choose
-from halyard_router.prefix import prefix_key
+from halyard_router.prefix import PrefixTable, block_chain
 from halyard_router.tiers import TIER_HEADER, RequestClass, TierError, request_class, should_shed
 
 log = logging.getLogger(__name__)
 RETRY = object()  # _forward's answer when another backend should be tried
 FORWARD_HEADERS = ("Authorization", "Content-Type", "Accept", "X-Request-Id", "OpenAI-Organization")
 DONE = b"data: [DONE]"
+ROUTER_TIME_HEADER = "X-Halyard-Router-Ms"
 
 
 def error_response(status: int, message: str, code: str, retry_after: int | None = None,
@@ -51,6 +52,7 @@ class Proxy:
         self.cache = cache
         self.counter = 0  # round-robin position
         self.holding = 0
+        self.table = PrefixTable()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         received = time.perf_counter()
@@ -67,6 +69,7 @@ class Proxy:
             response = refusal.response
         finally:
             self.metrics.in_flight.dec()
+            self.metrics.last_request.set(time.time())  # idle time counts from the last answer
         self.metrics.requests.labels(str(response.status), tier).inc()
         return response
 
@@ -100,8 +103,9 @@ class Proxy:
 
     async def _dispatch(self, request, body, klass, received, stored) -> web.StreamResponse:
         raw = json.dumps(body).encode()
-        prefix = prefix_key(body, self.config.block_size, self.config.prefix_blocks) \
-            if self.config.policy == "prefix" else None
+        chain = block_chain(body, self.config.block_size, self.config.prefix_blocks) \
+            if self.config.policy == "prefix" else []
+        prefix = chain[0] if chain else None
         deadline = time.monotonic() + self.config.hold_timeout
         tried: set[str] = set()
         for _ in range(self.config.max_attempts + self.config.hold_max + 1):
@@ -117,7 +121,8 @@ class Proxy:
                     "overloaded", retry_after=1))
             self.counter += 1
             name = choose(self.config.policy, loads, prefix, self.counter, self.config.load_factor,
-                          self.config.load_floor)[0]
+                          self.config.load_floor, self.table.longest(chain))[0]
+            self.table.record(chain, name)
             answer = await self._forward(request, name, raw, bool(body.get("stream")), received, stored)
             if answer is not RETRY:
                 return answer
@@ -157,7 +162,8 @@ class Proxy:
         headers = {h: request.headers[h] for h in FORWARD_HEADERS if h in request.headers}
         self.backends.acquire(name)
         self.metrics.routed.labels(name, self.config.policy).inc()
-        self.metrics.overhead.observe(time.perf_counter() - received)
+        sent = time.perf_counter()
+        self.metrics.overhead.observe(sent - received)
         try:
             async with self.session.post(backend.url + request.path, data=raw, headers=headers) as upstream:
                 if upstream.status in (503, 429):
@@ -168,6 +174,7 @@ class Proxy:
                 if stream and upstream.status == 200:
                     return await self._stream(request, upstream, name, stored)
                 data = await upstream.read()
+                answered = time.perf_counter()
         except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
             log.info("Backend %s failed before answering (%s); trying another", name, exc)
             self.backends.bench(name)
@@ -177,7 +184,10 @@ class Proxy:
             self.backends.release(name)
         if stored is not None:
             stored.append(data)
-        return web.Response(body=data, status=upstream.status, headers=_answer_headers(upstream, name))
+        headers = _answer_headers(upstream, name)
+        # Time spent in the router itself: before the upstream send and after the upstream answer.
+        headers[ROUTER_TIME_HEADER] = f"{((sent - received) + (time.perf_counter() - answered)) * 1000:.3f}"
+        return web.Response(body=data, status=upstream.status, headers=headers)
 
     async def _stream(self, request, upstream, name, stored) -> web.StreamResponse:
         first = await upstream.content.readany()  # errors here propagate: nothing sent yet -> retry

@@ -18,6 +18,7 @@ from halyard_operator.builders.meta import Owner
 from halyard_operator.builders.placement import place
 from halyard_operator.builders.pools import resolve_pools
 from halyard_operator.config import OperatorConfig, parse_config
+from halyard_operator.names import POOL_LABEL
 from halyard_worker.cli import build_parser
 from halyard_worker.model import fetch
 from halyard_worker.model.source import parse_model_uri
@@ -40,7 +41,9 @@ CONFIGS = {"default": OperatorConfig(), "pvc-cache": parse_config({"modelCache":
 def pods(body: dict, config: OperatorConfig) -> list[dict]:
     spec = parse_spec(body)
     children = desired_children(OWNER, spec, resolve_pools(spec, config, []), place(spec), config)
-    return [c["spec"]["template"] for c in children if c["kind"] == "Deployment"]
+    # the worker pools' Deployments (the router's Deployment runs halyard-router, not the worker)
+    return [c["spec"]["template"] for c in children
+            if c["kind"] == "Deployment" and POOL_LABEL in c["spec"]["template"]["metadata"]["labels"]]
 
 
 def expanded(container: dict, template: dict) -> tuple[list[str], dict]:
@@ -83,7 +86,9 @@ def accept(template: dict, checked: list[str]) -> None:
 @pytest.mark.parametrize("config", CONFIGS, ids=str)
 def test_every_sample_runs_as_the_worker_reads_it(sample, config, checked_paths):
     body = yaml.safe_load(sample.read_text())
-    for template in pods(body["spec"], CONFIGS[config]):
+    templates = pods(body["spec"], CONFIGS[config])
+    assert templates, "no worker pool Deployment"
+    for template in templates:
         accept(template, checked_paths)
 
 
@@ -91,7 +96,7 @@ def test_every_sample_runs_as_the_worker_reads_it(sample, config, checked_paths)
 def test_every_model_source_form_runs_as_the_worker_reads_it(uri, revision, checked_paths):
     model = {"name": "m", "uri": uri, **({"revision": revision} if revision else {})}
     body = {"model": model, "replicas": 1, "engine": {"quantization": "int4", "extraArgs": ["--block-size=32"]}}
-    (template,) = pods(body, OperatorConfig())
+    (template,) = pods(body, OperatorConfig())  # one on-demand pool
     accept(template, checked_paths)
     remote = uri.startswith(("hf://", "s3://"))
     assert ("initContainers" in template["spec"]) == remote

@@ -22,8 +22,27 @@ def test_ready_only_when_every_container_is_ready():
                                                                                 "ContainersReady": "True"}
 
 
-def test_crashed_container_reports_exit_and_backoff():
-    status = status_patch({}, [view(running=False, ready=False, restarts=2, exit_code=1, exit_reason="Error")],
+def test_crashed_container_reports_exit_and_backoff_as_the_kubelet_does():
+    crashed = view(running=False, ready=False, restarts=2, exit_code=1, exit_reason="Error",
+                   exit_message="ModelLoadFailed: no such model", exit_finished_at=NOW, restarting_in_s=4,
+                   pod="team-a/chat-0")
+    status = status_patch({}, [crashed], NOW)["status"]["containerStatuses"][0]
+    assert status["state"]["waiting"] == {
+        "reason": "CrashLoopBackOff", "message": "back-off 4s restarting failed container=worker pod=team-a/chat-0"}
+    assert status["lastState"]["terminated"] == {"exitCode": 1, "reason": "Error", "finishedAt": NOW,
+                                                 "message": "ModelLoadFailed: no such model"}
+    assert status["restartCount"] == 2
+
+
+def test_a_container_that_will_not_restart_is_terminated():
+    done = view(running=False, ready=False, exit_code=0, exit_reason="Completed")
+    status = status_patch({}, [done], NOW)["status"]["containerStatuses"][0]
+    assert status["state"] == {"terminated": {"exitCode": 0, "reason": "Completed"}}
+    assert "lastState" not in status
+
+
+def test_a_restarted_container_keeps_its_last_exit():
+    status = status_patch({}, [view(ready=False, restarts=1, exit_code=137, exit_reason="OOMKilled")],
                           NOW)["status"]["containerStatuses"][0]
-    assert status["state"]["waiting"]["reason"] == "CrashLoopBackOff"
-    assert status["lastState"]["terminated"]["exitCode"] == 1 and status["restartCount"] == 2
+    assert "running" in status["state"]
+    assert status["lastState"]["terminated"]["reason"] == "OOMKilled"

@@ -5,20 +5,63 @@ import sys
 import time
 
 from halyard.dev.podenv import ContainerLaunch
-from halyard.dev.process import ContainerProcess
+from halyard.dev.process import ContainerProcess, Termination, exit_of
 
 
-def make(tmp_path, argv, policy="Always"):
-    launch = ContainerLaunch("c", tuple(argv), {"GREETING": "hi"}, None)
-    return ContainerProcess(launch, {"PATH": "/usr/bin:/bin"}, tmp_path / "c.log", tmp_path / "work", policy)
+def make(tmp_path, argv, policy="Always", termination=Termination()):
+    launch = ContainerLaunch("c", tuple(argv), {"GREETING": "hi", "MSG": str(tmp_path / "term")}, None)
+    return ContainerProcess(launch, {"PATH": "/usr/bin:/bin"}, tmp_path / "c.log", tmp_path / "work", policy,
+                            termination)
 
 
-def test_runs_with_env_and_logs(tmp_path):
-    proc = make(tmp_path, ["sh", "-c", "echo $GREETING; exit 3"], policy="Never")
-    proc.start()
+def finish(proc):
     proc.proc.wait(10)
-    assert proc.poll() and proc.last_exit.code == 3 and proc.last_exit.reason == "Error"
-    assert "hi" in (tmp_path / "c.log").read_text()
+    assert proc.poll()
+    return proc.last_exit
+
+
+def test_runs_with_env_and_logs_in_cri_format(tmp_path):
+    proc = make(tmp_path, ["sh", "-c", "echo $GREETING; echo oops >&2; exit 3"], policy="Never")
+    proc.start()
+    assert (finish(proc).code, proc.last_exit.reason) == (3, "Error")
+    lines = (tmp_path / "c.log").read_text().splitlines()
+    assert sorted(line.split(" ", 1)[1] for line in lines) == ["stderr F oops", "stdout F hi"]
+    assert all(line[:4].isdigit() and line.split(" ")[0].endswith("Z") for line in lines)
+
+
+def test_exit_message_comes_from_the_termination_file(tmp_path):
+    (tmp_path / "term").touch()
+    term = Termination(tmp_path / "term", fallback_to_logs=True)
+    proc = make(tmp_path, ["sh", "-c", "echo noise; printf 'ModelLoadFailed: gone' > $MSG; exit 1"], "Never", term)
+    proc.start()
+    assert finish(proc).message == "ModelLoadFailed: gone"
+
+
+def test_fallback_to_logs_quotes_the_tail_of_a_failed_run(tmp_path):
+    term = Termination(tmp_path / "term", fallback_to_logs=True)
+    proc = make(tmp_path, ["sh", "-c", "echo first; echo 'fatal: bad thing' >&2; exit 2"], "Never", term)
+    proc.start()
+    assert "fatal: bad thing" in finish(proc).message  # stdout and stderr interleave in any order
+    quiet = make(tmp_path, ["sh", "-c", "echo first; exit 2"], "Never", Termination(tmp_path / "term"))
+    quiet.start()
+    assert finish(quiet).message == ""
+
+
+def test_a_restart_keeps_the_previous_log(tmp_path):
+    proc = make(tmp_path, ["sh", "-c", "echo run; exit 1"])
+    proc.start()
+    finish(proc)
+    proc._next_start = 1e-9  # due now
+    proc.poll()
+    proc.proc.wait(10)
+    proc.pump.join()
+    assert "run" in (tmp_path / "c.log.previous").read_text() and proc.restarts == 1
+
+
+def test_signals_are_reported_as_128_plus_n_and_sigkill_as_oom():
+    assert exit_of(-9) == (137, "OOMKilled")
+    assert exit_of(-15) == (143, "Error")
+    assert exit_of(0) == (0, "Completed")
 
 
 def test_unknown_executable_is_a_start_error(tmp_path):
@@ -42,9 +85,9 @@ def test_stop_escalates_to_sigkill_after_grace(tmp_path):
     proc = make(tmp_path, [sys.executable, "-c", ignore_term])
     proc.launch = ContainerLaunch("c", (sys.executable, "-c", ignore_term), {}, None)
     proc.start()
-    while "\nready\n" not in (tmp_path / "c.log").read_text():
+    while "stdout F ready\n" not in (tmp_path / "c.log").read_text():
         time.sleep(0.05)
     started = time.monotonic()
     proc.stop(grace_s=0.5)
     assert 0.4 < time.monotonic() - started < 5
-    assert proc.last_exit.code == -9
+    assert (proc.last_exit.code, proc.last_exit.reason) == (137, "Error")  # killed by us: not an OOM

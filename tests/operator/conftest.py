@@ -96,7 +96,7 @@ class Cluster:
     def events(self) -> list[dict]:
         """Every Event the operator posted (kmock stores only one: it does
         not implement generateName, so the requests are the record)."""
-        return [r.data for r in self.requests() if r.method == "POST" and str(r.url).endswith("/events")]
+        return [r.data for r in self.requests() if r.method == "POST" and r.url.path.endswith("/events")]
 
     def requests(self) -> list:
         return list(self.kmock)

@@ -80,7 +80,7 @@ def test_bad_duration_says_what_a_duration_looks_like(value):
 
 def test_enums_list_allowed_values():
     errs = errors_of(base(engine={"quantization": "fp8"}, tier="gold"))
-    assert "none, int8, int4" in errs["spec.engine.quantization"]
+    assert "none, int8, int4, int4-awq" in errs["spec.engine.quantization"]
     assert "critical, standard, batch" in errs["spec.tier"]
 
 

@@ -64,7 +64,7 @@ def test_explain_spot_is_useful():
 
 def test_enums_defaults_bounds_and_duration_patterns():
     props = spec_schema()["properties"]
-    assert props["engine"]["properties"]["quantization"]["enum"] == ["none", "int8", "int4"]
+    assert props["engine"]["properties"]["quantization"]["enum"] == ["none", "int8", "int4", "int4-awq"]
     assert props["tier"]["enum"] == ["critical", "standard", "batch"]
     assert props["tier"]["default"] == "standard"
     provider = props["capacity"]["properties"]["provider"]

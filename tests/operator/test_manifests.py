@@ -31,7 +31,7 @@ def test_kubectl_kustomize_builds_everything():
     out = subprocess.run(["kubectl", "kustomize", str(MANIFESTS)], capture_output=True, text=True, check=True)
     kinds = sorted(d["kind"] for d in yaml.safe_load_all(out.stdout) if d)
     assert kinds == sorted(["CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole",
-                            "ClusterRoleBinding", "PriorityClass", "PriorityClass", "PriorityClass",
+                            "ClusterRoleBinding", "Role", "RoleBinding", "PriorityClass", "PriorityClass", "PriorityClass",
                             "ConfigMap", "Deployment"])
 
 
@@ -61,7 +61,24 @@ def test_operator_pod_is_restricted_and_probed():
                                     "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}
     assert c["resources"]["requests"] and c["resources"]["limits"]
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz" and c["readinessProbe"]
-    assert "--all-namespaces" in c["args"] and dep["spec"]["strategy"]["type"] == "Recreate"
+    assert "--all-namespaces" in c["args"]
+
+
+def test_operator_runs_two_replicas_under_a_lease_only_its_namespace_grants():
+    dep = docs("operator.yaml")[0]
+    (c,) = dep["spec"]["template"]["spec"]["containers"]
+    assert dep["spec"]["replicas"] == 2 and "--leader-elect" in c["args"]
+    assert {e["name"] for e in c["env"]} >= {"POD_NAME", "POD_NAMESPACE"}
+    rbac = docs("rbac.yaml")
+    cluster_role = next(d for d in rbac if d["kind"] == "ClusterRole")
+    assert not [r for r in cluster_role["rules"] if "coordination.k8s.io" in r["apiGroups"]]
+    role = next(d for d in rbac if d["kind"] == "Role")
+    assert role["metadata"]["namespace"] == dep["metadata"]["namespace"]
+    named = [r for r in role["rules"] if r.get("resourceNames")]
+    assert named == [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                      "resourceNames": ["halyard-operator"], "verbs": ["get", "update"]}]
+    binding = next(d for d in rbac if d["kind"] == "RoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
 
 
 def test_priority_classes_order_and_batch_never_preempts():

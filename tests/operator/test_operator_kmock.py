@@ -196,6 +196,12 @@ async def test_created_children_are_announced_as_events(cluster):
                                       what="events")
     assert f"Created Deployment {NAMESPACE}/chat-fixed-ondemand" in messages
     assert f"Created Service {NAMESPACE}/chat-fixed" in messages
+    llmd = cluster.get(LLMD, "chat-fixed")
+    for event in cluster.events():  # where kubectl describe / kubectl events --for look
+        assert event["involvedObject"] == {
+            "apiVersion": "halyard.dev/v1alpha1", "kind": "LLMDeployment", "name": "chat-fixed",
+            "namespace": NAMESPACE, "uid": llmd["metadata"]["uid"]}
+        assert event["reportingComponent"] == "halyard-operator"
 
 
 async def test_operator_needs_no_crd_or_namespace_access(cluster):
@@ -222,3 +228,29 @@ async def test_update_that_breaks_the_spec_keeps_children_as_they_were(cluster):
     dep = cluster.get(DEPLOY, "chat-fixed-ondemand")
     assert dep["spec"]["replicas"] == 2
     assert dep["metadata"]["annotations"][HASH_ANNOTATION] == before
+
+
+async def test_a_crash_looping_worker_degrades_the_deployment_with_one_event(cluster):
+    from tests.operator.conftest import seeded
+
+    await cluster.create_llmd(sample("fixed-size.yaml"))
+    await reconciled(cluster, "chat-fixed")
+    message = "ModelLoadFailed: --model: '/models/x' is not a directory"
+    pod = seeded({"apiVersion": "v1", "kind": "Pod", "metadata": {
+        "name": "chat-fixed-ondemand-abc", "labels": {"halyard.dev/deployment": "chat-fixed"}},
+        "status": {"phase": "Running", "containerStatuses": [{
+            "name": "worker", "ready": False, "restartCount": 4,
+            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}},
+            "lastState": {"terminated": {"exitCode": 2, "reason": "Error", "message": message}}}]}})
+    await cluster.post(f"/api/v1/namespaces/{NAMESPACE}/pods", pod)
+
+    def degraded():
+        cond = condition(cluster.get(LLMD, "chat-fixed"), "Degraded")
+        return cond["status"] == "True" and cond
+    cond = await cluster.wait_for(degraded, what="Degraded=True")
+    assert cond["reason"] == "ModelLoadFailed" and message in cond["message"]
+    assert cluster.get(LLMD, "chat-fixed")["status"]["reason"] == "ModelLoadFailed"
+    await asyncio.sleep(2.5)  # more periodic reconciles: still one Warning Event
+    warnings = [e for e in cluster.events() if e["type"] == "Warning"]
+    assert [e["reason"] for e in warnings] == ["ModelLoadFailed"]
+    assert warnings[0]["involvedObject"]["kind"] == "LLMDeployment"

@@ -5,7 +5,7 @@ import pytest
 
 from halyard_router.cache import ResponseCache, cache_key, cacheable
 from halyard_router.policy import BackendLoad, by_prefix, choose, ring_order
-from halyard_router.prefix import CHARS_PER_TOKEN, prefix_key
+from halyard_router.prefix import CHARS_PER_TOKEN, PrefixTable, block_chain, prefix_key
 from halyard_router.tiers import TierError, request_class, should_shed
 
 NAMES = ("pod-a", "pod-b", "pod-c")
@@ -115,3 +115,24 @@ def test_cache_is_bounded_in_entries_bytes_and_time():
     assert cache.get("e") is None
     cache.put("huge", "application/json", [b"x" * 11])
     assert cache.get("huge") is None
+
+
+def test_prompts_of_any_length_sharing_leading_blocks_follow_the_table():
+    shared = "Answer as the billing assistant of tenant 42, politely. " * 6  # ~5 blocks of 64 characters
+    chains = [block_chain({"prompt": shared + tail}) for tail in ("hi", "where is my invoice from March?" * 3)]
+    assert chains[0][:5] == chains[1][:5] and chains[0][0] == chains[1][0]
+    table = PrefixTable(capacity=100)
+    table.record(chains[0], "pod-b")
+    assert table.longest(chains[1]) == "pod-b"
+    assert table.longest(block_chain({"prompt": "something else entirely " * 10})) is None
+    key = chains[1][0]
+    assert by_prefix(key, idle(), preferred="pod-b")[0] == "pod-b"
+    busy = [BackendLoad("pod-a"), BackendLoad("pod-b", in_flight=9), BackendLoad("pod-c")]
+    assert by_prefix(key, busy, preferred="pod-b")[0] != "pod-b"  # the bound wins over affinity
+
+
+def test_prefix_table_is_bounded():
+    table = PrefixTable(capacity=3)
+    table.record([1, 2], "a")
+    table.record([3, 4], "b")
+    assert len(table.owner) == 3 and table.longest([1]) is None and table.longest([3, 4]) == "b"

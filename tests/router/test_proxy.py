@@ -35,8 +35,9 @@ async def test_streams_pass_through_chunk_by_chunk_to_the_openai_client(workers,
     stream = await client.completions.create(model="m", prompt="hi", max_tokens=5, stream=True)
     texts = [chunk.choices[0].text async for chunk in stream]
     assert texts == ["t0 ", "t1 ", "t2 ", "t3 ", "t4 "]
-    answer = await client.completions.create(model="m", prompt="hi", max_tokens=5)
-    assert answer.choices[0].text == "w1 answers"
+    raw = await client.completions.with_raw_response.create(model="m", prompt="hi", max_tokens=5)
+    assert raw.parse().choices[0].text == "w1 answers"
+    assert 0 <= float(raw.headers["X-Halyard-Router-Ms"]) < 1000  # time spent inside the router
 
 
 async def test_shared_prefixes_stick_to_one_backend_and_round_robin_spreads(workers, router):

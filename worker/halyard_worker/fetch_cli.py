@@ -3,7 +3,8 @@
 Fetches a remote model (hf://, s3://) into the node-local cache, verifying
 checksums (a cached entry too), and prints the local path on stdout; a local
 source is only checked. Exit 0 when the model is ready to load, 1 when it
-cannot be fetched, 2 when the arguments are wrong.
+cannot be fetched, 2 when the arguments are wrong; a failure is also the
+container's termination message (`ModelLoadFailed: ...`).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def run_fetch(args: argparse.Namespace) -> int:
 
     from halyard_worker.model.fetch import resolve
     from halyard_worker.model.source import InvalidModelSource, parse_model_uri
+    from halyard_worker.termination import MODEL_LOAD_FAILED, write_termination_message
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -32,11 +34,13 @@ def run_fetch(args: argparse.Namespace) -> int:
         source = parse_model_uri(args.model, args.revision)
     except InvalidModelSource as err:
         print(f"halyard-worker fetch: {err}", file=sys.stderr)
+        write_termination_message(MODEL_LOAD_FAILED, f"{args.model!r}: {err}")
         return 2
     try:
         path = resolve(source, Path(args.cache), verify=not args.no_verify)
     except (OSError, RuntimeError) as err:
         print(f"halyard-worker fetch: {err}", file=sys.stderr)
+        write_termination_message(MODEL_LOAD_FAILED, f"{args.model!r} cannot be fetched: {err}")
         return 1
     print(path)
     return 0

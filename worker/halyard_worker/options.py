@@ -10,7 +10,7 @@ imports (tests/test_import_graph.py).
 from __future__ import annotations
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")  # "auto": the checkpoint's dtype (float32 on CPU)
-QUANTIZATIONS = ("none", "int8", "int4")  # weight-only
+QUANTIZATIONS = ("none", "int8", "int4", "int4-awq")  # weight-only; int4-awq: int4 with calibrated scales
 KERNEL_MODES = ("auto", "cupy", "torch")  # hot-path ops: CUDA kernels via CuPy, or the torch reference
 
 

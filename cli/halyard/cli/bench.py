@@ -15,6 +15,7 @@ KINDS = {
     "serve": ("halyard.bench.serve", "online serving benchmark against an OpenAI-compatible server"),
     "kernels": ("halyard.bench.kernels", "CUDA kernel bandwidth vs the torch reference (GPU)"),
     "operator": ("halyard.bench.operator", "operator reconcile latency and footprint"),
+    "quality": ("halyard.bench.quality", "perplexity, top-1 agreement and KL of a quantization vs unquantized"),
     "router": ("halyard.bench.router", "router policies vs round robin over real workers (SmolLM2 on CPU)"),
 }
 

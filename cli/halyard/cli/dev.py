@@ -51,7 +51,7 @@ def register(subparsers) -> None:
     cluster.add_argument("--spot-nodes", type=int, default=2)
     cluster.add_argument("--gpus-per-node", type=int, default=2)
     cluster.add_argument("--system-nodes", type=int, default=1,
-                         help="untainted CPU nodes for pods without GPUs (the routers)")
+                         help="untainted CPU nodes for pods without GPUs (the operator from `kubectl apply -k manifests/`, the routers)")
     cluster.add_argument("--preset", choices=sorted(PRESETS), default="karpenter",
                          help="node labels/taints of the capacity pools")
     cluster.add_argument("--no-gpu-taint", dest="gpu_taint", action="store_false",

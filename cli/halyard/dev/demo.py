@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import time
 
+import yaml
+
 from halyard.dev import environment
 from halyard.dev.binaries import source_root
 from halyard.dev.environment import say
 from halyard.dev.install import install
 from halyard.dev.kube import Kubectl
-from halyard.dev.nodes import PoolPlan
+from halyard.dev.nodes import GPU_PRODUCT, PoolPlan
 from halyard.dev.operator_proc import OperatorProcess
 from halyard.dev.paths import DevPaths, dev_paths
 
@@ -37,12 +39,19 @@ def demo_manifest(model_uri: str) -> dict:
         "spec": {
             "model": {"name": NAME, "uri": model_uri},
             "engine": {"dtype": "float32", "maxModelLen": 2048, "maxNumSeqs": 4},
-            "resources": {"gpus": 1},
+            "resources": {"gpus": 1, "gpuProduct": GPU_PRODUCT},
             "scaling": {"minReplicas": 2, "maxReplicas": 4, "slo": {"ttftP95": "500ms"}},
             "capacity": {"spot": {"enabled": True, "onDemandFloor": 1}},
             "tier": "standard",
         },
     }
+
+
+def show_cost(kubectl: Kubectl) -> None:
+    """status.cost from `kubectl get llmd -o yaml` (the dev config's illustrative gpuPrices)."""
+    obj = yaml.safe_load(kubectl.run("get", "llmd", NAME, "-n", NAMESPACE, "-o", "yaml"))
+    say(f"kubectl get llmd {NAME} -n {NAMESPACE} -o yaml  (status.cost):")
+    print(yaml.safe_dump({"status": {"cost": (obj.get("status") or {}).get("cost")}}, sort_keys=False), end="")
 
 
 def demo_model() -> str:
@@ -124,6 +133,7 @@ def up() -> int:
         else "the operator has not reported serving metrics yet (kubectl get llmd shows them when it does)")
     print(kubectl.run("get", "llmd", "-n", NAMESPACE, "-o", "wide"), end="")
     print(kubectl.run("get", "pods", "-n", NAMESPACE, "-o", "wide"), end="")
+    show_cost(kubectl)
     say(f"SmolLM2-135M-Instruct answers: {answer.strip()}")
     say(f"try it: export KUBECONFIG={paths.kubeconfig}; kubectl get llmd -A;  make demo-down to clean up")
     return 0

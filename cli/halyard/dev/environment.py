@@ -36,8 +36,8 @@ def up(paths: DevPaths, plan: PoolPlan, runner: bool = True) -> Binaries:
     say(f"cluster {paths.cluster_name}: starting etcd, kube-apiserver, controller-manager, scheduler, kwok")
     cluster.create(paths, binaries)
     names = cluster.add_nodes(paths, plan)
-    say(f"nodes: {len(names)} fake GPU nodes ({plan.on_demand_nodes} on-demand, {plan.spot_nodes} spot, "
-        f"{plan.gpus_per_node} x {plan.gpu_product} each, preset {plan.preset})")
+    say(f"nodes: {len(names) - plan.system_nodes} fake GPU nodes ({plan.on_demand_nodes} on-demand, {plan.spot_nodes} spot, "
+        f"{plan.gpus_per_node} x {plan.gpu_product} each, preset {plan.preset}) and {plan.system_nodes} CPU node(s) (system-<i>)")
     if runner:
         pid = daemons.start(paths, "podrunner", runner_argv(paths))
         say(f"pod runner: pid {pid}, logs {daemons.log_file(paths, 'podrunner')}")

@@ -4,11 +4,19 @@ It watches all pods; a pod that kwok has made `Running` with a `podIP` (and is
 not terminating, not hostNetwork, not opted out with the annotation
 `halyard.dev/dev-runner: skip` or the env var `HALYARD_DEV_RUNNER=skip`)
 gets its containers started with exactly the pod's command line and env (plus
-KUBECONFIG for pods that would get a service account token). The
+API access for pods that would get a service account token: their own token
+when the pod has the projected token volume, else the dev kubeconfig). The
 runner probes each container's readinessProbe and patches the pod's Ready
-condition to match, restarts crashed processes with back-off, and stops the
-process group (SIGTERM, SIGKILL after the grace period) when the pod is deleted.
-Logs: `<log_dir>/<namespace>_<pod>_<container>.log`.
+condition to match, restarts crashed processes with back-off, reports exits in the container
+statuses as a kubelet does (restartCount, lastState.terminated with exit code,
+reason and termination message, CrashLoopBackOff while waiting to restart),
+and stops the process group (SIGTERM, SIGKILL after the grace period) when the
+pod is deleted. Volumes are materialised locally and container paths mapped
+onto them (`podvolumes.py`); service account tokens come from TokenRequests
+(`podaccess.py`).
+Logs: `<log_dir>/<namespace>_<pod>_<container>.log` (CRI format); a kwok
+`Logs` object per pod (owned by the pod) points kwok's kubelet endpoint at
+them, so `kubectl logs` (and `--previous`) works.
 """
 from __future__ import annotations
 
@@ -21,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from halyard.dev.managed import ManagedPod
+from halyard.dev.podaccess import ApiAccess
 from halyard.dev.podstatus import status_patch
 
 log = logging.getLogger("halyard.podrunner")
@@ -55,8 +64,9 @@ def _skips(spec: dict) -> bool:
 def base_env(config: RunnerConfig, pod: dict | None = None) -> dict:
     """PATH and locale for every container; API credentials for pods that ask a
     kubelet for them (`automountServiceAccountToken` not false): a kubelet would
-    mount the service account token, the dev runner hands over the dev
-    kubeconfig as KUBECONFIG (so in-cluster clients fall back to it)."""
+    mount the service account token; the runner hands over the dev kubeconfig as
+    KUBECONFIG, which `podaccess.access_env` replaces with one holding the pod's own
+    token wherever the pod mounts the projected token volume (admission adds it)."""
     path = os.pathsep.join([*config.path_prefix, os.environ.get("PATH", "/usr/bin:/bin")])
     keep = {k: os.environ[k] for k in ("HOME", "LANG", "LC_ALL", "TMPDIR", "TZ") if k in os.environ}
     env = {**keep, "PATH": path}
@@ -71,6 +81,8 @@ class PodRunner:
 
         self.config = config
         self.api = client.CoreV1Api(kconfig.new_client_from_config(config_file=str(config.kubeconfig)))
+        self.custom = client.CustomObjectsApi(self.api.api_client)
+        self.access = ApiAccess.from_kubeconfig(config.kubeconfig)
         self.watch_api = client.CoreV1Api(kconfig.new_client_from_config(config_file=str(config.kubeconfig)))
         self.pods: dict[str, ManagedPod] = {}  # by uid
         self.lock = threading.Lock()
@@ -90,9 +102,12 @@ class PodRunner:
             if managed:
                 managed.pod = pod
                 return
-            managed = ManagedPod.create(pod, self.config, base_env(self.config, pod), self._lookup)
+            managed = ManagedPod.create(pod, self.config, base_env(self.config, pod), self._lookup, self._token,
+                                        self.access)
             self.pods[uid] = managed
-        log.info("started %s", managed.key)
+        for name, proc in managed.procs.items():
+            log.info("started %s/%s: exec %s", managed.key, name, list(proc.launch.argv))
+        self._serve_logs(managed)
 
     @staticmethod
     def _stop(managed: ManagedPod, grace: float) -> None:
@@ -114,6 +129,34 @@ class PodRunner:
                 return None
             raise
         return data if key is None else data.get(key)
+
+    def _token(self, namespace: str, account: str, pod: str, uid: str, expiration_s: int) -> str:
+        """A TokenRequest bound to the pod, as the kubelet makes for projected tokens."""
+        from kubernetes import client
+
+        ref = client.V1BoundObjectReference(kind="Pod", api_version="v1", name=pod, uid=uid)
+        body = client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=expiration_s, bound_object_ref=ref))
+        return self.api.create_namespaced_service_account_token(account, namespace, body).status.token
+
+    def _serve_logs(self, managed: ManagedPod) -> None:
+        """A kwok Logs object (owned by the pod) naming each container's log file."""
+        from kubernetes.client.exceptions import ApiException
+
+        meta = managed.pod["metadata"]
+        procs = [(p.launch.name, p) for p in managed.inits] + list(managed.procs.items())
+        logs = [{"containers": [name], "logsFile": str(proc.log_path),
+                 "previousLogsFile": str(proc.log_path) + ".previous", "follow": True}
+                for name, proc in procs]
+        body = {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs",
+                "metadata": {"name": meta["name"], "namespace": meta["namespace"], "ownerReferences": [
+                    {"apiVersion": "v1", "kind": "Pod", "name": meta["name"], "uid": meta["uid"]}]},
+                "spec": {"logs": logs}}
+        try:
+            self.custom.create_namespaced_custom_object("kwok.x-k8s.io", "v1alpha1", meta["namespace"], "logs", body)
+        except ApiException as err:
+            if err.status not in (404, 409):  # 404: a cluster without kwok's Logs CRD
+                log.warning("kwok Logs for %s not created: %s", managed.key, err.reason)
 
     # --- loops ---------------------------------------------------------------------
     def tick(self) -> None:

@@ -75,7 +75,9 @@ def kwokctl_config(stages_dir: Path) -> list[dict]:
          "options": {"bindAddress": "127.0.0.1", "runtime": "binary",
                      "disableQPSLimits": True, "nodeLeaseDurationSeconds": 40,
                      # real admission (Priority resolves priorityClassName) and RBAC
-                     "kubeAdmission": True, "kubeAuthorization": True},
+                     "kubeAdmission": True, "kubeAuthorization": True,
+                     # kwok serves `kubectl logs` from the files a per-pod Logs object names
+                     "enableCRDs": ["Logs"]},
          # the default /24 service range runs out at ~250 Services (one per LLMDeployment)
          "componentsPatches": [{"name": "kube-apiserver", "extraArgs": [
              {"key": "service-cluster-ip-range", "value": "10.96.0.0/16"}]}]},

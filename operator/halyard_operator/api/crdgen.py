@@ -20,12 +20,14 @@ from halyard_operator.api.status import LLMDeploymentStatus
 
 PRINTER_COLUMNS = (
     ("Ready", "string", '.status.conditions[?(@.type=="Ready")].status', "Ready condition"),
+    ("Reason", "string", ".status.reason", "Reason of the first failing condition (why it is not Ready)"),
     ("Replicas", "integer", ".status.replicas", "Worker pods, all pools"),
     ("Available", "integer", ".status.readyReplicas", "Worker pods ready to serve"),
     ("On-demand", "integer", ".status.onDemandReplicas", "Worker pods on on-demand capacity"),
     ("Spot", "integer", ".status.spotReplicas", "Worker pods on spot capacity"),
     ("Tier", "string", ".spec.tier", "Priority tier"),
     ("TTFT-p95", "string", ".status.metrics.ttftP95", "Observed p95 time to first token"),
+    ("Cost/h", "number", ".status.cost.perHour", "Price per hour of every replica now (status.cost.currency)"),
     ("Age", "date", ".metadata.creationTimestamp", "Time since creation"),
 )
 

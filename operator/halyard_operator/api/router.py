@@ -42,9 +42,7 @@ class RouterSpec:
         default="60s", **_DUR)
     hold_max: int = spec_field("Requests held at most per router replica while no worker is ready.",
                                default=256, minimum=0, maximum=100000)
-    image: str | None = spec_field("Router image; default: spec.template.image or the operator's worker image.",
-                                   max_length=512)
+    image: str | None = spec_field(
+        "Router image; default: the operator's routerImage (halyard/operator, which carries halyard-router).",
+        max_length=512)
     cache: RouterCacheSpec = spec_field("Response cache (off by default).", default_factory=RouterCacheSpec)
-    inference_pool: bool = spec_field(
-        "Also emit a Gateway API Inference Extension InferencePool <name> over the workers, "
-        "for clusters whose gateway runs an endpoint picker.", default=False)

@@ -77,8 +77,12 @@ class EngineSpec:
 
     dtype: str = spec_field("Weight and activation dtype; auto follows the model config.",
                             default="auto", enum=DTYPES)
-    quantization: str = spec_field("Weight-only quantization applied at load: none, int8 or int4.",
-                                   default="none", enum=QUANTIZATIONS)
+    quantization: str = spec_field(
+        "Weight-only quantization applied at load, layer by layer: none, int8, int4, or int4-awq (int4 with "
+        "activation-aware scales calibrated at load on built-in English text; add "
+        "`--calibration-text FILE` to extraArgs for your own). Pre-quantized weights (GGUF Q4_0/Q4_1, AWQ) "
+        "are served as they are under int8/int4/int4-awq; none dequantizes them.",
+        default="none", enum=QUANTIZATIONS)
     max_model_len: int | None = spec_field(
         "Context window in tokens (prompt + output); default: the model's.", minimum=1)
     max_num_seqs: int | None = spec_field("Maximum requests running at once per replica.", minimum=1)

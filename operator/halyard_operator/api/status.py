@@ -62,6 +62,25 @@ class StatusMetrics:
 
 
 @_frozen
+class StatusCost:
+    """Live cost per hour at the operator config's gpuPrices (per GPU-hour of resources.gpuProduct)."""
+
+    currency: str | None = spec_field("Currency of the prices (the operator config's currency).")
+    gpu_product: str | None = spec_field("GPU product priced (resources.gpuProduct).")
+    gpu_hours_per_hour: int | None = spec_field("GPUs held now, on-demand and spot: GPU-hours per hour.",
+                                                minimum=0)
+    on_demand_gpus: int | None = spec_field("GPUs of the on-demand pool's pods.", json_name="onDemandGPUs", minimum=0)
+    spot_gpus: int | None = spec_field("GPUs of the spot pool's pods.", json_name="spotGPUs", minimum=0)
+    per_hour: float | None = spec_field("Price per hour of every replica now (on-demand + spot).")
+    on_demand_per_hour: float | None = spec_field("Price per hour of the on-demand replicas.")
+    spot_per_hour: float | None = spec_field("Price per hour of the spot replicas.")
+    all_on_demand_per_hour: float | None = spec_field("Price per hour of the same replicas all on on-demand "
+                                                      "capacity.")
+    saving_per_hour: float | None = spec_field("allOnDemandPerHour - perHour: what spot saves per hour.")
+    message: str | None = spec_field("Why no price applies, when none does.")
+
+
+@_frozen
 class LLMDeploymentStatus:
     """Observed state of an LLMDeployment."""
 
@@ -75,6 +94,10 @@ class LLMDeploymentStatus:
     selector: str | None = spec_field("Label selector of the worker pods (scale subresource).")
     endpoint: str | None = spec_field("OpenAI-compatible base URL inside the cluster.")
     metrics: StatusMetrics | None = spec_field("Live serving metrics.")
+    cost: StatusCost | None = spec_field("Live cost per hour and what spot saves.")
+    reason: str | None = spec_field("Reason of the first failing condition (Degraded=True, Ready=False, "
+                                    "CapacityConstrained=True, SLOAtRisk=True, SpotFallbackActive=True); "
+                                    "empty when nothing fails.")
     conditions: tuple[Condition, ...] = spec_field(
         "Ready, Progressing, Degraded, ScalingActive, CapacityConstrained, "
         "SpotFallbackActive and SLOAtRisk.", default_factory=tuple)

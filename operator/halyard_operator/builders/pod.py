@@ -10,6 +10,7 @@ from halyard_operator.builders.pools import toleration_dict
 from halyard_operator.config import ModelCacheConfig, OperatorConfig, PoolPreset
 from halyard_operator.names import GPU_PRODUCT_LABEL, GPU_RESOURCE, POOL_LABEL, TIER_LABEL
 CACHE_DIR = "/var/cache/halyard"
+TERMINATION_MESSAGE_PATH = "/dev/termination-log"  # the worker writes its fatal error here
 PROBE_PERIOD_S = 10
 FETCH_CONTAINER = "fetch-model"
 MODEL_CACHE_VOLUME = "model-cache"
@@ -62,6 +63,8 @@ def _container(spec: LLMDeploymentSpec, config: OperatorConfig) -> dict:
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         "resources": _resources(spec),
         "volumeMounts": mounts,
+        "terminationMessagePath": TERMINATION_MESSAGE_PATH,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "readinessProbe": _probe("/ready", period=5, failures=3),
         "livenessProbe": _probe("/health", period=PROBE_PERIOD_S, failures=3),
         "startupProbe": _probe("/health", period=PROBE_PERIOD_S,
@@ -80,7 +83,9 @@ def _fetch_container(spec: LLMDeploymentSpec, config: OperatorConfig) -> dict | 
         return None
     container = {"name": FETCH_CONTAINER, "image": spec.template.image or config.default_image,
                  "command": ["halyard-worker"], "args": args, "env": _env(spec),
-                 "volumeMounts": _cache_mounts(spec, config), "securityContext": _security()}
+                 "volumeMounts": _cache_mounts(spec, config), "securityContext": _security(),
+                 "terminationMessagePath": TERMINATION_MESSAGE_PATH,
+                 "terminationMessagePolicy": "FallbackToLogsOnError"}
     if spec.template.image_pull_policy:
         container["imagePullPolicy"] = spec.template.image_pull_policy
     return container
@@ -98,7 +103,8 @@ API_KEY_ENV = "HALYARD_API_KEY"  # read by `halyard-worker serve` when no --api-
 
 def _env(spec: LLMDeploymentSpec) -> list[dict]:
     env = [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-           {"name": "HOME", "value": "/tmp"}, {"name": "HF_HOME", "value": CACHE_DIR}]
+           {"name": "HOME", "value": "/tmp"}, {"name": "HF_HOME", "value": CACHE_DIR},
+           {"name": "HALYARD_TERMINATION_MESSAGE_PATH", "value": TERMINATION_MESSAGE_PATH}]
     if spec.api_key_secret_ref is not None:
         ref = spec.api_key_secret_ref
         env.append({"name": API_KEY_ENV,

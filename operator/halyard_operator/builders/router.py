@@ -77,7 +77,7 @@ def _container(owner: Owner, spec: LLMDeploymentSpec, config: OperatorConfig) ->
            {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}]
     return {
         "name": "router",
-        "image": spec.router.image or spec.template.image or config.default_image,
+        "image": spec.router.image or config.router_image,
         "command": ["halyard-router"], "args": router_args(owner, spec), "env": env,
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},

@@ -97,6 +97,12 @@ class KubeClient:
         return await self.request("POST", collection_path(obj["kind"], meta.get("namespace")), body=obj,
                                   params={"fieldManager": FIELD_MANAGER}, ok=(409,))
 
+    async def replace(self, obj: dict, ok: tuple[int, ...] = ()) -> tuple[int, dict | None]:
+        """PUT the whole object; with metadata.resourceVersion set, a stale write is 409."""
+        meta = obj["metadata"]
+        return await self.request("PUT", object_path(obj["kind"], meta["name"], meta.get("namespace")), body=obj,
+                                  params={"fieldManager": FIELD_MANAGER}, ok=ok)
+
     async def delete(self, kind: str, name: str, namespace: str | None = None) -> bool:
         """DELETE (background propagation); False when it was already gone."""
         status, _ = await self.request("DELETE", object_path(kind, name, namespace), ok=(404,),

@@ -8,7 +8,7 @@ from halyard_operator.builders.pools import ON_DEMAND
 from halyard_operator.names import (
     DELETION_COST_ANNOTATION, DEPLOYMENT_LABEL, DRAINING_ANNOTATION, GPU_RESOURCE, POOL_LABEL,
 )
-from halyard_operator.observe.types import GpuClaim, NodeInfo, Observed, ObservedPod
+from halyard_operator.observe.types import ContainerState, GpuClaim, NodeInfo, Observed, ObservedPod
 
 
 def _gpus(resources: Mapping | None) -> int:
@@ -47,7 +47,31 @@ def read_pod(obj: Mapping, now: float) -> ObservedPod:
         deleting=meta.get("deletionTimestamp") is not None,
         ip=status.get("podIP") or None,
         deletion_cost=(meta.get("annotations") or {}).get(DELETION_COST_ANNOTATION),
-        draining=(meta.get("annotations") or {}).get(DRAINING_ANNOTATION))
+        draining=(meta.get("annotations") or {}).get(DRAINING_ANNOTATION),
+        containers=tuple(read_container(c) for c in (*(status.get("initContainerStatuses") or ()),
+                                                      *(status.get("containerStatuses") or ()))),
+        **_unschedulable(status, now))
+
+
+def read_container(status: Mapping) -> ContainerState:
+    """A containerStatuses[] entry -> ContainerState."""
+    waiting = (status.get("state") or {}).get("waiting") or {}
+    last = (status.get("lastState") or {}).get("terminated") or {}
+    return ContainerState(
+        name=status.get("name", ""), ready=bool(status.get("ready")), restarts=int(status.get("restartCount") or 0),
+        waiting_reason=waiting.get("reason") or "", waiting_message=waiting.get("message") or "",
+        last_exit_code=last.get("exitCode"), last_reason=last.get("reason") or "",
+        last_message=(last.get("message") or "").strip())
+
+
+def _unschedulable(status: Mapping, now: float) -> dict:
+    """The scheduler's verdict, while it cannot place the pod, and for how long."""
+    cond = next((c for c in status.get("conditions") or () if c.get("type") == "PodScheduled"), None)
+    if not cond or cond.get("status") != "False" or cond.get("reason") != "Unschedulable":
+        return {}
+    since = cond.get("lastTransitionTime")
+    start = datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp() if since else now
+    return {"unschedulable": cond.get("message") or "the scheduler found no node", "unschedulable_s": max(0.0, now - start)}
 
 
 def read_gpu_claims(pods: Iterable[Mapping]) -> tuple[GpuClaim, ...]:

@@ -23,13 +23,34 @@ class NodeInfo:
 
 
 @dataclass(frozen=True)
+class ContainerState:
+    """One container of a worker pod as its kubelet reports it (containerStatuses[]).
+
+    waiting_*: `state.waiting` (e.g. CrashLoopBackOff, ImagePullBackOff), empty when not waiting;
+    last_*: `lastState.terminated` of the previous run (exit code, reason such as Error or
+    OOMKilled, and the termination message), None/empty when it has not exited."""
+
+    name: str
+    ready: bool = False
+    restarts: int = 0
+    waiting_reason: str = ""
+    waiting_message: str = ""
+    last_exit_code: int | None = None
+    last_reason: str = ""
+    last_message: str = ""
+
+
+@dataclass(frozen=True)
 class ObservedPod:
     """A worker pod. `pool`: "ondemand" | "spot" (the halyard.dev/pool label);
     `age_s`: seconds since creation; `scheduled`: past phase Pending (a pod still
     loading its model is scheduled but not ready); `load`: running + waiting requests;
     `ip`: the pod IP (None until assigned); `deletion_cost`: the current
     pod-deletion-cost annotation (None when absent); `draining`: the
-    halyard.dev/draining annotation (None when absent)."""
+    halyard.dev/draining annotation (None when absent); `containers`: the kubelet's
+    init container then container states; `unschedulable`: the scheduler's message
+    while PodScheduled is False with reason Unschedulable (else None), for
+    `unschedulable_s` seconds."""
 
     name: str
     pool: str
@@ -41,6 +62,9 @@ class ObservedPod:
     load: float | None = None
     ip: str | None = None
     deletion_cost: str | None = None
+    containers: tuple[ContainerState, ...] = ()
+    unschedulable: str | None = None
+    unschedulable_s: float = 0.0
     draining: str | None = None  # the halyard.dev/draining annotation (routers skip the pod)
 
 

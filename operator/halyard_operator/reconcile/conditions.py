@@ -5,7 +5,13 @@ from dataclasses import replace
 from typing import Iterable
 
 from halyard_operator.api import Condition
-from halyard_operator.names import OWNED_CONDITION_TYPES
+from halyard_operator.names import (
+    CAPACITY_CONSTRAINED, DEGRADED, OWNED_CONDITION_TYPES, READY, SLO_AT_RISK, SPOT_FALLBACK_ACTIVE,
+)
+
+# (type, the status that means something is wrong), in the order `kubectl get llmd` reports them
+FAILING = ((DEGRADED, "True"), (READY, "False"), (CAPACITY_CONSTRAINED, "True"), (SLO_AT_RISK, "True"),
+           (SPOT_FALLBACK_ACTIVE, "True"))
 
 
 def merge_conditions(previous: Iterable[dict], current: Iterable[Condition], generation: int | None,
@@ -23,3 +29,12 @@ def merge_conditions(previous: Iterable[dict], current: Iterable[Condition], gen
 
 def find(conditions: Iterable[dict], type_: str) -> dict | None:
     return next((c for c in conditions or () if c.get("type") == type_), None)
+
+
+def first_failing_reason(conditions: Iterable[dict]) -> str:
+    """The reason of the first failing condition (Degraded=True, Ready=False, ...); "" when none fails."""
+    for type_, bad in FAILING:
+        cond = find(conditions, type_)
+        if cond and cond.get("status") == bad:
+            return cond.get("reason") or ""
+    return ""

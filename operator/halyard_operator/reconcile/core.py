@@ -20,7 +20,7 @@ from halyard_operator.kube.apply import write
 from halyard_operator.kube.client import KubeClient
 from halyard_operator.kube.paths import describe
 from halyard_operator.names import DEGRADED, NORMAL, ROUTER_LABEL, STATE_ANNOTATION, WARNING, EventReason, Reason
-from halyard_operator.reconcile.conditions import find, merge_conditions
+from halyard_operator.reconcile.conditions import find, first_failing_reason, merge_conditions
 from halyard_operator.builders.pools import resolve_pools
 from halyard_operator.policy import CapacityDecision, ScalingState
 from halyard_operator.reconcile.fleet import ClusterPods, FleetBook
@@ -31,8 +31,9 @@ from halyard_operator.reconcile.scaling import ScalingInputs, apply_decision, de
 from halyard_operator.builders.args import PORT
 from halyard_operator.signals.demand import demand_floor, router_targets, scrape_demand
 from halyard_operator.signals.hub import MetricsHub, scrape_targets
-from halyard_operator.reconcile.status import current_conditions, status_fields
+from halyard_operator.reconcile.status import current_conditions, current_cost, status_fields
 from halyard_operator.reconcile.validate import Problem
+from halyard_operator.telemetry import OperatorMetrics
 
 log = logging.getLogger("halyard_operator.reconcile")
 
@@ -56,6 +57,7 @@ class ReconcileContext:
     book: FleetBook = field(default_factory=FleetBook)
     cluster_pods: ClusterPods = field(default_factory=ClusterPods)
     clock: Callable[[], float] = time.time
+    telemetry: OperatorMetrics = field(default_factory=OperatorMetrics)
 
 
 def owner_of(body: dict) -> Owner:
@@ -85,7 +87,8 @@ async def reconcile(ctx: ReconcileContext, body: dict, sample: bool = False) -> 
         await _apply(ctx, body, plan, observed.children)
         children = await observe_children(ctx.kube, owner)
     if decision is not None and plan.counts is not None:
-        await apply_decision(ctx.kube, body, decision, observed, ctx.events)
+        drained = await apply_decision(ctx.kube, body, decision, observed, ctx.events)
+        _count_decision(ctx, body, owner, decision, drained)
     await _update_status(ctx, body, owner, spec, plan, children, decision if plan.counts else None)
     return plan
 
@@ -109,6 +112,14 @@ async def _decide(ctx: ReconcileContext, body: dict, owner: Owner, spec: LLMDepl
                            gpu_claims=await ctx.cluster_pods.get(ctx.kube),
                            demand_floor=await _demand_floor(ctx, owner, spec, now))
     return decide(owner, spec, ctx.config, pools.spot is not None, observed, inputs, ctx.book)
+
+
+def _count_decision(ctx: ReconcileContext, body: dict, owner: Owner, decision: CapacityDecision,
+                    drained: int) -> None:
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    before = ScalingState.from_json(annotations.get(STATE_ANNOTATION)).desired
+    ctx.telemetry.decided(owner, decision.desired if before is None else before, decision.desired, decision.wanted)
+    ctx.telemetry.drained(owner, drained)
 
 
 async def _demand_floor(ctx: ReconcileContext, owner: Owner, spec: LLMDeploymentSpec, now: float) -> int | None:
@@ -149,18 +160,37 @@ async def _update_status(ctx: ReconcileContext, body: dict, owner: Owner, spec: 
     generation = (body.get("metadata") or {}).get("generation")
     conds = current_conditions(spec, plan.counts, plan.target, children, owner, list(plan.problems), decision)
     conditions = merge_conditions(old.get("conditions") or [], conds, generation, ctx.now())
-    new = {**status_fields(owner, generation, children, spec, decision), "conditions": conditions}
+    new = {**status_fields(owner, generation, children, spec, decision), "conditions": conditions,
+           "reason": first_failing_reason(conditions)}
+    if spec is not None:
+        new["cost"] = _priced(ctx, owner, spec, children, new)
     _report_degraded(ctx, body, old.get("conditions") or [], conditions)
+    ctx.telemetry.conditions(owner, {c["type"]: c["status"] for c in old.get("conditions") or []},
+                             {c["type"]: c["status"] for c in conditions})
     if all(old.get(k) == v for k, v in new.items()):
         return
     await ctx.kube.patch_status("LLMDeployment", owner.name, owner.namespace, new)
     log.info("Updated status of LLMDeployment %s/%s", owner.namespace, owner.name)
 
 
+def _priced(ctx: ReconcileContext, owner: Owner, spec: LLMDeploymentSpec, children: dict, new: dict) -> dict:
+    """status.cost; the cost, replica and objective gauges follow the same figures."""
+    cost = current_cost(spec, children, owner, ctx.config)
+    ctx.telemetry.priced(owner, cost)
+    slo = spec.scaling.slo if spec.scaling else None
+    ctx.telemetry.described(owner, new["onDemandReplicas"], new["spotReplicas"],
+                            {"ttft_p95": slo.ttft_p95 if slo else None, "itl_p95": slo.itl_p95 if slo else None})
+    return cost.to_status()
+
+
 def _report_degraded(ctx: ReconcileContext, body: dict, before: list[dict], after: list[dict]) -> None:
-    """One Warning event per new Degraded cause (not one per timer tick)."""
+    """One Warning event per new Degraded cause (not one per timer tick or restart), and a
+    Normal Recovered event when Degraded clears."""
     old, new = find(before, DEGRADED) or {}, find(after, DEGRADED) or {}
     if new.get("status") != "True":
+        if old.get("status") == "True" and new:
+            ctx.events(body, NORMAL, EventReason.RECOVERED, f"no longer degraded (was {old.get('reason')}): "
+                                                            f"{new.get('message')}")
         return
     if (old.get("status"), old.get("reason"), old.get("message")) == ("True", new["reason"], new["message"]):
         return

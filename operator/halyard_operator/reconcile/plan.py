@@ -11,6 +11,7 @@ from halyard_operator.builders.pools import Pools, resolve_pools
 from halyard_operator.config import OperatorConfig
 from halyard_operator.kube.apply import needs_write, with_hash
 from halyard_operator.observe import Observed
+from halyard_operator.reconcile.failures import failure_problems
 from halyard_operator.reconcile.validate import Problem, placement_problems, spec_problems
 
 
@@ -46,7 +47,8 @@ def make_plan(owner: Owner, spec: LLMDeploymentSpec | None, problems: list[Probl
         pools = resolve_pools(spec, config, ())
     if any(p.blocking for p in problems):
         return Plan(problems=tuple(problems), target=target)
-    problems += placement_problems(spec, pools, observed)
+    # observed failures (worker pods, scheduler) first: they are facts, the placement check a forecast
+    problems += failure_problems(observed.pods, owner.namespace) + placement_problems(spec, pools, observed)
     counts = sized[1] if sized else place(spec, target, spot_allowed=pools.spot is not None)
     desired = [with_hash(obj) for obj in desired_children(owner, spec, pools, counts, config)]
     wanted = {(obj["kind"], obj["metadata"]["name"]) for obj in desired}

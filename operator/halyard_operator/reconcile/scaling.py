@@ -94,17 +94,19 @@ def pod_annotations(cost: int) -> dict[str, str]:
 
 
 async def apply_decision(kube: KubeClient, body: dict, decision: CapacityDecision, observed: Observed,
-                         events) -> None:
-    """State annotation (on change), drains, deletion costs (on change), Events."""
+                         events) -> int:
+    """State annotation (on change), drains, deletion costs (on change), Events; returns the pods drained."""
     meta = body["metadata"]
     ns, name = meta["namespace"], meta["name"]
     state = decision.state.to_json()
     if (meta.get("annotations") or {}).get(STATE_ANNOTATION) != state:
         await kube.patch("LLMDeployment", name, ns, {"metadata": {"annotations": {STATE_ANNOTATION: state}}})
     live = {p.name: p for p in observed.pods if not p.deleting}
+    drained = 0
     for pod in decision.drain:
         if pod in live and await kube.delete("Pod", pod, ns):
             log.info("Draining pod %s/%s", ns, pod)
+            drained += 1
     for pod, cost in decision.deletion_costs.items():
         wanted = pod_annotations(cost)
         current = {DELETION_COST_ANNOTATION: live[pod].deletion_cost, DRAINING_ANNOTATION: live[pod].draining} \
@@ -114,3 +116,4 @@ async def apply_decision(kube: KubeClient, body: dict, decision: CapacityDecisio
     for type_, reason, message in decision.events:
         log.info("%s/%s: %s", ns, name, message)
         events(body, type_, reason, message)
+    return drained

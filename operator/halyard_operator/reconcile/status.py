@@ -7,7 +7,9 @@ from halyard_operator.api import Condition, LLMDeploymentSpec
 from halyard_operator.builders.meta import Owner, endpoint, pool_name, selector_string
 from halyard_operator.builders.placement import PoolCounts
 from halyard_operator.builders.pools import ON_DEMAND, SPOT
+from halyard_operator.config import OperatorConfig
 from halyard_operator.policy import CapacityDecision
+from halyard_operator.policy.cost import LiveCost, live_cost
 from halyard_operator.names import DEGRADED, PROGRESSING, READY, SCALING_ACTIVE, SLO_AT_RISK, Reason
 from halyard_operator.reconcile.validate import Problem
 
@@ -32,7 +34,8 @@ def current_conditions(spec: LLMDeploymentSpec | None, counts: PoolCounts | None
                        children: Mapping[tuple[str, str], dict], owner: Owner,
                        problems: list[Problem], decision: CapacityDecision | None = None) -> list[Condition]:
     ready = replica_counts(children, owner)["readyReplicas"]
-    conds = [_degraded(problems), _ready(ready, target), _progressing(children, owner, counts)]
+    degraded = _degraded(problems)
+    conds = [degraded, _ready(ready, target, degraded), _progressing(children, owner, counts)]
     scaled = spec is not None and spec.scaling is not None
     if decision is None:
         return conds
@@ -52,16 +55,18 @@ def _scaling_active(decision: CapacityDecision) -> Condition:
 
 def _degraded(problems: list[Problem]) -> Condition:
     if not problems:
-        return Condition.of(DEGRADED, False, Reason.AS_EXPECTED)
+        return Condition.of(DEGRADED, False, Reason.AS_EXPECTED,
+                            "the spec is valid and no worker pod is failing")
     return Condition.of(DEGRADED, True, problems[0].reason, "; ".join(p.message for p in problems))
 
 
-def _ready(ready: int, target: int) -> Condition:
+def _ready(ready: int, target: int, degraded: Condition) -> Condition:
     if target == 0:
         return Condition.of(READY, False, Reason.SCALED_TO_ZERO, "no replicas are requested")
     if ready >= target:
         return Condition.of(READY, True, Reason.REPLICAS_READY, f"{ready}/{target} replicas ready")
-    return Condition.of(READY, False, Reason.REPLICAS_NOT_READY, f"{ready}/{target} replicas ready")
+    why = f" ({degraded.reason}: see the Degraded condition)" if degraded.status == "True" else ""
+    return Condition.of(READY, False, Reason.REPLICAS_NOT_READY, f"{ready}/{target} replicas ready{why}")
 
 
 def _progressing(children: Mapping[tuple[str, str], dict], owner: Owner,
@@ -94,3 +99,11 @@ def status_fields(owner: Owner, generation: int | None, children: Mapping[tuple[
         if spec is not None and spec.scaling is not None and decision.metrics_status is not None:
             fields["metrics"] = decision.metrics_status
     return fields
+
+
+def current_cost(spec: LLMDeploymentSpec, children: Mapping[tuple[str, str], dict], owner: Owner,
+                 config: OperatorConfig) -> LiveCost:
+    """The pools' pods now, priced at the config's gpuPrices."""
+    counts = replica_counts(children, owner)
+    return live_cost(counts["onDemandReplicas"], counts["spotReplicas"], spec.resources.gpus,
+                     spec.resources.gpu_product, config.gpu_prices, config.currency)

@@ -113,6 +113,9 @@ class LLMEngine:
                 self.runner.execute(out)
             return []
         result = self.runner.execute(out)
+        for rid, raw in result.prompt_logprobs.items():
+            if rid in self.states:
+                self.states[rid].add_prompt_logprobs(raw)
         changed = self.scheduler.update(out, result)
         outputs = [o for o in (self._fail(rid, err) for rid, err in result.failed.items()) if o]
         for seq, new_ids in changed:

@@ -25,6 +25,23 @@ class RequestState:
     logprobs: list[LogprobEntry] | None = None
     sent_logprobs: int = 0
     _token_text: dict = field(default_factory=dict)
+    _prompt_lps: dict = field(default_factory=dict)  # prompt position -> LogprobEntry
+
+    def add_prompt_logprobs(self, raw) -> None:
+        """raw: ((position, logprob, ((token_id, logprob), ...)), ...) from the runner;
+        a recomputed position (after preemption) replaces the earlier entry."""
+        prompt = self.seq.prompt_token_ids
+        for pos, lp, top in raw:
+            self._prompt_lps[pos] = LogprobEntry(
+                sampled=TokenLogprob(prompt[pos], self._text_of(prompt[pos]), lp),
+                top=tuple(TokenLogprob(t, self._text_of(t), v) for t, v in top))
+
+    def prompt_logprobs(self):
+        """(None, entry for prompt token 1, ...) once every position is in; else None."""
+        n = len(self.seq.prompt_token_ids)
+        if self.seq.params.prompt_logprobs is None or len(self._prompt_lps) < n - 1:
+            return None
+        return (None,) + tuple(self._prompt_lps[p] for p in range(1, n))
 
     def add_logprobs(self, token_id: int, raw) -> None:
         """raw: (sampled logprob, ((token_id, logprob), ...)) from the runner."""
@@ -68,6 +85,7 @@ class RequestState:
             new_logprobs=new_lps,
             num_cached_tokens=seq.num_cached_tokens,
             stop_reason=seq.stop_reason,
+            prompt_logprobs=self.prompt_logprobs(),
         )
         self.sent_tokens, self.sent_text_len = len(token_ids), len(text)
         return out

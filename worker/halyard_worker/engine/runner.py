@@ -50,6 +50,7 @@ class ModelRunner:
         self.generators: dict[str, torch.Generator | None] = {}  # built at intake, kept across preemption
         self.seed = seed
         self._counter = 0
+        self._prompt_spans: list[tuple[str, int, int, int]] = []  # (rid, first row, position, rows)
 
     def add_request(self, request_id: str, params: SamplingParams) -> None:
         """Build the request's own torch state (its RNG) at intake, outside the
@@ -93,7 +94,7 @@ class ModelRunner:
         order = sorted(out.num_scheduled_tokens.items(),
                        key=lambda kv: (kv[1] != 1, self.requests[kv[0]].num_computed_tokens))
         ids, pos, slots, sample_rows, sample_ids = [], [], [], [], []
-        decodes, prefills = [], []
+        decodes, prefills, self._prompt_spans = [], [], []
         b = self.block_size
         for rid, n in order:
             req = self.requests[rid]
@@ -107,6 +108,9 @@ class ModelRunner:
                 decodes.append(req)
             else:
                 prefills.append(PrefillSpan(q_start, n, start + n, self._block_table(req)))
+            if req.params.prompt_logprobs is not None and start + 1 < req.num_prompt_tokens:
+                # rows predicting prompt tokens start+1 .. min(start+n, prompt)-1
+                self._prompt_spans.append((rid, q_start, start, min(n, req.num_prompt_tokens - 1 - start)))
             if start + n == len(req.token_ids):
                 sample_rows.append(len(ids) - 1)
                 sample_ids.append(rid)
@@ -154,7 +158,24 @@ class ModelRunner:
                 if lps is not None and i in lps:
                     full, top = lps[i]
                     logprobs[rid] = (float(full[tok]), top)
-        return RunnerOutput(sampled, logprobs, failed)
+        return RunnerOutput(sampled, logprobs, self._prompt_logprobs(hidden), failed)
+
+    def _prompt_logprobs(self, hidden: torch.Tensor) -> dict:
+        """(position, logprob of the prompt token there, top-N) for the prompt
+        rows of requests that asked for prompt logprobs."""
+        out = {}
+        for rid, q_start, start, n in self._prompt_spans:
+            req = self.requests[rid]
+            logits = self.model.compute_logits(hidden[q_start:q_start + n])  # [n, V] float32
+            lps = torch.log_softmax(logits, dim=-1)
+            targets = torch.tensor(req.token_ids[start + 1:start + 1 + n], device=lps.device)
+            chosen = lps.gather(1, targets[:, None])[:, 0].tolist()
+            k = req.params.prompt_logprobs
+            top_v, top_i = lps.topk(k, dim=-1) if k else (lps[:, :0], lps[:, :0].long())
+            out[rid] = tuple(
+                (start + 1 + j, chosen[j], tuple(zip(top_i[j].tolist(), top_v[j].tolist())))
+                for j in range(n))
+        return out
 
     def _sampling_row(self, req: RunnerRequest) -> SamplingRow:
         n = req.num_prompt_tokens

@@ -80,11 +80,15 @@ class SchedulerOutput:
 class RunnerOutput:
     """What the runner produced for one step: a sampled token per request
     that reached its last token, and optional logprobs as plain numbers:
-    (sampled logprob, ((token_id, logprob), ...) top-N). `failed` maps a
+    (sampled logprob, ((token_id, logprob), ...) top-N). `prompt_logprobs`:
+    for requests asking for them, (position, token logprob, top-N) of each
+    prompt position computed this step (position >= 1). `failed` maps a
     request whose sampling raised to the error text; it got no token."""
 
     sampled: dict[str, int]
     logprobs: dict[str, tuple[float, tuple[tuple[int, float], ...]]]
+    prompt_logprobs: dict[str, tuple[tuple[int, float, tuple[tuple[int, float], ...]], ...]] = \
+        field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
 
 
@@ -165,7 +169,7 @@ class Scheduler:
     def _schedule_waiting(self, budget, scheduled, new) -> None:
         while self.waiting and budget > 0 and len(self.running) < self.config.max_num_seqs:
             seq = self.waiting[0]
-            hits = self.bm.lookup_prefix(seq)
+            hits = self.bm.lookup_prefix(seq) if seq.params.prompt_logprobs is None else []
             n = min(seq.num_tokens - len(hits) * self.bm.block_size, budget)
             if not self.bm.can_admit(seq, hits, n):
                 break  # FCFS within priority: do not let later requests jump ahead

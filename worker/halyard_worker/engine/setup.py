@@ -42,9 +42,16 @@ def eos_token_ids(path, mc: ModelConfig, tokenizer) -> tuple[int, ...]:
 
 
 def load_tokenizer(path: str):
+    """From a model directory, or from a GGUF file's metadata (vocabulary,
+    merges, special tokens and chat template)."""
+    from pathlib import Path
+
     from transformers import AutoTokenizer
 
+    file = Path(path)
     try:
+        if file.suffix == ".gguf":
+            return AutoTokenizer.from_pretrained(str(file.parent), gguf_file=file.name)
         return AutoTokenizer.from_pretrained(path)
     except Exception as err:  # transformers raises many types for a bad directory
         raise FileNotFoundError(f"could not load a tokenizer from {path!r} (it needs tokenizer.json "
@@ -105,6 +112,17 @@ def install_ops(mode: str, device: torch.device) -> str:
     return getattr(selected, "name", mode)
 
 
+def calibration_ids(config: EngineConfig, tokenizer) -> list[list[int]] | None:
+    """Token ids of the calibration texts; int4-awq without texts uses the
+    built-in English sample (`model/calibration_text.py`)."""
+    texts = config.quantization_calibration
+    if not texts and config.quantization == "int4-awq":
+        from halyard_worker.model.calibration_text import default_calibration_texts
+
+        texts = default_calibration_texts()
+    return [tokenizer.encode(t) for t in texts] or None
+
+
 def build_runner(config: EngineConfig) -> Built:
     path = resolve_model_path(config.model)
     mc = load_config(path)
@@ -112,7 +130,7 @@ def build_runner(config: EngineConfig) -> Built:
     dtype = choose_dtype(config.dtype, mc, device.type)
     max_len = choose_max_model_len(config, mc)
     tokenizer = load_tokenizer(config.tokenizer or str(path))
-    calibration = [tokenizer.encode(t) for t in config.quantization_calibration] or None
+    calibration = calibration_ids(config, tokenizer)
     model = load_model(path, mc, dtype, str(device), max_len, config.quantization, calibration)
     log.info("hot-path ops: %s", install_ops(config.kernels, device))
     per_block = kv_bytes_per_block(model, config.block_size, dtype)

@@ -50,6 +50,10 @@ class SamplingParams:
     (kept when `include_stop_str_in_output`). `logprobs=N` returns the
     sampled token's log-probability plus the N most likely tokens
     (raw model distribution, before penalties and temperature).
+    `prompt_logprobs=N` returns, for every prompt token after the first, its
+    log-probability given the tokens before it plus the N most likely tokens
+    there (as vLLM: the first position has none); such a request computes
+    its whole prompt (no prefix-cache reuse).
     `logit_bias` is `((token_id, bias), ...)`, bias in [-100, 100] added to
     the logits before sampling (OpenAI semantics; token ids are checked
     against the vocabulary when the request is added). `seed` is in
@@ -71,6 +75,7 @@ class SamplingParams:
     stop_token_ids: tuple[int, ...] = ()
     ignore_eos: bool = False
     logprobs: int | None = None
+    prompt_logprobs: int | None = None
     include_stop_str_in_output: bool = False
     skip_special_tokens: bool = True
     logit_bias: tuple[tuple[int, float], ...] = ()
@@ -125,6 +130,10 @@ class SamplingParams:
                "seed", f"must be an integer in [0, 2**63 - 1] or null, got {self.seed!r}")
         _check(self.logprobs is None or (_is_int(self.logprobs) and 0 <= self.logprobs <= self.MAX_LOGPROBS),
                "logprobs", f"must be an integer in [0, {self.MAX_LOGPROBS}] or null, got {self.logprobs!r}")
+        _check(self.prompt_logprobs is None
+               or (_is_int(self.prompt_logprobs) and 0 <= self.prompt_logprobs <= self.MAX_LOGPROBS),
+               "prompt_logprobs",
+               f"must be an integer in [0, {self.MAX_LOGPROBS}] or null, got {self.prompt_logprobs!r}")
 
     def _validate_lists(self) -> None:
         _check(len(self.stop) <= self.MAX_STOP and all(
@@ -173,7 +182,9 @@ class RequestOutput:
     stop string is held back until it is decided. When `finished` is true,
     `finish_reason` is "stop" (EOS, stop token or stop string), "length"
     (max_tokens or the context limit), "abort", or "error" (this request
-    alone failed inside the engine; `error` says why, others are unaffected).
+    alone failed inside the engine; `error` says why, others are unaffected). With
+    `SamplingParams.prompt_logprobs`, `prompt_logprobs` has one entry per
+    prompt token (None for the first) once the whole prompt is computed.
     """
 
     request_id: str
@@ -189,6 +200,7 @@ class RequestOutput:
     new_logprobs: tuple[LogprobEntry, ...] | None = None
     num_cached_tokens: int = 0
     stop_reason: str | int | None = None
+    prompt_logprobs: tuple[LogprobEntry | None, ...] | None = None
     error: str | None = None
 
 
@@ -215,7 +227,8 @@ class EngineConfig:
     `kv_cache_memory` is the KV budget in bytes on CPU (default 256 MiB);
     on CUDA the budget is `gpu_memory_utilization` of free memory after
     loading the weights. `quantization_calibration` texts turn on
-    activation-aware (AWQ-style) scaling of the quantized weights. `max_model_len=None` takes the model's
+    activation-aware (AWQ-style) scaling of the quantized weights;
+    "int4-awq" is int4 with that scaling (built-in texts when none are given). `max_model_len=None` takes the model's
     `max_position_embeddings`.
     """
 
@@ -232,7 +245,7 @@ class EngineConfig:
     enable_prefix_caching: bool = True
     seed: int = 0
     tokenizer: str | None = None
-    quantization_calibration: tuple[str, ...] = ()  # texts for AWQ-style scaling (int8/int4)
+    quantization_calibration: tuple[str, ...] = ()  # texts for AWQ-style scaling (int8/int4/int4-awq)
     kernels: str = "auto"  # hot-path ops: "auto" (CUDA kernels when usable), "cupy", "torch"
 
     def __post_init__(self):

@@ -42,3 +42,47 @@ def capture_linear_inputs(model: LlamaModel, calibration: list[list[int]]) -> di
         for h in hooks:
             h.remove()
     return {name: torch.cat(xs)[:MAX_ROWS] for name, xs in seen.items()}
+
+
+class LayerCalibration:
+    """Calibration activations carried through the model one layer at a time
+    (for quantize-while-loading): `capture(layer, weights, ...)` places the
+    layer in float, runs the calibration hidden states through it, records
+    each linear's inputs and keeps the layer's outputs for the next layer."""
+
+    def __init__(self, model: LlamaModel, calibration: list[list[int]]):
+        self.model = model
+        device = model.embed_tokens.weight.device
+        with torch.inference_mode():
+            self.hidden = [model.embed_tokens(torch.tensor(ids, device=device)) for ids in calibration]
+
+    @torch.inference_mode()
+    def capture(self, layer, weights: dict, dtype, device) -> dict[str, torch.Tensor]:
+        from halyard_worker.model.build import place_layer
+
+        place_layer(layer, weights, dtype, device, None)
+        seen: dict[str, list[torch.Tensor]] = {}
+        hooks = []
+        for name, lin in layer.named_modules():
+            if isinstance(lin, torch.nn.Linear):
+                def hook(_module, args, _out, name=name):
+                    seen.setdefault(name, []).append(args[0].detach().float().reshape(-1, args[0].shape[-1]))
+                hooks.append(lin.register_forward_hook(hook))
+        try:
+            self.hidden = [self._forward(layer, x) for x in self.hidden]
+        finally:
+            for h in hooks:
+                h.remove()
+        return {name: torch.cat(xs)[:MAX_ROWS] for name, xs in seen.items()}
+
+    def _forward(self, layer, x: torch.Tensor, block_size: int = 16) -> torch.Tensor:
+        c, t, device = self.model.config, x.shape[0], x.device
+        n_blocks = -(-t // block_size)
+        kv = torch.zeros(2, n_blocks, block_size, c.num_kv_heads, c.head_dim, dtype=x.dtype, device=device)
+        meta = AttentionMetadata(
+            slot_mapping=torch.arange(t, device=device), num_decodes=0, decode_block_tables=None,
+            decode_context_lens=None, prefills=(PrefillSpan(0, t, t, torch.arange(n_blocks, device=device)),))
+        return layer(x, self.model.rope_cos[:t], self.model.rope_sin[:t], (kv[0], kv[1]), meta)
+
+    def close(self) -> None:
+        self.hidden = []

@@ -1,7 +1,10 @@
-"""Load a Hugging Face model directory into `LlamaModel`.
+"""Load a model checkpoint into `LlamaModel`.
 
 Model locations (directories, .gguf files, hf://, s3://, pvc://) are parsed
-in `source.py` and fetched or checked in `fetch.py`.
+in `source.py` and fetched or checked in `fetch.py`. Checkpoints: a Hugging
+Face directory (single or sharded safetensors, float or AutoAWQ GEMM) or a
+`.gguf` file; weights are read, quantized and placed one layer at a time
+(`model/build.py`).
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from pathlib import Path
 import torch
 
 from halyard_worker.model.config import ModelConfig, parse_config
-from halyard_worker.model.llama import LlamaModel, rope_cache
+from halyard_worker.model.llama import LlamaModel
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +30,27 @@ def resolve_model_path(uri: str, revision: str | None = None, cache: Path | None
     return resolve(parse_model_uri(uri, revision), cache)
 
 
+def is_gguf(path: Path) -> bool:
+    return Path(path).suffix == ".gguf"
+
+
+def open_source(path: Path):
+    """The checkpoint reader for `path`: GGUFSource or HFSource (see build.py)."""
+    path = Path(path)
+    if is_gguf(path):
+        from halyard_worker.model.gguf_source import GGUFSource
+
+        return GGUFSource(path)
+    from halyard_worker.model.hf_source import HFSource
+
+    with open(path / "config.json") as f:
+        raw = json.load(f)
+    return HFSource(path, parse_config(raw), raw)
+
+
 def load_config(path: Path) -> ModelConfig:
+    if is_gguf(path):
+        return open_source(path).config
     with open(path / "config.json") as f:
         return parse_config(json.load(f))
 
@@ -42,55 +65,14 @@ def choose_dtype(requested: str, config: ModelConfig, device: str) -> torch.dtyp
     return dtype
 
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    state: dict[str, torch.Tensor] = {}
-    for file in sorted(path.glob("*.safetensors")):
-        state.update(load_file(str(file)))
-    return state
-
-
-def to_halyard_names(hf: dict[str, torch.Tensor], config: ModelConfig) -> dict[str, torch.Tensor]:
-    """Map HF names to LlamaModel's: drop the `model.` prefix, merge q/k/v
-    into `qkv_proj` and gate/up into `gate_up_proj` (concatenated on dim 0)."""
-    out = {}
-    for name, tensor in hf.items():
-        out[name[len("model."):] if name.startswith("model.") else name] = tensor
-    for i in range(config.num_layers):
-        attn, mlp = f"layers.{i}.self_attn.", f"layers.{i}.mlp."
-        for kind in ("weight", "bias"):
-            parts = [out.pop(f"{attn}{p}_proj.{kind}", None) for p in "qkv"]
-            if all(p is not None for p in parts):
-                out[f"{attn}qkv_proj.{kind}"] = torch.cat(parts, dim=0)
-            parts = [out.pop(f"{mlp}{p}_proj.{kind}", None) for p in ("gate", "up")]
-            if all(p is not None for p in parts):
-                out[f"{mlp}gate_up_proj.{kind}"] = torch.cat(parts, dim=0)
-    if config.tie_word_embeddings:
-        out.pop("lm_head.weight", None)
-    return out
-
-
 def load_model(path: Path, config: ModelConfig, dtype: torch.dtype, device: str,
                max_positions: int, quantization: str | None = None,
                calibration: list[list[int]] | None = None) -> LlamaModel:
-    """Build the model, load the weights, optionally quantize, move to device."""
-    with torch.device("meta"):
-        model = LlamaModel(config, max_positions)
-    state = to_halyard_names(read_state_dict(path), config)
-    expected = {k for k in model.state_dict() if not (config.tie_word_embeddings and k == "lm_head.weight")}
-    missing = sorted(expected - state.keys())
-    if missing:
-        raise ValueError(f"checkpoint in {str(path)!r} lacks weights: {', '.join(missing[:5])}")
-    model.load_state_dict({k: v.to(dtype) for k, v in state.items() if k in expected},
-                          strict=False, assign=True)
-    if config.tie_word_embeddings:
-        model.lm_head.weight = model.embed_tokens.weight
-    # buffers were built on the meta device: compute them for real
-    model.rope_cos, model.rope_sin = rope_cache(config.rope, config.head_dim, max_positions)
-    model = model.to(device).eval().requires_grad_(False)
-    if quantization:
-        from halyard_worker.model.quant import quantize_model
+    """Build the model layer by layer from the checkpoint at `path` (quantizing
+    while loading); `config` must be the checkpoint's own (`load_config`)."""
+    from halyard_worker.model.build import build_model
 
-        quantize_model(model, quantization, calibration=calibration)
-    return model
+    source = open_source(path)
+    if source.config != config:
+        raise ValueError(f"model config given for {str(path)!r} differs from the checkpoint's")
+    return build_model(source, dtype, device, max_positions, quantization, calibration)

@@ -20,8 +20,9 @@ class ServerConfig:
     Invariants: `port` in 1..65535; `max_queue` >= 0 (requests allowed to wait
     beyond the running batch); `drain_timeout` >= 0 seconds; at most one of
     `gpu_memory_utilization` (fraction in (0, 1]) and `kv_cache_memory`
-    (bytes) is set; `quantization` is None or "int8"/"int4"; `api_key` is
-    None or non-empty; `max_request_bytes` > 0.
+    (bytes) is set; `quantization` is None or "int8"/"int4"/"int4-awq";
+    `calibration` holds the texts read from --calibration-text (may be empty);
+    `api_key` is None or non-empty; `max_request_bytes` > 0.
     """
 
     model: str  # a local path, or an hf:// / s3:// URI fetched at load time (model/source.py)
@@ -32,6 +33,7 @@ class ServerConfig:
     port: int = 8000
     dtype: str = "auto"
     quantization: str | None = None
+    calibration: tuple[str, ...] = ()
     max_model_len: int | None = None
     max_num_seqs: int = 64
     max_num_batched_tokens: int | None = None
@@ -111,7 +113,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     add("--host", default="0.0.0.0", help="bind address (the pod IP)")
     add("--port", type=_port, default=8000)
     add("--dtype", choices=DTYPES, default="auto")
-    add("--quantization", choices=QUANTIZATIONS, default="none")
+    add("--quantization", choices=QUANTIZATIONS, default="none",
+        help="weight-only quantization; int4-awq: int4 with activation-aware scales from --calibration-text")
+    add("--calibration-text", metavar="FILE",
+        help="UTF-8 text for activation-aware scaling (int4-awq, int8, int4); blank lines split it into "
+             "samples (default for int4-awq: built-in English text)")
     add("--max-model-len", type=_positive_int, help="context window in tokens (default: the model's)")
     add("--max-num-seqs", type=_positive_int, default=64, help="requests running at once")
     add("--max-num-batched-tokens", type=_positive_int, help="token budget per engine step")
@@ -146,17 +152,44 @@ def _read_template(path: str | None) -> str | None:
     return file.read_text()
 
 
+def _read_calibration(path: str | None) -> tuple[str, ...]:
+    """Samples of a calibration file: paragraphs (blank-line separated) joined
+    into chunks of about 2,000 characters."""
+    if path is None:
+        return ()
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"--calibration-text: no such file {path!r}")
+    chunks, current = [], ""
+    for para in file.read_text(encoding="utf-8").split("\n\n"):
+        current = f"{current}\n\n{para}" if current else para
+        if len(current) >= 2000:
+            chunks.append(current)
+            current = ""
+    chunks += [current] if current.strip() else []
+    if not chunks:
+        raise ValueError(f"--calibration-text: {path!r} is empty")
+    return tuple(chunks[:16])
+
+
+class ModelLocationError(ValueError):
+    """`--model` names nothing the worker can load (a ModelLoadFailed, not a flag typo)."""
+
+
 def _check_model(model: str, revision: str | None):
     """Parse the model location; a local one must exist and be loadable now."""
     from halyard_worker.model.fetch import check_local
-    from halyard_worker.model.source import parse_model_uri
+    from halyard_worker.model.source import InvalidModelSource, parse_model_uri
 
-    source = parse_model_uri(model, revision)
+    try:
+        source = parse_model_uri(model, revision)
+    except InvalidModelSource as err:
+        raise ModelLocationError(str(err)) from err
     if source.scheme == "local":
         try:
             check_local(Path(source.path).expanduser(), model)
         except FileNotFoundError as err:
-            raise ValueError(str(err)) from err
+            raise ModelLocationError(str(err)) from err
         return source, str(Path(source.path).expanduser())
     return source, model
 
@@ -198,6 +231,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         port=args.port,
         dtype=args.dtype,
         quantization=None if args.quantization == "none" else args.quantization,
+        calibration=_read_calibration(args.calibration_text),
         max_model_len=args.max_model_len,
         max_num_seqs=args.max_num_seqs,
         max_num_batched_tokens=args.max_num_batched_tokens,

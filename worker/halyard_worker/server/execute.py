@@ -26,6 +26,7 @@ class Collected:
     logprobs: list = field(default_factory=list)
     finish_reason: str | None = None
     prompt_tokens: int = 0
+    prompt_logprobs: tuple | None = None
 
 
 @dataclass
@@ -95,6 +96,8 @@ async def collect(served: ServedRequest, request: Request, n: int) -> list[Colle
             c.prompt_tokens = piece.prompt_tokens
             if piece.logprobs:
                 c.logprobs.extend(piece.logprobs)
+            if piece.prompt_logprobs is not None:
+                c.prompt_logprobs = piece.prompt_logprobs
             if piece.finish_reason:
                 c.finish_reason = piece.finish_reason
         return out

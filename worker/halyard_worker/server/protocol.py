@@ -47,11 +47,13 @@ def resolve_max_tokens(requested: int | None, default: int | None, prompt_len: i
     return requested
 
 
-def sampling_kwargs(req: SamplingFields, max_tokens: int, logprobs: int | None) -> dict:
+def sampling_kwargs(req: SamplingFields, max_tokens: int, logprobs: int | None,
+                    prompt_logprobs: int | None = None) -> dict:
     """Engine SamplingParams keyword arguments (unset API fields keep engine defaults)."""
     kwargs = dict(max_tokens=max_tokens, min_tokens=req.min_tokens, ignore_eos=req.ignore_eos,
                   stop=tuple(req.stop_list()), stop_token_ids=tuple(req.stop_token_ids or ()),
-                  seed=req.seed, logprobs=logprobs, logit_bias=req.logit_bias_pairs())
+                  seed=req.seed, logprobs=logprobs, prompt_logprobs=prompt_logprobs,
+                  logit_bias=req.logit_bias_pairs())
     optional = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty",
                 "presence_penalty", "frequency_penalty")
     for name in optional:

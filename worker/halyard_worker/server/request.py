@@ -42,6 +42,7 @@ class Piece:
     logprobs: Any
     finish_reason: str | None
     prompt_tokens: int
+    prompt_logprobs: Any = None  # engine prompt_logprobs, on the first piece that has them
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ class ServedRequest:
         timer = RequestTimer(self._metrics)
         reason = "abort"
         self._jobs[job.index] = job
+        prompt_lps_sent = False
         try:
             stream = self._engine.generate(job.engine_id, list(job.prompt_ids), job.params,
                                            priority=job.priority)
@@ -128,8 +130,10 @@ class ServedRequest:
                 timer.on_tokens(len(out.new_token_ids), len(job.prompt_ids))
                 finish = self._reason(out.finish_reason) if out.finished else None
                 reason = finish or reason
+                prompt_lps = None if prompt_lps_sent else getattr(out, "prompt_logprobs", None)
+                prompt_lps_sent = prompt_lps_sent or prompt_lps is not None
                 self._queue.put_nowait(Piece(job.index, out.new_text, tuple(out.new_token_ids),
-                                             out.new_logprobs, finish, len(job.prompt_ids)))
+                                             out.new_logprobs, finish, len(job.prompt_ids), prompt_lps))
                 if out.finished:
                     return
             reason = self._reason("abort")

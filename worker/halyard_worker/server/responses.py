@@ -31,6 +31,33 @@ def completion_logprobs(entries, text_offset: int = 0) -> dict | None:
             "top_logprobs": top, "text_offset": offsets}
 
 
+def echo_logprobs(prompt_ids, entries, decode) -> dict:
+    """The prompt part of /v1/completions `logprobs` with `echo` (as vLLM):
+    one item per prompt token, None for the first; each top dict holds the
+    prompt token itself plus the most likely tokens. `entries` is the
+    engine's prompt_logprobs ((None, LogprobEntry, ...))."""
+    tokens = [decode([prompt_ids[0]])]
+    token_logprobs, top = [None], [None]
+    for entry in entries[1:]:
+        tokens.append(entry.sampled.token)
+        token_logprobs.append(entry.sampled.logprob)
+        items = {t.token: t.logprob for t in entry.top}
+        items[entry.sampled.token] = entry.sampled.logprob
+        top.append(items)
+    offsets, offset = [], 0
+    for token in tokens:
+        offsets.append(offset)
+        offset += len(token)
+    return {"tokens": tokens, "token_logprobs": token_logprobs, "top_logprobs": top, "text_offset": offsets}
+
+
+def join_logprobs(first: dict, second: dict | None) -> dict:
+    """Prompt logprobs followed by the generated tokens' (offsets continue)."""
+    if second is None:
+        return first
+    return {key: first[key] + second[key] for key in first}
+
+
 def _token_item(t) -> dict:
     return {"token": t.token, "logprob": t.logprob, "bytes": list(t.token.encode("utf-8"))}
 

@@ -129,6 +129,7 @@ def engine_config(config: ServerConfig, model: str | None = None):
 
     kwargs = dict(
         model=model or config.model, dtype=config.dtype, quantization=config.quantization,
+        quantization_calibration=config.calibration,
         device=_device(config.device), max_model_len=config.max_model_len,
         max_num_seqs=config.max_num_seqs, block_size=config.block_size,
         kv_cache_memory=config.kv_cache_memory, enable_prefix_caching=config.prefix_caching,
@@ -143,15 +144,17 @@ def engine_config(config: ServerConfig, model: str | None = None):
 
 def build_runtime(config: ServerConfig) -> ModelRuntime:
     """Load the model and start the engine thread (blocking, seconds to minutes)."""
-    from transformers import AutoTokenizer
-
     from halyard_worker.engine.async_engine import AsyncEngine
 
-    engine = AsyncEngine(engine_config(config, local_model(config)))
+    from halyard_worker.engine.setup import load_tokenizer
+
+    model = local_model(config)
+    engine = AsyncEngine(engine_config(config, model))
     engine.start()
     # A tokenizer instance of our own: the engine thread uses its instance
     # concurrently, and Rust tokenizers are not meant to be shared that way.
-    tokenizer = AutoTokenizer.from_pretrained(engine.tokenizer.name_or_path)
+    # A GGUF file's tokenizer lives in the file's metadata.
+    tokenizer = load_tokenizer(model if model.endswith(".gguf") else engine.tokenizer.name_or_path)
     max_len = engine.max_model_len
     return ModelRuntime(engine=engine, tokenizer=tokenizer, max_model_len=int(max_len),
                         chat_template=config.chat_template)

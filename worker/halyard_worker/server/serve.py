@@ -22,6 +22,7 @@ from halyard_worker.server.app import build_app
 from halyard_worker.server.config import ServerConfig
 from halyard_worker.server.runtime import _model_max_len, build_runtime
 from halyard_worker.server.state import AppState
+from halyard_worker.termination import MODEL_LOAD_FAILED, write_termination_message
 
 log = logging.getLogger("halyard_worker.server")
 
@@ -64,6 +65,7 @@ async def serve_async(config: ServerConfig, on_state=lambda state: None) -> int:
     await server.serve()
     _shutdown_engine(state)
     if state.load_error:
+        write_termination_message(MODEL_LOAD_FAILED, f"model {config.model!r} failed to load: {state.load_error}")
         return 1
     return 0
 

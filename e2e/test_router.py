@@ -1,0 +1,157 @@
+"""The router in front of real workers on the real control plane.
+
+Three worker pods behind `<name>-router`: shared-prefix requests land on one
+worker and hit its prefix cache more than round robin over the same pods; a
+batch-tier request is shed before a critical one when every worker is
+saturated; a spot node deleted under load loses no request; a `minReplicas: 0`
+deployment serves its first request after scaling up (held, not failed) and
+returns to zero once idle.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from e2e_kube import DEPLOYMENT_LABEL, is_ready, llmd, pool_of, wait_for
+
+pytestmark = pytest.mark.e2e
+LOAD_TIMEOUT = 300
+ENGINE = {"dtype": "float32", "maxModelLen": 512, "maxNumSeqs": 2}
+SHARED = "You answer questions for the support team of tenant {0}. Keep every answer short and kind. " * 3
+
+
+def _workers(kubectl, ns, name):
+    return [p for p in kubectl.items("pods", "-n", ns, "-l", f"{DEPLOYMENT_LABEL}={name}")
+            if not p["metadata"].get("deletionTimestamp")]
+
+
+def _routers(kubectl, ns, name, count=2):
+    pods = [p for p in kubectl.items("pods", "-n", ns, "-l", f"halyard.dev/router={name}")
+            if not p["metadata"].get("deletionTimestamp") and is_ready(p)]
+    return pods if len(pods) >= count else None
+
+
+def _url(pod) -> str:
+    return f"http://{pod['status']['podIP']}:8000"
+
+
+def _complete(url, name, prompt, headers=None, max_tokens=4, timeout=120.0):
+    body = {"model": name, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "ignore_eos": True}
+    return httpx.post(f"{url}/v1/completions", json=body, headers=headers, timeout=timeout)
+
+
+def _prefix_counters(pods) -> tuple[float, float]:
+    hits = queries = 0.0
+    for pod in pods:
+        for line in httpx.get(f"{_url(pod)}/metrics", timeout=10).text.splitlines():
+            if line.startswith("vllm:prefix_cache_hits_total"):
+                hits += float(line.rsplit(" ", 1)[1])
+            elif line.startswith("vllm:prefix_cache_queries_total"):
+                queries += float(line.rsplit(" ", 1)[1])
+    return hits, queries
+
+
+def _ready_deployment(kubectl, ns, name, model_uri, replicas=3, **spec):
+    kubectl.apply(llmd(name, ns, model_uri, replicas=replicas, engine=ENGINE, **spec))
+    workers = wait_for(lambda: (ws := _workers(kubectl, ns, name)) and len(ws) == replicas
+                       and all(map(is_ready, ws)) and ws, LOAD_TIMEOUT, f"{replicas} Ready workers")
+    routers = wait_for(lambda: _routers(kubectl, ns, name), 120, "2 Ready routers")
+    return workers, routers
+
+
+def test_shared_prefixes_land_on_one_worker_and_beat_round_robin(kubectl, operator, namespace, model_uri):
+    name = "routed"
+    workers, routers = _ready_deployment(kubectl, namespace, name, model_uri)
+    router = _url(routers[0])
+    wait_for(lambda: httpx.get(f"{router}/ready", timeout=5).json().get("backends") == 3, 60, "3 backends")
+    start = _prefix_counters(workers)
+    served = [_complete(router, name, SHARED.format(1) + f"Question {i}?") for i in range(9)]
+    assert all(r.status_code == 200 for r in served), [r.text for r in served if r.status_code != 200]
+    assert len({r.headers["X-Halyard-Backend"] for r in served}) == 1
+    middle = _prefix_counters(workers)
+    for i in range(9):  # what a ClusterIP Service does: round robin over the same pods
+        assert _complete(_url(workers[i % 3]), name, SHARED.format(2) + f"Question {i}?").status_code == 200
+    end = _prefix_counters(workers)
+    routed_rate = (middle[0] - start[0]) / (middle[1] - start[1])
+    round_robin_rate = (end[0] - middle[0]) / (end[1] - middle[1])
+    assert routed_rate > round_robin_rate, (routed_rate, round_robin_rate)
+
+
+def test_batch_is_shed_before_critical_when_every_worker_is_saturated(kubectl, operator, namespace, model_uri):
+    name = "tiered"
+    kubectl.apply(llmd(name, namespace, model_uri, replicas=3, tier="critical", router={"policy": "least-load"},
+                       engine={**ENGINE, "maxNumSeqs": 1}))
+    wait_for(lambda: (ws := _workers(kubectl, namespace, name)) and len(ws) == 3 and all(map(is_ready, ws)),
+             LOAD_TIMEOUT, "3 Ready workers")
+    router = _url(wait_for(lambda: _routers(kubectl, namespace, name), 120, "2 Ready routers")[0])
+    wait_for(lambda: httpx.get(f"{router}/ready", timeout=5).json().get("backends") == 3, 60, "3 backends")
+    pool = ThreadPoolExecutor(3)
+    try:  # one long request per worker (least load): each at its saturation (maxNumSeqs 1), none at 2x
+        long = [pool.submit(_complete, router, name, f"Long story {i}", None, 480, 300) for i in range(3)]
+        wait_for(lambda: "halyard:router_requests_in_flight 3.0" in httpx.get(f"{router}/metrics", timeout=5).text,
+                 30, "3 requests in flight", interval=0.02)
+        shed = _complete(router, name, "Batch job", {"X-Halyard-Tier": "batch"})
+        assert shed.status_code == 429 and "batch" in shed.json()["error"]["message"], shed.text
+        critical = _complete(router, name, "Critical question", max_tokens=2, timeout=300)
+        assert critical.status_code == 200, critical.text
+        assert all(f.result(timeout=300).status_code == 200 for f in long)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    metrics = httpx.get(f"{router}/metrics", timeout=10).text
+    assert 'halyard:router_shed_total{tier="batch"} 1.0' in metrics
+
+
+def test_spot_node_deleted_under_load_loses_no_request(kubectl, operator, namespace, model_uri, nodes):
+    name = "spotty"
+    workers, routers = _ready_deployment(kubectl, namespace, name, model_uri,
+                                         capacity={"spot": {"enabled": True, "onDemandFloor": 1}})
+    router = _url(routers[0])
+    victim = next(p for p in workers if pool_of(p, nodes()) == "spot")
+    node = kubectl.get_json("node", victim["spec"]["nodeName"])
+    results, stop = [], [time.monotonic() + 600]
+    pool = ThreadPoolExecutor(4)
+
+    def loop(i):
+        while time.monotonic() < stop[0]:
+            results.append(_complete(router, name, f"Request {i} {len(results)}", max_tokens=16, timeout=300))
+
+    try:
+        loops = [pool.submit(loop, i) for i in range(4)]
+        time.sleep(5)
+        kubectl.run("delete", "node", node["metadata"]["name"], "--wait=false")
+        wait_for(lambda: victim["metadata"]["name"] not in {p["metadata"]["name"] for p in _workers(kubectl, namespace, name)},
+                 180, "the pod on the deleted node gone")
+        time.sleep(5)  # requests keep coming while its process drains and stops
+        stop[0] = 0.0
+        for f in loops:
+            f.result(timeout=400)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for key in ("resourceVersion", "uid", "creationTimestamp", "managedFields"):
+            node["metadata"].pop(key, None)
+        node.pop("status", None)
+        kubectl.apply(node)  # the spot node comes back for the next tests
+    failed = [r.text for r in results if r.status_code != 200]
+    assert results and not failed, failed[:3]
+    served_by = {r.headers["X-Halyard-Backend"] for r in results}
+    assert len(served_by) >= 2
+
+
+def test_scale_from_zero_holds_the_first_request_and_returns_to_zero(kubectl, operator, namespace, model_uri):
+    name = "cold"
+    kubectl.apply(llmd(name, namespace, model_uri, engine=ENGINE, router={"holdTimeout": "280s"},
+                       scaling={"minReplicas": 0, "maxReplicas": 1,
+                                "behavior": {"scaleDown": {"stabilizationWindow": "20s"}}}))
+    routers = wait_for(lambda: _routers(kubectl, namespace, name), 120, "2 Ready routers")
+    assert not _workers(kubectl, namespace, name)
+    started = time.monotonic()
+    answer = _complete(_url(routers[0]), name, "Hello", timeout=300)
+    assert answer.status_code == 200, answer.text
+    assert time.monotonic() - started > 1.0  # it waited for a worker to start
+    assert answer.headers["X-Halyard-Backend"] in {p["metadata"]["name"] for p in _workers(kubectl, namespace, name)}
+    idle = time.monotonic()
+    wait_for(lambda: not _workers(kubectl, namespace, name), 180, "back to zero workers once idle")
+    assert time.monotonic() - idle >= 15, "scaled to zero before the 20s scale-down window"

@@ -1,0 +1,134 @@
+"""Build `LlamaModel` from a checkpoint source one layer at a time.
+
+The model starts on the meta device. Globals (embeddings, final norm,
+lm_head) are placed first, then each decoder layer: its weights are read in
+the checkpoint's dtype, quantized (or kept in the checkpoint's own quantized
+layout) and moved to the device before the next layer is read, so peak memory
+is the finished part of the model plus one layer in the source dtype.
+
+A source has `config` (ModelConfig), `global_weights()` and
+`layer_weights(i)`, both `{halyard name: torch.Tensor | QuantizedWeight}`.
+
+Rules for each linear weight:
+- quantization None: float in the model dtype (quantized ones dequantized);
+- a `QuantizedWeight` in the file and a quantization mode: kept as it is
+  (the file's own values: GGUF Q4_0/Q4_1, AWQ -> int4);
+- a float weight and a mode: quantized to that mode ("int4-awq": int4 with
+  activation-aware scales from the calibration prompts, run layer by layer
+  through the float layer).
+"""
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import nn
+
+from halyard_worker.model import quant
+from halyard_worker.model.llama import LlamaModel, rope_cache
+from halyard_worker.model.weights import QuantizedWeight, as_float
+
+log = logging.getLogger(__name__)
+
+MODES = (None, "int8", "int4", "int4-awq")
+
+
+def _param(t: torch.Tensor) -> nn.Parameter:
+    return nn.Parameter(t, requires_grad=False)
+
+
+def place_globals(model: LlamaModel, weights: dict, dtype, device) -> None:
+    _require(weights, ["embed_tokens.weight", "norm.weight"], "the model")
+    model.embed_tokens.weight = _param(as_float(weights.pop("embed_tokens.weight"), dtype).to(device))
+    model.norm.weight = _param(as_float(weights.pop("norm.weight"), dtype).to(device))
+    if model.config.tie_word_embeddings:
+        model.lm_head.weight = model.embed_tokens.weight
+    else:
+        if "lm_head.weight" not in weights:
+            raise ValueError("checkpoint lacks lm_head.weight and does not tie word embeddings")
+        model.lm_head.weight = _param(as_float(weights.pop("lm_head.weight"), dtype).to(device))
+
+
+def quantized_module(w: QuantizedWeight, input_scale, bias, dtype, device) -> nn.Module:
+    out, cols = w.shape
+    if w.mode == "int8":
+        new = quant.Int8Linear(cols, out, bias is not None, dtype)
+    else:
+        new = quant.Int4Linear(cols, out, bias is not None, w.group_size, dtype)
+        new.zeros = w.zeros.to(device=device, dtype=dtype)
+    new.qweight = w.qweight.to(device)
+    new.scales = w.scales.to(device=device, dtype=dtype)
+    if input_scale is not None:
+        new.input_scale = input_scale.to(device=device, dtype=dtype)
+    if bias is not None:
+        new.bias = _param(bias.to(device=device, dtype=dtype))
+    return new
+
+
+def quantize_weight(mode: str, w: torch.Tensor, x: torch.Tensor | None):
+    """Float w [out, in] -> (QuantizedWeight, input_scale or None); x: calibration inputs."""
+    bits = "int8" if mode == "int8" else "int4"  # int4-awq is int4 with calibration
+    g = quant.int4_group_size(w.shape[1])
+    s = quant.awq_search(bits, w, x, g) if x is not None else None
+    entry = quant._quantize_weight(bits, w * s[None, :] if s is not None else w, g)
+    qw = QuantizedWeight(bits, entry["qweight"], entry["scales"], entry.get("zeros"), g)
+    return qw, (1.0 / s) if s is not None else None
+
+
+def _linears(layer: nn.Module) -> list[str]:
+    return [n for n, m in layer.named_modules() if isinstance(m, nn.Linear)]
+
+
+def _require(weights: dict, names: list[str], where: str) -> None:
+    missing = [n for n in names if n not in weights]
+    if missing:
+        raise ValueError(f"checkpoint lacks weights of {where}: {', '.join(missing[:5])}")
+
+
+def place_layer(layer: nn.Module, weights: dict, dtype, device, mode: str | None,
+                inputs: dict[str, torch.Tensor] | None = None, where: str = "a layer") -> None:
+    """Put one decoder layer's weights in place (quantizing its linears)."""
+    _require(weights, [n for n, _ in layer.named_parameters()], where)
+    for name, module in list(layer.named_modules()):
+        if not isinstance(module, nn.Linear):
+            for pname, _ in list(module.named_parameters(recurse=False)):
+                module.register_parameter(pname, _param(as_float(weights[f"{name}.{pname}"], dtype).to(device)))
+            continue
+        w, bias = weights[f"{name}.weight"], weights.get(f"{name}.bias")
+        if mode is None:
+            module.weight = _param(as_float(w, dtype).to(device))
+            if bias is not None:
+                module.bias = _param(bias.to(device=device, dtype=dtype))
+            continue
+        scale = None
+        if not isinstance(w, QuantizedWeight):
+            w, scale = quantize_weight(mode, w.float(), inputs.get(name) if inputs else None)
+        parent, _, child = name.rpartition(".")
+        setattr(layer.get_submodule(parent), child, quantized_module(w, scale, bias, dtype, device))
+
+
+def build_model(source, dtype: torch.dtype, device: str, max_positions: int,
+                quantization: str | None = None, calibration: list[list[int]] | None = None) -> LlamaModel:
+    if quantization not in MODES:
+        raise ValueError(f"quantization must be one of none, int8, int4, int4-awq; got {quantization!r}")
+    if quantization == "int4-awq" and not calibration:
+        raise ValueError("quantization int4-awq needs calibration text (quantization_calibration)")
+    config = source.config
+    with torch.device("meta"):
+        model = LlamaModel(config, max_positions)
+    place_globals(model, source.global_weights(), dtype, device)
+    model.rope_cos, model.rope_sin = (t.to(device) for t in rope_cache(config.rope, config.head_dim, max_positions))
+    calib = None
+    if quantization and calibration:
+        from halyard_worker.model.calibrate import LayerCalibration
+
+        # calibration prompts are cut to the positions the model is built for
+        calib = LayerCalibration(model, [ids[:max_positions] for ids in calibration])
+    for i, layer in enumerate(model.layers):
+        weights = source.layer_weights(i)
+        inputs = calib.capture(layer, weights, dtype, device) if calib else None
+        place_layer(layer, weights, dtype, device, quantization, inputs, where=f"layer {i}")
+        del weights, inputs
+    if calib:
+        calib.close()
+    return model.eval().requires_grad_(False)
