@@ -5,6 +5,7 @@ Synchronous and single-threaded; `AsyncEngine` drives it from a thread and
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from halyard_worker.engine.block_manager import BlockManager
@@ -71,6 +72,8 @@ class LLMEngine:
         if request_id in self.states:
             raise InvalidParameter("request_id", f"{request_id!r} is already in use")
         ids = prompt_ids if prompt_ids is not None else self.tokenize_prompt(prompt)
+        self._check_vocab(params)
+        self.runner.add_request(request_id, params)  # per-request torch state, before it joins a batch
         seq = Sequence(request_id, ids, params, priority=priority, eos_token_ids=self.eos_token_ids)
         detok = IncrementalDetokenizer(self.tokenizer, params.stop, params.include_stop_str_in_output,
                                        params.skip_special_tokens)
@@ -79,13 +82,25 @@ class LLMEngine:
         self.scheduler.add(seq)
         self.prompt_tokens_total += len(ids)
 
-    def abort(self, request_id: str) -> RequestOutput | None:
-        """End a request now; returns its final snapshot (finish_reason "abort")."""
+    def _check_vocab(self, params: SamplingParams) -> None:
+        vocab = self.model_config.vocab_size
+        bad = [t for t, _ in params.logit_bias if t >= vocab]
+        if bad:
+            raise InvalidParameter("logit_bias", f"token id {bad[0]} is outside the vocabulary (0..{vocab - 1})")
+
+    def abort(self, request_id: str, reason: str = "abort") -> RequestOutput | None:
+        """End a request now; returns its final snapshot (finish_reason `reason`)."""
         state = self.states.pop(request_id, None)
         if state is None:
             return None
-        self.scheduler.finish(request_id, "abort")
+        self.scheduler.finish(request_id, reason)
         return state.snapshot()
+
+    def _fail(self, request_id: str, error: str) -> RequestOutput | None:
+        """End one request that failed inside the step (finish_reason "error")."""
+        log.error("request %s failed in the engine: %s", request_id, error)
+        out = self.abort(request_id, "error")
+        return dataclasses.replace(out, error=error) if out is not None else None
 
     def has_unfinished(self) -> bool:
         return self.scheduler.has_unfinished()
@@ -102,7 +117,7 @@ class LLMEngine:
             if rid in self.states:
                 self.states[rid].add_prompt_logprobs(raw)
         changed = self.scheduler.update(out, result)
-        outputs = []
+        outputs = [o for o in (self._fail(rid, err) for rid, err in result.failed.items()) if o]
         for seq, new_ids in changed:
             state = self.states.get(seq.request_id)
             if state is None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from halyard_worker.engine.sampler import SamplingRow, sample
+from halyard_worker.engine.sampler import SamplingRow, sample, sample_isolated
 from halyard_worker.engine.scheduler import RunnerOutput, SchedulerOutput
 from halyard_worker.engine.types import SamplingParams
 from halyard_worker.model.llama import AttentionMetadata, LlamaModel, PrefillSpan
@@ -47,20 +47,27 @@ class ModelRunner:
                               dtype=dtype, device=self.device)
         self.kv_caches = [(self.kv[i, 0], self.kv[i, 1]) for i in range(c.num_layers)]
         self.requests: dict[str, RunnerRequest] = {}
+        self.generators: dict[str, torch.Generator | None] = {}  # built at intake, kept across preemption
         self.seed = seed
         self._counter = 0
         self._prompt_spans: list[tuple[str, int, int, int]] = []  # (rid, first row, position, rows)
+
+    def add_request(self, request_id: str, params: SamplingParams) -> None:
+        """Build the request's own torch state (its RNG) at intake, outside the
+        shared step: a failure here fails this request alone."""
+        self.generators[request_id] = self._generator(params)
 
     # -- request mirror ---------------------------------------------------
     def _update_states(self, out: SchedulerOutput) -> None:
         for rid in out.finished_request_ids:
             self.requests.pop(rid, None)
+            self.generators.pop(rid, None)
         for new in out.new_requests:
-            old = self.requests.get(new.request_id)
+            if new.request_id not in self.generators:  # added without add_request (tests)
+                self.add_request(new.request_id, new.params)
             self.requests[new.request_id] = RunnerRequest(
                 list(new.token_ids), new.num_prompt_tokens, list(new.block_ids),
-                new.num_computed_tokens, new.params,
-                generator=old.generator if old else self._generator(new.params))
+                new.num_computed_tokens, new.params, generator=self.generators[new.request_id])
         for cached in out.cached_requests:
             req = self.requests[cached.request_id]
             req.num_computed_tokens = cached.num_computed_tokens
@@ -133,19 +140,25 @@ class ModelRunner:
             return RunnerOutput({}, {})
         input_ids, positions, meta, sample_rows, sample_ids = self._prepare(out)
         hidden = self.model(input_ids, positions, self.kv_caches, meta)
-        sampled, logprobs = {}, {}
+        sampled, logprobs, failed = {}, {}, {}
         if sample_ids:
             rows_t = torch.tensor(sample_rows, dtype=torch.long, device=self.device)
             logits = self.model.compute_logits(hidden.index_select(0, rows_t))  # [S, V] float32
             rows = [self._sampling_row(self.requests[rid]) for rid in sample_ids]
-            tokens, lps = sample(logits, rows)
+            try:
+                tokens, lps = sample(logits, rows)
+            except Exception:  # find the request(s) at fault; the others still get their token
+                tokens, lps, bad = sample_isolated(logits, rows)
+                failed = {sample_ids[i]: message for i, message in bad.items()}
             for i, (rid, tok) in enumerate(zip(sample_ids, tokens)):
+                if rid in failed:
+                    continue
                 sampled[rid] = tok
                 self.requests[rid].token_ids.append(tok)
                 if lps is not None and i in lps:
                     full, top = lps[i]
                     logprobs[rid] = (float(full[tok]), top)
-        return RunnerOutput(sampled, logprobs, self._prompt_logprobs(hidden))
+        return RunnerOutput(sampled, logprobs, self._prompt_logprobs(hidden), failed)
 
     def _prompt_logprobs(self, hidden: torch.Tensor) -> dict:
         """(position, logprob of the prompt token there, top-N) for the prompt
