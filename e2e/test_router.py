@@ -2,8 +2,7 @@
 
 Three worker pods behind `<name>-router`: shared-prefix requests land on one
 worker and hit its prefix cache more than round robin over the same pods; a
-batch-tier request is shed before a critical one when every worker is
-saturated; a spot node deleted under load loses no request; a `minReplicas: 0`
+spot node deleted under load loses no request; a `minReplicas: 0`
 deployment serves its first request after scaling up (held, not failed) and
 returns to zero once idle.
 """
@@ -78,30 +77,6 @@ def test_shared_prefixes_land_on_one_worker_and_beat_round_robin(kubectl, operat
     routed_rate = (middle[0] - start[0]) / (middle[1] - start[1])
     round_robin_rate = (end[0] - middle[0]) / (end[1] - middle[1])
     assert routed_rate > round_robin_rate, (routed_rate, round_robin_rate)
-
-
-def test_batch_is_shed_before_critical_when_every_worker_is_saturated(kubectl, operator, namespace, model_uri):
-    name = "tiered"
-    kubectl.apply(llmd(name, namespace, model_uri, replicas=3, tier="critical", router={"policy": "least-load"},
-                       engine={**ENGINE, "maxNumSeqs": 1}))
-    wait_for(lambda: (ws := _workers(kubectl, namespace, name)) and len(ws) == 3 and all(map(is_ready, ws)),
-             LOAD_TIMEOUT, "3 Ready workers")
-    router = _url(wait_for(lambda: _routers(kubectl, namespace, name), 120, "2 Ready routers")[0])
-    wait_for(lambda: httpx.get(f"{router}/ready", timeout=5).json().get("backends") == 3, 60, "3 backends")
-    pool = ThreadPoolExecutor(3)
-    try:  # one long request per worker (least load): each at its saturation (maxNumSeqs 1), none at 2x
-        long = [pool.submit(_complete, router, name, f"Long story {i}", None, 480, 300) for i in range(3)]
-        wait_for(lambda: "halyard:router_requests_in_flight 3.0" in httpx.get(f"{router}/metrics", timeout=5).text,
-                 30, "3 requests in flight", interval=0.02)
-        shed = _complete(router, name, "Batch job", {"X-Halyard-Tier": "batch"})
-        assert shed.status_code == 429 and "batch" in shed.json()["error"]["message"], shed.text
-        critical = _complete(router, name, "Critical question", max_tokens=2, timeout=300)
-        assert critical.status_code == 200, critical.text
-        assert all(f.result(timeout=300).status_code == 200 for f in long)
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-    metrics = httpx.get(f"{router}/metrics", timeout=10).text
-    assert 'halyard:router_shed_total{tier="batch"} 1.0' in metrics
 
 
 def test_spot_node_deleted_under_load_loses_no_request(kubectl, operator, namespace, model_uri, nodes):

@@ -238,3 +238,22 @@ def test_node_matching_honours_expressions():
     assert node_matches({"kubernetes.azure.com/scalesetpriority": "regular"}, aks.on_demand)
     assert not node_matches({"kubernetes.azure.com/scalesetpriority": "spot"}, aks.on_demand)
     assert node_matches({"kubernetes.azure.com/scalesetpriority": "spot"}, aks.spot)
+
+
+def test_api_key_comes_from_the_secret_as_an_environment_variable():
+    from halyard_operator.builders.pod import API_KEY_ENV
+
+    container = pod(build(apiKeySecretRef={"name": "chat-key"}))["containers"][0]
+    assert {"name": API_KEY_ENV, "valueFrom": {"secretKeyRef": {"name": "chat-key", "key": "api-key"}}} \
+        in container["env"]
+    assert not any("api-key" in arg for arg in container.get("args", []) + container.get("command", []))
+    plain = pod(build())["containers"][0]
+    assert all(var["name"] != API_KEY_ENV for var in plain["env"])
+
+
+def test_operator_and_worker_agree_on_the_api_key_variable():
+    pytest.importorskip("fastapi")
+    from halyard_operator.builders.pod import API_KEY_ENV
+    from halyard_worker.server.config import API_KEY_ENV as WORKER_ENV
+
+    assert API_KEY_ENV == WORKER_ENV

@@ -66,9 +66,9 @@ def server_factory(tiny_model, tmp_path_factory):
     """start(*flags) -> LiveServer; every server is stopped (SIGTERM) at module end."""
     started: list[LiveServer] = []
 
-    def start(*flags: str) -> LiveServer:
+    def start(*flags: str, model=None) -> LiveServer:
         log = tmp_path_factory.mktemp("server") / "server.log"
-        server = start_server(tiny_model, log, *flags)
+        server = start_server(model or tiny_model, log, *flags)
         started.append(server)
         return server
 

@@ -125,11 +125,11 @@ def test_chat_template_file_overrides_the_tokenizers(tiny_model, tmp_path):
     template.write_text("{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}")
     config = config_from_args(_parse("--model", str(tiny_model), "--chat-template", str(template)))
     tok = AutoTokenizer.from_pretrained(tiny_model)
-    runtime = ModelRuntime(engine=None, tokenizer=tok, served_name="m", max_model_len=512,
+    runtime = ModelRuntime(engine=None, tokenizer=tok, max_model_len=512,
                            chat_template=config.chat_template)
     ids = runtime.render_chat([{"role": "user", "content": "Hello"}])
     assert tok.decode(ids) == "[user] Hello\n"
-    default = ModelRuntime(engine=None, tokenizer=tok, served_name="m", max_model_len=512)
+    default = ModelRuntime(engine=None, tokenizer=tok, max_model_len=512)
     assert "<|assistant|>" in tok.decode(default.render_chat([{"role": "user", "content": "Hello"}]))
 
 
@@ -144,25 +144,44 @@ def test_bench_serve_client_imports_no_torch():
     assert out.stdout.strip() == "False"
 
 
+def _admit(gate, n):
+    from halyard_worker.server.request import ServedRequest
+
+    return gate.admit(ServedRequest(gate, None, n, None))
+
+
 def test_gate_bounds_waiting_and_refuses_while_draining():
     from halyard_worker.server.admission import Gate
     from halyard_worker.server.errors import APIError
 
     rejected = []
     gate = Gate(max_running=2, max_queue=1, engine_waiting=lambda: 0, on_reject=rejected.append)
-    gate.admit(2)
-    gate.admit(1)  # waits: 1 of 1 allowed
+    _admit(gate, 2)
+    third = _admit(gate, 1)  # waits: 1 of 1 allowed
     with pytest.raises(APIError) as full:
-        gate.admit(1)
+        _admit(gate, 1)
     assert full.value.status == 429
-    gate.release(1)
-    gate.admit(1)
+    third.cancel()  # never started: its slot comes back at once
+    third.cancel()  # and only once
+    assert gate.in_flight == 2
+    _admit(gate, 1)
     gate.draining = True
     with pytest.raises(APIError) as draining:
-        gate.admit(1)
+        _admit(gate, 1)
     assert draining.value.status == 503
     assert rejected == ["queue_full", "draining"]
-    assert gate.reserve_id("abc") == "abc" and gate.reserve_id("abc") != "abc"
+
+
+def test_request_beyond_running_plus_queue_is_400_naming_the_limit():
+    from halyard_worker.server.admission import Gate
+    from halyard_worker.server.errors import APIError
+
+    gate = Gate(max_running=2, max_queue=1, engine_waiting=lambda: 0)
+    gate.check_possible(3, "prompt")
+    with pytest.raises(APIError) as impossible:
+        gate.check_possible(4, "prompt")
+    assert impossible.value.status == 400 and impossible.value.param == "prompt"
+    assert "--max-num-seqs + --max-queue = 3" in impossible.value.message
 
 
 def test_gate_counts_engine_waiting_once_the_batch_is_full():
@@ -170,9 +189,9 @@ def test_gate_counts_engine_waiting_once_the_batch_is_full():
     from halyard_worker.server.errors import APIError
 
     gate = Gate(max_running=4, max_queue=2, engine_waiting=lambda: 2)
-    gate.admit(4)  # fills the batch: engine waiting not consulted
+    _admit(gate, 4)  # fills the batch: engine waiting not consulted
     with pytest.raises(APIError):
-        gate.admit(1)  # the engine already has 2 waiting (KV-limited)
+        _admit(gate, 1)  # the engine already has 2 waiting (KV-limited)
 
 
 async def test_drainer_waits_for_in_flight_then_aborts_at_the_deadline():
@@ -182,15 +201,15 @@ async def test_drainer_waits_for_in_flight_then_aborts_at_the_deadline():
     from halyard_worker.server.drain import Drainer
 
     gate = Gate(max_running=4, max_queue=0, engine_waiting=lambda: 0)
-    gate.admit(1)
-    asyncio.get_running_loop().call_later(0.05, gate.release, 1)
+    request = _admit(gate, 1)
+    asyncio.get_running_loop().call_later(0.05, request.cancel)
     drainer = Drainer(gate, timeout=5.0)
     await drainer.start()
     assert drainer.state == "stopped" and not gate.drain_expired
 
     gate = Gate(max_running=4, max_queue=0, engine_waiting=lambda: 0)
-    gate.admit(1)
-    gate.track("r1", lambda: gate.release(1))  # aborting ends the request
+    request = _admit(gate, 1)
+    request.abort = request.cancel  # an engine abort ends the request
     drainer = Drainer(gate, timeout=0.05)
     await drainer.start()
     assert drainer.state == "stopped" and gate.drain_expired and gate.in_flight == 0
@@ -228,8 +247,8 @@ def test_engine_waiting_counts_as_queued_only_when_the_kv_cache_binds(tmp_path):
     config = dataclasses.make_dataclass("C", [("served_model_name", str), ("max_num_seqs", int),
                                               ("max_queue", int), ("drain_timeout", float)])("m", 4, 2, 1.0)
     roomy, full = AppState(config, 128, Runtime(0.3)), AppState(config, 128, Runtime(0.95))
-    roomy.gate.admit(4)
-    roomy.gate.admit(2)  # 2 waiting by count: allowed although the engine reports 3 waiting
-    full.gate.admit(4)
+    _admit(roomy.gate, 4)
+    _admit(roomy.gate, 2)  # 2 waiting by count: allowed although the engine reports 3 waiting
+    _admit(full.gate, 4)
     with pytest.raises(Exception, match="admission queue is full"):
-        full.gate.admit(1)  # 3 held back by memory + 1 > 2
+        _admit(full.gate, 1)  # 3 held back by memory + 1 > 2

@@ -9,7 +9,7 @@ from halyard_operator.api.schema import Rule, spec_field
 from halyard_operator.api.spec import (
     MAX_REPLICAS, TIERS, EngineSpec, ModelSpec, ResourcesSpec, ScalingSpec,
 )
-from halyard_operator.api.template import TemplateSpec
+from halyard_operator.api.template import SecretKeyRef, TemplateSpec
 
 _SPOT_ON = "has(self.capacity) && has(self.capacity.spot) && self.capacity.spot.enabled"
 
@@ -61,3 +61,7 @@ class LLMDeploymentSpec:
                                         default_factory=TemplateSpec)
     router: RouterSpec = spec_field("The router in front of the workers (Service <name>).",
                                     default_factory=RouterSpec)
+    api_key_secret_ref: SecretKeyRef | None = spec_field(
+        "Secret key holding the API key clients must send (Authorization: Bearer KEY); the "
+        "workers read it from the environment (HALYARD_API_KEY), never from their command line. "
+        "Unset: no API key.")

@@ -34,6 +34,15 @@ class LocalObjectReference:
 
 
 @_frozen
+class SecretKeyRef:
+    """A key of a Secret in the same namespace."""
+
+    name: str = spec_field("Name of the Secret.", required=True, max_length=253)
+    key: str = spec_field("Key within the Secret holding the value.", default="api-key",
+                          pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)
+
+
+@_frozen
 class TemplateSpec:
     """Pod overrides applied to every worker pod."""
 

@@ -98,10 +98,17 @@ def _cache_mounts(spec: LLMDeploymentSpec, config: OperatorConfig) -> list[dict]
     return mounts
 
 
+API_KEY_ENV = "HALYARD_API_KEY"  # read by `halyard-worker serve` when no --api-key(-file) is given
+
+
 def _env(spec: LLMDeploymentSpec) -> list[dict]:
     env = [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
            {"name": "HOME", "value": "/tmp"}, {"name": "HF_HOME", "value": CACHE_DIR},
            {"name": "HALYARD_TERMINATION_MESSAGE_PATH", "value": TERMINATION_MESSAGE_PATH}]
+    if spec.api_key_secret_ref is not None:
+        ref = spec.api_key_secret_ref
+        env.append({"name": API_KEY_ENV,
+                    "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
     for var in spec.template.env:
         entry = {"name": var.name}
         if var.value is not None:

@@ -31,6 +31,10 @@ class EngineDeadError(RuntimeError):
     """The engine loop has stopped; no request can be served."""
 
 
+class RequestFailed(RuntimeError):
+    """This request alone failed inside the engine (the others go on)."""
+
+
 class AsyncEngine:
     """Construct with an `EngineConfig` (or its fields as keywords); the model
     loads in the constructor. `start()` launches the loop thread (generate()
@@ -112,6 +116,8 @@ class AsyncEngine:
                 if isinstance(item, BaseException):
                     raise item
                 finished = item.finished
+                if item.finish_reason == "error":
+                    raise RequestFailed(item.error or "engine error")
                 yield item
         finally:
             if not finished:

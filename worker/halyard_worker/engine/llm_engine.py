@@ -73,10 +73,18 @@ class LLMEngine:
         if request_id in self.scheduler.requests:
             raise InvalidParameter("request_id", f"{request_id!r} is already in use")
         ids = prompt_ids if prompt_ids is not None else self.tokenize_prompt(prompt)
+        self._check_vocab(params)
+        self.runner.add_request(request_id, params)  # per-request torch state, before it joins a batch
         seq = Sequence(request_id, ids, params, priority=priority, eos_token_ids=self.eos_token_ids)
         self.scheduler.add(seq)
         self.prompt_tokens_total += len(ids)
         return ids
+
+    def _check_vocab(self, params: SamplingParams) -> None:
+        vocab = self.model_config.vocab_size
+        bad = [t for t, _ in params.logit_bias if t >= vocab]
+        if bad:
+            raise InvalidParameter("logit_bias", f"token id {bad[0]} is outside the vocabulary (0..{vocab - 1})")
 
     def abort(self, request_id: str) -> CoreOutput | None:
         """End a request now; returns its final delta (finish_reason "abort")."""
@@ -94,6 +102,12 @@ class LLMEngine:
         """Requests the core still runs or queues."""
         return list(self.scheduler.requests)
 
+    def _fail(self, request_id: str, error: str) -> CoreOutput | None:
+        """End one request that failed inside the step (finish_reason "error")."""
+        log.error("request %s failed in the engine: %s", request_id, error)
+        out = self.finish_request(request_id, "error")
+        return out._replace(error=error) if out is not None else None
+
     def has_unfinished(self) -> bool:
         return self.scheduler.has_unfinished()
 
@@ -110,7 +124,8 @@ class LLMEngine:
         changed = self.scheduler.update(out, result)
         self.generation_tokens_total += len(changed)
         logprobs, prompt_lps = result.logprobs, result.prompt_logprobs
-        outputs = [CoreOutput(seq.request_id, (token,), seq.finish_reason, seq.stop_reason,
+        outputs = [o for o in (self._fail(rid, err) for rid, err in result.failed.items()) if o]
+        outputs += [CoreOutput(seq.request_id, (token,), seq.finish_reason, seq.stop_reason,
                               logprobs.get(seq.request_id) if logprobs else None, seq.num_cached_tokens,
                               prompt_lps.get(seq.request_id) if prompt_lps else None)
                    for seq, token in changed]

@@ -33,6 +33,7 @@ class CoreOutput(NamedTuple):
     logprobs: tuple | None = None
     num_cached_tokens: int = 0
     prompt_logprobs: tuple | None = None  # ((position, logprob, top-N pairs), ...) of prompt rows
+    error: str | None = None  # with finish_reason "error": why this request alone failed
 
 
 @dataclass
@@ -54,6 +55,7 @@ class RequestState:
     sent_tokens: int = 0
     logprobs: list[LogprobEntry] | None = None
     sent_logprobs: int = 0
+    error: str | None = None
     _token_text: dict = field(default_factory=dict)
     _prompt_lps: dict = field(default_factory=dict)  # prompt position -> LogprobEntry
 
@@ -80,6 +82,8 @@ class RequestState:
     def advance(self, out: CoreOutput) -> None:
         """Apply one core delta: tokens, logprobs, text, stop strings, finish."""
         self.num_cached_tokens = out.num_cached_tokens or self.num_cached_tokens
+        if out.error is not None:
+            self.error = out.error
         if out.prompt_logprobs:
             self.add_prompt_logprobs(out.prompt_logprobs)
         if out.new_token_ids:
@@ -129,6 +133,6 @@ class RequestState:
             finish_reason=self.finish_reason if finished else None,
             logprobs=tuple(self.logprobs) if self.logprobs is not None else None,
             new_logprobs=new_lps, num_cached_tokens=self.num_cached_tokens, stop_reason=self.stop_reason,
-            prompt_logprobs=self.prompt_logprobs())
+            prompt_logprobs=self.prompt_logprobs(), error=self.error)
         self.sent_tokens, self.sent_text_len = len(token_ids), len(text)
         return out

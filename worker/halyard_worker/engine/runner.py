@@ -14,7 +14,7 @@ import torch
 
 from halyard_worker.engine.graph_plan import replayable
 from halyard_worker.engine.input_batch import InputBatch
-from halyard_worker.engine.sampler import SamplingRow, sample
+from halyard_worker.engine.sampler import SamplingRow, sample, sample_isolated
 from halyard_worker.engine.scheduler import RunnerOutput, SchedulerOutput
 from halyard_worker.engine.step_inputs import StepPlan, plan_step
 from halyard_worker.engine.types import SamplingParams
@@ -31,7 +31,7 @@ def needs_full_sampler(params: SamplingParams) -> bool:
     """Anything but plain greedy argmax (random draws, penalties, min_tokens, logprobs)."""
     return (not params.greedy or params.logprobs is not None or params.min_tokens > 0
             or params.repetition_penalty != 1.0 or params.presence_penalty != 0
-            or params.frequency_penalty != 0)
+            or params.frequency_penalty != 0 or bool(params.logit_bias))
 
 
 class ModelRunner:
@@ -47,9 +47,15 @@ class ModelRunner:
         self.kv_caches = [(self.kv[i, 0], self.kv[i, 1]) for i in range(c.num_layers)]
         max_len = max_model_len or model.rope_cos.shape[0]
         self.batch = InputBatch(max_num_seqs, max_len, block_size, pin=self.device.type == "cuda")
+        self.generators: dict[str, torch.Generator | None] = {}  # built at intake, kept across preemption
         self.seed = seed
         self._counter = 0
         self.graphs = None  # a GraphRunner once `capture_graphs` ran
+
+    def add_request(self, request_id: str, params: SamplingParams) -> None:
+        """Build the request's own torch state (its RNG) at intake, outside the
+        shared step: a failure here fails this request alone."""
+        self.generators[request_id] = self._generator(params)
 
     def capture_graphs(self, plan) -> None:
         """Capture decode graphs for `plan`'s buckets (GPU, graph-safe ops only)."""
@@ -63,9 +69,12 @@ class ModelRunner:
         batch = self.batch
         for rid in out.finished_request_ids:
             batch.remove(rid)
+            self.generators.pop(rid, None)
         for new in out.new_requests:
             old = batch.info.get(new.request_id)
-            gen = old.generator if old else self._generator(new.params)
+            if old is None and new.request_id not in self.generators:  # added without add_request (tests)
+                self.add_request(new.request_id, new.params)
+            gen = old.generator if old else self.generators[new.request_id]
             batch.add(new.request_id, new.token_ids, new.num_prompt_tokens, new.block_ids,
                       new.num_computed_tokens, new.params, gen, needs_full_sampler(new.params))
         cached = out.cached_requests
@@ -119,7 +128,7 @@ class ModelRunner:
             return RunnerOutput({}, {}, prompt_lps)
         logits = self.model.compute_logits(hidden.index_select(0, rows))
         result = self._sample(plan, logits)  # [S, V] float32 -> tokens
-        return RunnerOutput(result.sampled, result.logprobs, prompt_lps) if prompt_lps else result
+        return RunnerOutput(result.sampled, result.logprobs, prompt_lps, result.failed) if prompt_lps else result
 
     def _prompt_logprobs(self, plan: StepPlan, hidden: torch.Tensor) -> dict:
         """(position, logprob of the prompt token there, top-N) for the prompt
@@ -145,19 +154,29 @@ class ModelRunner:
     def _sample(self, plan: StepPlan, logits: torch.Tensor) -> RunnerOutput:
         batch = self.batch
         rids = batch.rid[plan.sample_batch_rows].tolist()
-        lps = None
+        lps, failed = None, {}
         if any(batch.info[r].special for r in rids):
-            tokens, lps = sample(logits, [self._sampling_row(r) for r in rids])
+            rows = [self._sampling_row(r) for r in rids]
+            try:
+                tokens, lps = sample(logits, rows)
+            except Exception:  # find the request(s) at fault; the others still get their token
+                tokens, lps, bad = sample_isolated(logits, rows)
+                failed = {rids[i]: message for i, message in bad.items()}
         else:
             tokens = logits.argmax(dim=-1).tolist()  # the step's one host sync
-        batch.append_tokens(plan.sample_batch_rows, np.asarray(tokens, dtype=np.int64))
+        keep = [i for i, r in enumerate(rids) if r not in failed]
+        if len(keep) < len(rids):
+            batch.append_tokens(plan.sample_batch_rows[keep], np.asarray([tokens[i] for i in keep], dtype=np.int64))
+        else:
+            batch.append_tokens(plan.sample_batch_rows, np.asarray(tokens, dtype=np.int64))
         logprobs = {}
         if lps:
-            for i, tok in enumerate(tokens):
+            for i in keep:
                 if i in lps:
                     full, top = lps[i]
-                    logprobs[rids[i]] = (float(full[tok]), top)
-        return RunnerOutput(dict(zip(rids, tokens)), logprobs)
+                    logprobs[rids[i]] = (float(full[tokens[i]]), top)
+        sampled = {rids[i]: tokens[i] for i in keep}
+        return RunnerOutput(sampled, logprobs, {}, failed)
 
     def _sampling_row(self, request_id: str) -> SamplingRow:
         info = self.batch.info[request_id]

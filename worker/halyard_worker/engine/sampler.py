@@ -1,10 +1,11 @@
 """Token sampling on the runner side (torch).
 
-Order, as in transformers: penalties -> min_tokens mask -> greedy argmax,
+Order, as in transformers: logit_bias -> penalties -> min_tokens mask -> greedy argmax,
 or temperature -> top-k -> top-p -> min-p -> draw with the request's own
 torch.Generator (so a seeded request is reproducible whatever it is batched
 with). Logprobs come from the raw model distribution (log_softmax of the
-logits before any processing).
+logits before any processing). `sample_isolated` samples row by row when the
+batched call raised, so one request's failure fails that request alone.
 """
 from __future__ import annotations
 
@@ -70,6 +71,15 @@ def apply_penalties(logits: torch.Tensor, rows: list[SamplingRow]) -> torch.Tens
     return logits
 
 
+def apply_logit_bias(logits: torch.Tensor, rows: list[SamplingRow]) -> torch.Tensor:
+    """Add each request's `logit_bias` to its row, in place (ids checked at intake)."""
+    for i, row in enumerate(rows):
+        if row.params.logit_bias:
+            ids, bias = zip(*row.params.logit_bias)
+            logits[i, list(ids)] += torch.tensor(bias, dtype=logits.dtype, device=logits.device)
+    return logits
+
+
 def mask_min_tokens(logits: torch.Tensor, rows: list[SamplingRow]) -> torch.Tensor:
     """Forbid EOS and stop tokens until a request has `min_tokens` outputs."""
     for i, row in enumerate(rows):
@@ -86,14 +96,14 @@ def mask_min_tokens(logits: torch.Tensor, rows: list[SamplingRow]) -> torch.Tens
 
 def _needs_processing(p: SamplingParams, n_out: int) -> bool:
     return (p.repetition_penalty != 1.0 or p.presence_penalty != 0 or p.frequency_penalty != 0
-            or n_out < p.min_tokens)
+            or n_out < p.min_tokens or bool(p.logit_bias))
 
 
 def sample(logits: torch.Tensor, rows: list[SamplingRow]):
     """logits: [S, V] float32 -> (token ids: list[int], logprobs per row or None)."""
     logprobs = _logprobs(logits, rows)
     if any(_needs_processing(r.params, len(r.output_ids)) for r in rows):
-        logits = mask_min_tokens(apply_penalties(logits.clone(), rows), rows)
+        logits = mask_min_tokens(apply_penalties(apply_logit_bias(logits.clone(), rows), rows), rows)
     greedy = logits.argmax(dim=-1)  # [S]
     random_idx = [i for i, r in enumerate(rows) if not r.params.greedy]
     if not random_idx:
@@ -105,6 +115,23 @@ def sample(logits: torch.Tensor, rows: list[SamplingRow]):
         noise = torch.empty_like(probs[j]).exponential_(generator=rows[i].generator)
         tokens[i] = (probs[j] / noise).argmax()
     return tokens.tolist(), logprobs
+
+
+def sample_isolated(logits: torch.Tensor, rows: list[SamplingRow]):
+    """Like `sample`, one row at a time: (tokens, logprobs, {row: error}); a
+    failed row's token is -1."""
+    tokens, logprobs, failed = [], {}, {}
+    for i, row in enumerate(rows):
+        try:
+            (token,), lp = sample(logits[i:i + 1], [row])
+        except Exception as err:  # this row's parameters or state: fail it alone
+            tokens.append(-1)
+            failed[i] = f"{type(err).__name__}: {err}"
+            continue
+        tokens.append(token)
+        if lp is not None:
+            logprobs[i] = lp[0]
+    return tokens, (logprobs or None), failed
 
 
 def _warp(logits: torch.Tensor, params: list[SamplingParams]) -> torch.Tensor:

@@ -87,12 +87,14 @@ class RunnerOutput:
     that reached its last token, and optional logprobs as plain numbers:
     (sampled logprob, ((token_id, logprob), ...) top-N). `prompt_logprobs`:
     for requests asking for them, (position, token logprob, top-N) of each
-    prompt position computed this step (position >= 1)."""
+    prompt position computed this step (position >= 1). `failed` maps a
+    request whose sampling raised to the error text; it got no token."""
 
     sampled: dict[str, int]
     logprobs: dict[str, tuple[float, tuple[tuple[int, float], ...]]]
     prompt_logprobs: dict[str, tuple[tuple[int, float, tuple[tuple[int, float], ...]], ...]] = \
         field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 class Scheduler:

@@ -5,7 +5,7 @@ Nothing here imports torch: the server imports these types freely.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from halyard_worker.options import DTYPES, KERNEL_MODES, QUANTIZATIONS, one_of
 
@@ -42,7 +42,8 @@ def _is_num(value) -> bool:
 class SamplingParams:
     """How to sample one request. Validated at construction.
 
-    `temperature == 0` means greedy. `top_k <= 0` (0 or -1) disables top-k,
+    `temperature` below `GREEDY_BELOW` means greedy (dividing logits by a
+    tiny temperature overflows). `top_k <= 0` (0 or -1) disables top-k,
     `top_p == 1` disables nucleus sampling, `min_p == 0` disables min-p.
     `max_tokens=None` means "until the model's context is full".
     `stop` strings are matched across token boundaries and cut from the text
@@ -53,6 +54,11 @@ class SamplingParams:
     log-probability given the tokens before it plus the N most likely tokens
     there (as vLLM: the first position has none); such a request computes
     its whole prompt (no prefix-cache reuse).
+    `logit_bias` is `((token_id, bias), ...)`, bias in [-100, 100] added to
+    the logits before sampling (OpenAI semantics; token ids are checked
+    against the vocabulary when the request is added). `seed` is in
+    [0, 2**63) and every count is bounded, so nothing a request carries can
+    overflow the engine's tensors.
     """
 
     max_tokens: int | None = 16
@@ -72,8 +78,16 @@ class SamplingParams:
     prompt_logprobs: int | None = None
     include_stop_str_in_output: bool = False
     skip_special_tokens: bool = True
+    logit_bias: tuple[tuple[int, float], ...] = ()
 
     MAX_LOGPROBS = 20
+    MAX_SEED = 2**63 - 1
+    MAX_TOKEN_ID = 2**31 - 1  # larger than any vocabulary; top_k beyond the vocab means "all"
+    MAX_STOP = 16
+    MAX_STOP_CHARS = 1024
+    MAX_STOP_TOKEN_IDS = 1024
+    MAX_LOGIT_BIAS = 1024
+    GREEDY_BELOW = 1e-5
 
     def __post_init__(self):
         stop = self.stop
@@ -83,7 +97,13 @@ class SamplingParams:
             stop = (stop,)
         object.__setattr__(self, "stop", tuple(stop))
         object.__setattr__(self, "stop_token_ids", tuple(self.stop_token_ids or ()))
+        bias = self.logit_bias.items() if isinstance(self.logit_bias, dict) else self.logit_bias or ()
+        try:
+            object.__setattr__(self, "logit_bias", tuple((t, b) for t, b in bias))
+        except (TypeError, ValueError):
+            raise InvalidParameter("logit_bias", "must map token ids to biases") from None
         self._validate()
+        self._validate_lists()
 
     def _validate(self) -> None:
         _check(self.max_tokens is None or (_is_int(self.max_tokens) and self.max_tokens >= 1),
@@ -96,8 +116,9 @@ class SamplingParams:
                "temperature", f"must be in [0, 100] (0 = greedy), got {self.temperature!r}")
         _check(_is_num(self.top_p) and 0 < self.top_p <= 1,
                "top_p", f"must be in (0, 1], got {self.top_p!r}")
-        _check(_is_int(self.top_k) and self.top_k >= -1,
-               "top_k", f"must be an integer >= -1 (0 or -1 disables), got {self.top_k!r}")
+        _check(_is_int(self.top_k) and -1 <= self.top_k <= self.MAX_TOKEN_ID,
+               "top_k", f"must be an integer in [-1, {self.MAX_TOKEN_ID}] (0 or -1 disables), "
+               f"got {self.top_k!r}")
         _check(_is_num(self.min_p) and 0 <= self.min_p <= 1,
                "min_p", f"must be in [0, 1], got {self.min_p!r}")
         _check(_is_num(self.repetition_penalty) and 0 < self.repetition_penalty <= 10,
@@ -105,12 +126,8 @@ class SamplingParams:
         for name in ("presence_penalty", "frequency_penalty"):
             value = getattr(self, name)
             _check(_is_num(value) and -2 <= value <= 2, name, f"must be in [-2, 2], got {value!r}")
-        _check(self.seed is None or _is_int(self.seed),
-               "seed", f"must be an integer or null, got {self.seed!r}")
-        _check(all(isinstance(s, str) and s for s in self.stop),
-               "stop", "must be a non-empty string or a list of non-empty strings")
-        _check(all(_is_int(t) and t >= 0 for t in self.stop_token_ids),
-               "stop_token_ids", "must be a list of non-negative token ids")
+        _check(self.seed is None or (_is_int(self.seed) and 0 <= self.seed <= self.MAX_SEED),
+               "seed", f"must be an integer in [0, 2**63 - 1] or null, got {self.seed!r}")
         _check(self.logprobs is None or (_is_int(self.logprobs) and 0 <= self.logprobs <= self.MAX_LOGPROBS),
                "logprobs", f"must be an integer in [0, {self.MAX_LOGPROBS}] or null, got {self.logprobs!r}")
         _check(self.prompt_logprobs is None
@@ -118,9 +135,23 @@ class SamplingParams:
                "prompt_logprobs",
                f"must be an integer in [0, {self.MAX_LOGPROBS}] or null, got {self.prompt_logprobs!r}")
 
+    def _validate_lists(self) -> None:
+        _check(len(self.stop) <= self.MAX_STOP and all(
+            isinstance(s, str) and 0 < len(s) <= self.MAX_STOP_CHARS for s in self.stop),
+            "stop", f"must be at most {self.MAX_STOP} non-empty strings of at most "
+            f"{self.MAX_STOP_CHARS} characters")
+        _check(len(self.stop_token_ids) <= self.MAX_STOP_TOKEN_IDS and all(
+            _is_int(t) and 0 <= t <= self.MAX_TOKEN_ID for t in self.stop_token_ids),
+            "stop_token_ids", f"must be at most {self.MAX_STOP_TOKEN_IDS} token ids in "
+            f"[0, {self.MAX_TOKEN_ID}]")
+        _check(len(self.logit_bias) <= self.MAX_LOGIT_BIAS and all(
+            _is_int(t) and 0 <= t <= self.MAX_TOKEN_ID and _is_num(b) and -100 <= b <= 100
+            for t, b in self.logit_bias),
+            "logit_bias", f"must map at most {self.MAX_LOGIT_BIAS} token ids to biases in [-100, 100]")
+
     @property
     def greedy(self) -> bool:
-        return self.temperature == 0
+        return self.temperature < self.GREEDY_BELOW
 
 
 @dataclass(frozen=True)
@@ -150,7 +181,8 @@ class RequestOutput:
     ends in a broken UTF-8 character, and text that might still turn into a
     stop string is held back until it is decided. When `finished` is true,
     `finish_reason` is "stop" (EOS, stop token or stop string), "length"
-    (max_tokens or the context limit) or "abort". With
+    (max_tokens or the context limit), "abort", or "error" (this request
+    alone failed inside the engine; `error` says why, others are unaffected). With
     `SamplingParams.prompt_logprobs`, `prompt_logprobs` has one entry per
     prompt token (None for the first) once the whole prompt is computed.
     """
@@ -169,6 +201,7 @@ class RequestOutput:
     num_cached_tokens: int = 0
     stop_reason: str | int | None = None
     prompt_logprobs: tuple[LogprobEntry | None, ...] | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)

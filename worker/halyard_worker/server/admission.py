@@ -1,4 +1,4 @@
-"""Admission gate: bounded waiting, drain refusal, unique live request ids.
+"""Admission gate: bounded waiting, drain refusal, impossible requests refused.
 
 The engine runs at most `max_num_seqs` requests at once; a request beyond that
 waits. The gate admits a request only while the requests that would wait stay
@@ -10,14 +10,17 @@ batch size is the limit). So in-flight work is bounded by
 from __future__ import annotations
 
 import asyncio
-import itertools
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from halyard_worker.server.errors import APIError
 
+if TYPE_CHECKING:
+    from halyard_worker.server.request import ServedRequest
+
 
 class Gate:
-    """Counts in-flight engine requests; refuses with 429 (full) or 503 (draining)."""
+    """Counts in-flight engine requests; refuses with 429 (full) or 503 (draining).
+    Knows the live `ServedRequest`s, so the drain can abort them."""
 
     def __init__(self, max_running: int, max_queue: int, engine_waiting: Callable[[], int],
                  on_reject: Callable[[str], None] = lambda reason: None):
@@ -28,19 +31,34 @@ class Gate:
         self.in_flight = 0
         self.draining = False
         self.drain_expired = False  # set when the drain deadline passed: aborts mean "drain"
-        self._live: dict[str, Callable[[], None]] = {}  # engine request id -> abort
+        self._live: dict[ServedRequest, int] = {}  # request -> slots it holds
         self._idle = asyncio.Event()
         self._idle.set()
-        self._suffix = itertools.count(1)
-        self._ids: set[str] = set()  # request ids in use (X-Request-Id made unique)
+
+    @property
+    def capacity(self) -> int:
+        """Engine requests that can ever be in flight at once."""
+        return self.max_running + self.max_queue
+
+    def check_possible(self, n: int, param: str) -> None:
+        """400 for a request that could never be admitted, even on an idle server."""
+        if n > self.capacity:
+            raise APIError(400, f"{param}: {n} prompts in one request, but this server runs at most "
+                                f"{self.max_running} at once and queues {self.max_queue} "
+                                f"(--max-num-seqs + --max-queue = {self.capacity}); send at most "
+                                f"{self.capacity} per request", param=param, code="too_many_prompts")
 
     def would_wait(self, n: int) -> int:
         """Requests waiting if `n` more were admitted now."""
         by_count = self.in_flight + n - self.max_running
-        return max(by_count, self._engine_waiting() + n if by_count > 0 else 0)
+        if by_count <= 0:
+            return 0
+        held = self._engine_waiting()  # held back by the KV cache: all `n` would wait too
+        return max(by_count, held + n) if held else by_count
 
-    def admit(self, n: int) -> None:
-        """Reserve `n` engine requests or raise APIError (503 draining, 429 full)."""
+    def admit(self, request: ServedRequest) -> ServedRequest:
+        """Reserve `request.n` engine slots or raise APIError (503 draining, 429 full)."""
+        n = request.n
         if self.draining:
             self._on_reject("draining")
             raise APIError(503, "the server is draining (shutting down); retry on another replica",
@@ -51,36 +69,26 @@ class Gate:
                                 "allowed, --max-queue); retry later",
                            code="queue_full", headers={"Retry-After": "1"})
         self.in_flight += n
+        self._live[request] = n
         self._idle.clear()
+        return request
 
-    def release(self, n: int) -> None:
-        self.in_flight -= n
-        if self.in_flight <= 0:
-            self.in_flight = 0
+    def release(self, request: ServedRequest, k: int) -> None:
+        """`request` gave back `k` of its slots (it releases each exactly once)."""
+        held = self._live.get(request, 0) - k
+        if held > 0:
+            self._live[request] = held
+        else:
+            self._live.pop(request, None)
+        self.in_flight = max(0, self.in_flight - k)
+        if self.in_flight == 0:
             self._idle.set()
 
-    def reserve_id(self, wanted: str) -> str:
-        """`wanted` if no live request uses it, else `wanted-N`; held until `free_id`."""
-        candidate = wanted
-        while candidate in self._ids:
-            candidate = f"{wanted}-{next(self._suffix)}"
-        self._ids.add(candidate)
-        return candidate
-
-    def free_id(self, request_id: str) -> None:
-        self._ids.discard(request_id)
-
-    def track(self, engine_id: str, abort: Callable[[], None]) -> None:
-        self._live[engine_id] = abort
-
-    def untrack(self, engine_id: str) -> None:
-        self._live.pop(engine_id, None)
-
     def abort_all(self) -> int:
-        aborts = list(self._live.values())
-        for abort in aborts:
-            abort()
-        return len(aborts)
+        live = list(self._live)
+        for request in live:
+            request.abort()
+        return len(live)
 
     async def wait_idle(self, timeout: float) -> bool:
         try:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 
 from fastapi import FastAPI, Request
@@ -13,6 +14,8 @@ from halyard_worker.server.auth import ApiKeyMiddleware
 from halyard_worker.server.chat import create_chat_completion
 from halyard_worker.server.completions import create_completion
 from halyard_worker.server.errors import APIError, install_error_handlers
+from halyard_worker.server.middleware import BodyLimitMiddleware, ServerErrorCounter
+from halyard_worker.server.openapi import install_openapi
 from halyard_worker.server.schemas import (ChatCompletionRequest, CompletionRequest,
                                            DetokenizeRequest, TokenizeRequest)
 from halyard_worker.server.state import AppState
@@ -26,10 +29,14 @@ def build_app(state: AppState, load=None) -> FastAPI:
     app = FastAPI(title="Halyard worker", lifespan=_lifespan(state, load))
     app.state.halyard = state
     install_error_handlers(app)
+    # added innermost first: count 5xx (outermost) -> API key -> body limit -> app
+    app.add_middleware(BodyLimitMiddleware, max_bytes=state.config.max_request_bytes)
     if state.config.api_key:
         app.add_middleware(ApiKeyMiddleware, api_key=state.config.api_key)
+    app.add_middleware(ServerErrorCounter, count=state.metrics.server_error)
     _probe_routes(app, state)
     _api_routes(app, state)
+    install_openapi(app, has_key=bool(state.config.api_key))
     return app
 
 
@@ -47,15 +54,47 @@ def _lifespan(state: AppState, load):
     return lifespan
 
 
+def _in_daemon_thread(fn) -> asyncio.Future:
+    """`fn()` on a daemon thread: unlike the default executor, a shutdown
+    (SIGTERM while the model loads) neither waits for it nor is held by it."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def run():
+        try:
+            result = fn()
+        except BaseException as err:  # handed to the awaiting task
+            loop.call_soon_threadsafe(_settle, future, None, err)
+        else:
+            loop.call_soon_threadsafe(_settle, future, result, None)
+    threading.Thread(target=run, name="halyard-model-load", daemon=True).start()
+    return future
+
+
+def _settle(future: asyncio.Future, result, err) -> None:
+    if future.cancelled():
+        return
+    if err is not None:
+        future.set_exception(err)
+    else:
+        future.set_result(result)
+
+
 async def _load(state: AppState, load) -> None:
     started = time.monotonic()
+    state.loading = True
     try:
-        state.set_runtime(await asyncio.to_thread(load))
+        runtime = await _in_daemon_thread(load)
+    except asyncio.CancelledError:
+        raise  # shutting down mid-load: `loading` stays set and the process exits at once
     except Exception as err:
+        state.loading = False
         state.load_error = f"{type(err).__name__}: {err}"
         log.exception("model failed to load")
         state.on_fatal()
         return
+    state.loading = False
+    state.set_runtime(runtime)
     log.info("model %s loaded in %.1fs", state.config.served_model_name, time.monotonic() - started)
 
 
@@ -102,11 +141,7 @@ def _api_routes(app: FastAPI, state: AppState) -> None:
             state.check_model(req.model)
         if (req.prompt is None) == (req.messages is None):
             raise APIError(400, "give exactly one of prompt or messages", param="prompt")
-        if req.messages is not None:
-            msgs = [{"role": m.role, "content": m.text()} for m in req.messages]
-            tokens = runtime.render_chat(msgs, req.add_generation_prompt)
-        else:
-            tokens = list(runtime.tokenizer.encode(req.prompt, add_special_tokens=req.add_special_tokens))
+        tokens = await runtime.off_loop(_tokenize, runtime, req)
         return {"tokens": tokens, "count": len(tokens), "max_model_len": runtime.max_model_len}
 
     @app.post("/detokenize")
@@ -119,4 +154,11 @@ def _api_routes(app: FastAPI, state: AppState) -> None:
         if bad:
             raise APIError(400, f"tokens: id {bad[0]} is outside the vocabulary (0..{vocab - 1})",
                            param="tokens")
-        return {"prompt": runtime.decode(req.tokens)}
+        return {"prompt": await runtime.off_loop(runtime.decode, req.tokens)}
+
+
+def _tokenize(runtime, req: TokenizeRequest) -> list[int]:
+    if req.messages is not None:
+        msgs = [{"role": m.role, "content": m.text()} for m in req.messages]
+        return runtime.render_chat(msgs, req.add_generation_prompt)
+    return list(runtime.tokenizer.encode(req.prompt, add_special_tokens=req.add_special_tokens))

@@ -10,8 +10,8 @@ from halyard_worker.server.schemas import CompletionRequest
 
 
 def _prepare(state, req: CompletionRequest):
-    """(prompt token lists, echo texts, SamplingParams per prompt). With echo
-    and logprobs the engine also returns the prompt tokens' logprobs."""
+    """(prompt token lists, echo texts, SamplingParams per prompt); runs off the event loop.
+    With echo and logprobs the engine also returns the prompt tokens' logprobs."""
     runtime = state.runtime
     prompt_lps = req.logprobs if req.echo else None
     prompts = protocol.completion_prompts(req, runtime.encode)
@@ -27,13 +27,13 @@ def _prepare(state, req: CompletionRequest):
 
 async def create_completion(state, request: Request, req: CompletionRequest):
     state.check_model(req.model)
-    prompts, echoes, params = _prepare(state, req)
+    state.gate.check_possible(protocol.count_prompts(req.prompt), "prompt")
+    prompts, echoes, params = await state.runtime.off_loop(_prepare, state, req)
     started = await begin(state, request, prompts, params, req.priority, req.stream)
     created, body_id, model, headers = started.created, f"cmpl-{started.rid}", req.model, started.headers
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        events = _events(state, started.rid, body_id, created, model, echoes, include_usage, req.logprobs,
-                         prompts)
+        events = _events(state, body_id, created, model, echoes, include_usage, req.logprobs, prompts)
         return started.stream(request, events)
     collected = await started.collect(request, len(prompts))
     choices = [responses.completion_choice(
@@ -55,30 +55,26 @@ def _logprobs(state, prompt, prompt_entries, entries, echo_len: int) -> dict | N
                                    generated)
 
 
-def _events(state, rid, body_id, created, model, echoes, include_usage, logprobs, prompts):
+def _events(state, body_id, created, model, echoes, include_usage, logprobs, prompts):
     async def events(pieces):
         prompt_tokens, completion_tokens, echoed = {}, 0, set()
-        try:
-            async for piece in pieces:
-                text = piece.text
-                if echoes[piece.index] and piece.index not in echoed:
-                    echoed.add(piece.index)
-                    text = echoes[piece.index] + text
-                prompt_tokens[piece.index] = piece.prompt_tokens
-                completion_tokens += len(piece.token_ids)
-                lp = None
-                if logprobs is not None:
-                    echo_len = len(echoes[piece.index]) if piece.prompt_logprobs is not None else 0
-                    lp = _logprobs(state, prompts[piece.index], piece.prompt_logprobs,
-                                   piece.logprobs, echo_len)
-                choice = responses.completion_choice(piece.index, text, piece.finish_reason, lp)
-                chunk = responses.completion_chunk(body_id, created, model, choice)
-                if include_usage:
-                    chunk["usage"] = None
-                yield chunk
+        async for piece in pieces:
+            text = piece.text
+            if echoes[piece.index] and piece.index not in echoed:
+                echoed.add(piece.index)
+                text = echoes[piece.index] + text
+            prompt_tokens[piece.index] = piece.prompt_tokens
+            completion_tokens += len(piece.token_ids)
+            lp = None
+            if logprobs is not None:
+                echo_len = len(echoes[piece.index]) if piece.prompt_logprobs is not None else 0
+                lp = _logprobs(state, prompts[piece.index], piece.prompt_logprobs, piece.logprobs, echo_len)
+            choice = responses.completion_choice(piece.index, text, piece.finish_reason, lp)
+            chunk = responses.completion_chunk(body_id, created, model, choice)
             if include_usage:
-                use = responses.usage(sum(prompt_tokens.values()), completion_tokens)
-                yield responses.usage_chunk(body_id, created, model, "text_completion", use)
-        finally:
-            state.gate.free_id(rid)
+                chunk["usage"] = None
+            yield chunk
+        if include_usage:
+            use = responses.usage(sum(prompt_tokens.values()), completion_tokens)
+            yield responses.usage_chunk(body_id, created, model, "text_completion", use)
     return events

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from halyard_worker.kernels.ops import add_kernels_argument
 from halyard_worker.options import DTYPES, QUANTIZATIONS
+
+API_KEY_ENV = "HALYARD_API_KEY"
+DEFAULT_MAX_REQUEST_BYTES = 8 * 2**20
 
 
 @dataclass(frozen=True)
@@ -17,7 +21,8 @@ class ServerConfig:
     beyond the running batch); `drain_timeout` >= 0 seconds; at most one of
     `gpu_memory_utilization` (fraction in (0, 1]) and `kv_cache_memory`
     (bytes) is set; `quantization` is None or "int8"/"int4"/"int4-awq";
-    `calibration` holds the texts read from --calibration-text (may be empty).
+    `calibration` holds the texts read from --calibration-text (may be empty);
+    `api_key` is None or non-empty; `max_request_bytes` > 0.
     """
 
     model: str  # a local path, or an hf:// / s3:// URI fetched at load time (model/source.py)
@@ -43,6 +48,7 @@ class ServerConfig:
     prefix_caching: bool = True
     kernels: str = "auto"  # hot-path ops: auto (CUDA kernels when usable), cupy, torch
     enforce_eager: bool = False  # no CUDA graphs for decode steps
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES  # larger request bodies get 413
 
 
 def _positive_int(text: str) -> int:
@@ -121,7 +127,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fraction of device memory the engine may use")
     memory.add_argument("--kv-cache-memory", type=parse_bytes,
                         help="KV cache size in bytes (e.g. 4Gi); exclusive with --gpu-memory-utilization")
-    add("--api-key", help="require `Authorization: Bearer KEY` on /v1 and tokenizer routes")
+    keys = parser.add_mutually_exclusive_group()
+    keys.add_argument("--api-key", help="require `Authorization: Bearer KEY` on /v1 and tokenizer "
+                      f"routes (visible in the process list: prefer --api-key-file or ${API_KEY_ENV})")
+    keys.add_argument("--api-key-file", help=f"file holding the API key (else ${API_KEY_ENV})")
+    add("--max-request-bytes", type=parse_bytes, default=DEFAULT_MAX_REQUEST_BYTES,
+        help="largest request body accepted, e.g. 8Mi (larger ones get 413)")
     add("--chat-template", help="file with a Jinja chat template (default: the tokenizer's)")
     add("--max-queue", type=_non_negative_int, default=256,
         help="requests that may wait beyond the running batch; more get 429")
@@ -186,6 +197,24 @@ def _check_model(model: str, revision: str | None):
     return source, model
 
 
+def _api_key(args: argparse.Namespace) -> str | None:
+    """--api-key, else --api-key-file's contents, else $HALYARD_API_KEY; None for none."""
+    if args.api_key is not None:
+        key, source = args.api_key, "--api-key"
+    elif args.api_key_file is not None:
+        file = Path(args.api_key_file)
+        if not file.is_file():
+            raise ValueError(f"--api-key-file: no such file {args.api_key_file!r}")
+        key, source = file.read_text().strip(), "--api-key-file"
+    else:
+        key, source = os.environ.get(API_KEY_ENV), API_KEY_ENV
+        if key is None:
+            return None
+    if not key.strip():
+        raise ValueError(f"{source}: the API key is empty")
+    return key.strip()
+
+
 def _default_name(source, model: str) -> str:
     """The repo id, or the directory (file) name without .gguf."""
     if source.scheme == "local":
@@ -211,7 +240,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_num_batched_tokens=args.max_num_batched_tokens,
         gpu_memory_utilization=args.gpu_memory_utilization,
         kv_cache_memory=args.kv_cache_memory,
-        api_key=args.api_key,
+        api_key=_api_key(args),
         chat_template=_read_template(args.chat_template),
         max_queue=args.max_queue,
         drain_timeout=args.drain_timeout,
@@ -220,4 +249,5 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         prefix_caching=not args.no_prefix_caching,
         kernels=args.kernels,
         enforce_eager=args.enforce_eager,
+        max_request_bytes=args.max_request_bytes,
     )

@@ -1,19 +1,20 @@
-"""Shared request execution: admission, engine jobs, collection, SSE framing."""
+"""HTTP side of running a request: admit, start, watch the client, collect or stream."""
 from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator, Awaitable, Callable
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from halyard_worker.server.errors import APIError, error_body
-from halyard_worker.server.generation import ChoiceRun, Job, Piece
+from halyard_worker.server.errors import APIError, error_body, internal_error
+from halyard_worker.server.request import Piece, ServedRequest
 from halyard_worker.server.responses import sse
+
+CLIENT_GONE = APIError(499, "client closed the request")
 
 
 @dataclass
@@ -28,55 +29,36 @@ class Collected:
     prompt_logprobs: tuple | None = None
 
 
-def request_id(request: Request) -> str:
-    return request.headers.get("x-request-id") or uuid.uuid4().hex
-
-
-def start(state, rid: str, prompts: list[list[int]], params: list, priority: int) -> ChoiceRun:
-    """Admit len(prompts) engine requests (or raise 429/503) and start them."""
-    state.gate.admit(len(prompts))
-    many = len(prompts) > 1
-    jobs = [Job(i, f"{rid}/{i}" if many else rid, tuple(p), params[i], priority)
-            for i, p in enumerate(prompts)]
-    return ChoiceRun(state.runtime.engine, state.gate, state.metrics, jobs)
-
-
 @dataclass
 class Started:
-    """An admitted request: its id (held until the response is over), run and headers."""
+    """An admitted, running request and the headers of its response."""
 
-    state: object
-    rid: str
-    run: ChoiceRun
+    served: ServedRequest
     headers: dict
     created: int
 
+    @property
+    def rid(self) -> str:
+        return self.served.id
+
     def stream(self, request: Request, events) -> StreamingResponse:
-        """The SSE response; the id is freed when it is over."""
-        return stream_response(self.run, request, events, self.headers, lambda: self.state.gate.free_id(self.rid))
+        return stream_response(self.served, request, events, self.headers)
 
     async def collect(self, request: Request, n: int) -> list[Collected]:
-        """Every choice in full (non-streaming); the id is freed when done."""
-        try:
-            return await collect(self.run, request, n)
-        finally:
-            self.state.gate.free_id(self.rid)
+        return await collect(self.served, request, n)
 
 
 async def begin(state, request: Request, prompts: list[list[int]], params: list, priority: int,
                 stream: bool) -> Started:
-    """Reserve the request id, admit and start the run; a stream also waits for its first
-    output, so failures before it are HTTP errors. On failure the id is freed again."""
-    rid = state.gate.reserve_id(request_id(request))
-    try:
-        run = start(state, rid, prompts, params, priority)
-        if stream:
-            await run.first()
-    except Exception:
-        state.gate.free_id(rid)
-        raise
-    headers = {"X-Request-Id": request.headers.get("x-request-id", rid)}
-    return Started(state, rid, run, headers, int(time.time()))
+    """Admit (or raise 429/503) and start the request's engine work. A stream also
+    waits for its first output, so failures before it are HTTP errors; a client
+    that leaves while queued frees its slots at once and is never prefilled."""
+    client_id = request.headers.get("x-request-id")
+    served = state.gate.admit(ServedRequest(state.gate, state.metrics, len(prompts), client_id))
+    served.start(state.runtime.engine, prompts, params, priority)
+    if stream:
+        await until_disconnect(served, request, served.first())
+    return Started(served, {"X-Request-Id": served.echo_id}, int(time.time()))
 
 
 async def wait_disconnect(request: Request) -> None:
@@ -87,12 +69,27 @@ async def wait_disconnect(request: Request) -> None:
             return
 
 
-async def collect(run: ChoiceRun, request: Request, n: int) -> list[Collected]:
+async def until_disconnect(served: ServedRequest, request: Request, work: Awaitable):
+    """`work`'s result, or cancel the request and raise 499 if the client leaves first."""
+    worker = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(wait_disconnect(request))
+    try:
+        done, _ = await asyncio.wait({worker, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if worker not in done:
+        served.cancel()
+        worker.cancel()
+        raise CLIENT_GONE
+    return worker.result()
+
+
+async def collect(served: ServedRequest, request: Request, n: int) -> list[Collected]:
     """All pieces per choice; a client disconnect aborts the run (APIError 499)."""
     out = [Collected() for _ in range(n)]
 
     async def gather():
-        async for piece in run.pieces():
+        async for piece in served.pieces():
             c = out[piece.index]
             c.text += piece.text
             c.token_ids.extend(piece.token_ids)
@@ -105,47 +102,32 @@ async def collect(run: ChoiceRun, request: Request, n: int) -> list[Collected]:
                 c.finish_reason = piece.finish_reason
         return out
 
-    worker = asyncio.ensure_future(gather())
-    watcher = asyncio.ensure_future(wait_disconnect(request))
-    try:
-        done, _ = await asyncio.wait({worker, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watcher.cancel()
-    if worker not in done:
-        run.cancel()
-        worker.cancel()
-        raise APIError(499, "client closed the request")
-    return worker.result()
+    return await until_disconnect(served, request, gather())
 
 
-def stream_response(run: ChoiceRun, request: Request, events: Callable[[AsyncIterator[Piece]],
-                    AsyncIterator[dict]], headers: dict,
-                    on_close: Callable[[], None]) -> StreamingResponse:
-    """SSE response of `events(pieces)` then `data: [DONE]`; disconnect aborts.
-    `on_close` runs once the response is over, even if the body never started."""
+def stream_response(served: ServedRequest, request: Request,
+                    events: Callable[[AsyncIterator[Piece]], AsyncIterator[dict]],
+                    headers: dict) -> StreamingResponse:
+    """SSE response of `events(pieces)` then `data: [DONE]`; disconnect cancels."""
 
     async def body():
-        watcher = asyncio.ensure_future(_cancel_on_disconnect(run, request))
+        watcher = asyncio.ensure_future(_cancel_on_disconnect(served, request))
         try:
-            async for payload in events(run.pieces()):
+            async for payload in events(served.pieces()):
                 yield sse(payload)
             yield sse("[DONE]")
         except Exception as err:  # failed after the 200 went out: report in-band
-            failure = err if isinstance(err, APIError) else APIError(500, f"internal error: {err}")
+            failure = err if isinstance(err, APIError) else internal_error(served.id, err)
             yield sse(error_body(failure.status, failure.message, failure.param, failure.code))
             yield sse("[DONE]")
         finally:
             watcher.cancel()
-            run.cancel()
-
-    def close():
-        run.cancel()
-        on_close()
+            served.cancel()
 
     return StreamingResponse(body(), media_type="text/event-stream", headers=headers,
-                             background=BackgroundTask(close))
+                             background=BackgroundTask(served.cancel))
 
 
-async def _cancel_on_disconnect(run: ChoiceRun, request: Request) -> None:
+async def _cancel_on_disconnect(served: ServedRequest, request: Request) -> None:
     await wait_disconnect(request)
-    run.cancel()
+    served.cancel()

@@ -114,6 +114,10 @@ class ServerMetrics:
                                 labels + ["finished_reason"], registry=reg)
         self._rejected = Counter("halyard:requests_rejected", "Requests refused before reaching the engine.",
                                  labels + ["reason"], registry=reg)
+        self._engine_errors = Counter("halyard:engine_errors", "Requests that failed inside the engine.",
+                                      labels, registry=reg).labels(model_name)
+        self._server_errors = Counter("halyard:http_server_errors", "HTTP responses with a 5xx status.",
+                                      labels + ["status"], registry=reg)
         self.draining = Gauge("halyard:draining", "1 while the worker drains after SIGTERM.",
                               labels, registry=reg).labels(model_name)
         Gauge("halyard:admission_queue_limit", "Requests that may wait beyond the running batch.",
@@ -125,6 +129,12 @@ class ServerMetrics:
 
     def rejected(self, reason: str) -> None:
         self._rejected.labels(self._label, reason).inc()
+
+    def engine_error(self) -> None:
+        self._engine_errors.inc()
+
+    def server_error(self, status: int) -> None:
+        self._server_errors.labels(self._label, str(status)).inc()
 
     def exposition(self) -> bytes:
         return prometheus_client.generate_latest(self.registry)

@@ -21,8 +21,15 @@ def completion_prompts(req: CompletionRequest, encode) -> list[list[int]]:
     return [encode(p) if isinstance(p, str) else list(p) for p in prompt]
 
 
+def count_prompts(prompt) -> int:
+    """How many prompts (choices) a completions `prompt` holds, without tokenizing."""
+    if isinstance(prompt, str) or all(isinstance(p, int) for p in prompt):
+        return 1
+    return len(prompt)
+
+
 def resolve_max_tokens(requested: int | None, default: int | None, prompt_len: int,
-                       max_model_len: int, prompt_param: str) -> int:
+                       max_model_len: int, prompt_param: str, max_param: str = "max_tokens") -> int:
     """Completion budget for one prompt; 400 with the numbers when it cannot fit."""
     if prompt_len >= max_model_len:
         raise APIError(400, f"This model's maximum context length is {max_model_len} tokens, "
@@ -35,8 +42,8 @@ def resolve_max_tokens(requested: int | None, default: int | None, prompt_len: i
         raise APIError(400, f"This model's maximum context length is {max_model_len} tokens. "
                             f"However, you requested {prompt_len + requested} tokens "
                             f"({prompt_len} in the {prompt_param}, {requested} for the completion). "
-                            f"Reduce max_tokens to at most {room} or shorten the {prompt_param}.",
-                       param="max_tokens", code="context_length_exceeded")
+                            f"Reduce {max_param} to at most {room} or shorten the {prompt_param}.",
+                       param=max_param, code="context_length_exceeded")
     return requested
 
 
@@ -45,7 +52,8 @@ def sampling_kwargs(req: SamplingFields, max_tokens: int, logprobs: int | None,
     """Engine SamplingParams keyword arguments (unset API fields keep engine defaults)."""
     kwargs = dict(max_tokens=max_tokens, min_tokens=req.min_tokens, ignore_eos=req.ignore_eos,
                   stop=tuple(req.stop_list()), stop_token_ids=tuple(req.stop_token_ids or ()),
-                  seed=req.seed, logprobs=logprobs, prompt_logprobs=prompt_logprobs)
+                  seed=req.seed, logprobs=logprobs, prompt_logprobs=prompt_logprobs,
+                  logit_bias=req.logit_bias_pairs())
     optional = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty",
                 "presence_penalty", "frequency_penalty")
     for name in optional:

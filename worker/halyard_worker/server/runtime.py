@@ -1,30 +1,72 @@
 """The server's view of the model: engine, tokenizer, chat template, limits.
 
 Only this module knows how the engine is constructed; handlers see a
-`ModelRuntime` and the engine contract (`generate`, `abort`, `stats`).
+`ModelRuntime` and the `EngineClient` protocol (`generate`, `abort`,
+`stats`, ...), which `AsyncEngine` implements. Tokenization and chat
+templating run on one thread of the runtime's own (`off_loop`), never on the
+event loop, so a large prompt cannot stall probes or streams.
 """
 from __future__ import annotations
 
+import asyncio
 import json
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator, Callable, Protocol, TypeVar
+
+from halyard_worker.engine.types import EngineStats, RequestOutput, SamplingParams
 
 from halyard_worker.server.config import ServerConfig
 from halyard_worker.server.errors import APIError
 from halyard_worker.server.metrics import EngineGauges
 
 
+T = TypeVar("T")
+
+
+class EngineClient(Protocol):
+    """What the server needs of the engine (`AsyncEngine` is the implementation).
+
+    `generate` yields cumulative `RequestOutput` snapshots until one is
+    `finished`; it raises `InvalidParameter` before any output for a prompt
+    or parameters the engine cannot take, and `RequestFailed` when this
+    request alone failed inside the engine. `request_id` must be unique
+    among live requests (the server generates them). `abort` ends a request:
+    its iterator finishes with finish_reason "abort".
+    """
+
+    @property
+    def is_running(self) -> bool: ...
+
+    @property
+    def max_model_len(self) -> int: ...
+
+    def generate(self, request_id: str, prompt: list[int], params: SamplingParams,
+                 priority: int = 0) -> AsyncIterator[RequestOutput]: ...
+
+    def abort(self, request_id: str) -> None: ...
+
+    def stats(self) -> EngineStats: ...
+
+    def shutdown(self) -> None: ...
+
+
 @dataclass
 class ModelRuntime:
-    """Live handles: `engine` (AsyncEngine contract), `tokenizer` (HF fast
-    tokenizer), `max_model_len` (tokens, prompt + completion)."""
+    """Live handles: `engine`, `tokenizer` (HF fast tokenizer, used only on
+    the runtime's tokenizer thread), `max_model_len` (tokens, prompt + completion)."""
 
-    engine: Any
+    engine: EngineClient
     tokenizer: Any
-    served_name: str
     max_model_len: int
     chat_template: str | None = None
+    _pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="halyard-tokenizer"), repr=False)
+
+    async def off_loop(self, fn: Callable[..., T], *args) -> T:
+        """Run `fn(*args)` (tokenizing, templating) on the tokenizer thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text, add_special_tokens=True))
@@ -52,9 +94,6 @@ class ModelRuntime:
             running=s.num_running, waiting=s.num_waiting, kv_usage=s.kv_cache_usage,
             kv_capacity_tokens=s.kv_capacity_tokens, preemptions=s.num_preemptions_total,
             prefix_queries=s.prefix_cache_queries_total, prefix_hits=s.prefix_cache_hits_total)
-
-    def waiting(self) -> int:
-        return self.engine.stats().num_waiting
 
 
 def _model_max_len(model_dir: str) -> int:
@@ -117,5 +156,5 @@ def build_runtime(config: ServerConfig) -> ModelRuntime:
     # A GGUF file's tokenizer lives in the file's metadata.
     tokenizer = load_tokenizer(model if model.endswith(".gguf") else engine.tokenizer.name_or_path)
     max_len = engine.max_model_len
-    return ModelRuntime(engine=engine, tokenizer=tokenizer, served_name=config.served_model_name,
-                        max_model_len=int(max_len), chat_template=config.chat_template)
+    return ModelRuntime(engine=engine, tokenizer=tokenizer, max_model_len=int(max_len),
+                        chat_template=config.chat_template)

@@ -4,13 +4,17 @@ uvicorn's handlers would stop accepting and close connections at once. Here
 SIGTERM/SIGINT start the drain instead: `/ready` turns 503, new requests get
 503, in-flight requests finish (or end with finish_reason "drain" at the
 deadline), and only then is uvicorn told to exit. A second signal skips the
-rest of the drain. The process exits 0 after a clean drain.
+rest of the drain. The process exits 0 after a clean drain. A signal while
+the model is still loading exits at once (the load runs on a daemon thread
+and is abandoned).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import sys
 
 import uvicorn
 
@@ -46,9 +50,10 @@ def _on_signal(state: AppState, server: _Server) -> None:
     task.add_done_callback(lambda _t: setattr(server, "should_exit", True))
 
 
-async def serve_async(config: ServerConfig) -> int:
+async def serve_async(config: ServerConfig, on_state=lambda state: None) -> int:
     max_len = config.max_model_len or _model_max_len(config.model)
     state = AppState(config, max_len)
+    on_state(state)
     app = build_app(state, load=lambda: build_runtime(config))
     uv_config = uvicorn.Config(app, host=config.host, port=config.port, log_level="info",
                                timeout_graceful_shutdown=5, access_log=False)
@@ -72,4 +77,12 @@ def _shutdown_engine(state: AppState) -> None:
 
 def serve(config: ServerConfig) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return asyncio.run(serve_async(config))
+    states: list[AppState] = []
+    code = asyncio.run(serve_async(config, states.append))
+    if states and states[0].loading:
+        log.info("stopped while the model was loading")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)  # do not wait for (or finalize under) the abandoned load thread
+    return code

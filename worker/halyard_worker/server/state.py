@@ -24,6 +24,7 @@ class AppState:
         self.config = config
         self.runtime = runtime
         self.load_error: str | None = None
+        self.loading = False  # the model is being loaded (in a daemon thread)
         self.on_fatal = lambda: None  # called when the model cannot load (the runner exits)
         self.created = int(time.time())
         self.metrics = ServerMetrics(config.served_model_name, max_model_len, config.max_queue,
@@ -78,5 +79,6 @@ class AppState:
 
     def model_card(self) -> dict:
         max_len = self.runtime.max_model_len if self.runtime else None
-        return {"id": self.config.served_model_name, "object": "model", "created": self.created,
-                "owned_by": "halyard", "root": self.config.model, "max_model_len": max_len}
+        name = self.config.served_model_name  # never the model's path on disk
+        return {"id": name, "object": "model", "created": self.created,
+                "owned_by": "halyard", "root": name, "max_model_len": max_len}
