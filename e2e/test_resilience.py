@@ -34,7 +34,8 @@ def _live_pods(kubectl, ns, name):
 
 @pytest.mark.parametrize("kill_after_s", [0.3, 1.5])
 def test_operator_killed_mid_reconcile_converges(kubectl, operator, namespace, model_uri, kill_after_s):
-    expected = {"deployment": ["c-ondemand", "c-spot"], "service": ["c"], "pdb": ["c"]}
+    expected = {"deployment": ["c-ondemand", "c-router", "c-spot"], "service": ["c", "c-workers"],
+                "pdb": ["c", "c-router"]}
     kubectl.apply(placeholder("c", namespace, model_uri, replicas=3,
                               capacity={"spot": {"enabled": True, "onDemandFloor": 1}}))
     time.sleep(kill_after_s)
