@@ -107,8 +107,9 @@ def test_spot_node_deleted_under_load_loses_no_request(kubectl, operator, namesp
         pool.shutdown(wait=False, cancel_futures=True)
         for key in ("resourceVersion", "uid", "creationTimestamp", "managedFields"):
             node["metadata"].pop(key, None)
-        node.pop("status", None)
-        kubectl.apply(node)  # the spot node comes back for the next tests
+        status = node.pop("status", {})
+        node["status"] = {k: status[k] for k in ("capacity", "allocatable") if k in status}
+        kubectl.apply(node)  # the spot node comes back, GPUs and all, for the next tests
     failed = [r.text for r in results if r.status_code != 200]
     assert results and not failed, failed[:3]
     served_by = {r.headers["X-Halyard-Backend"] for r in results}
