@@ -30,7 +30,7 @@ def test_bench_offline_runs_the_engine_tensor_parallel(tiny_model, tmp_path, cap
     offline.add_arguments(parser)
     out = tmp_path / "bench.json"
     args = parser.parse_args(["--model", str(tiny_model), "--num-requests", "4", "--max-prompt", "24",
-                              "--max-output", "12", "--tensor-parallel-size", "2", "--skip-transformers",
+                              "--min-output", "4", "--max-output", "12", "--tensor-parallel-size", "2", "--skip-transformers",
                               "--out", str(out)])
     assert offline.run(args) == 0
     assert "halyard engine (TP=2)" in capsys.readouterr().out
