@@ -145,9 +145,11 @@ def test_int8_linear(m, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("m,symmetric", [(1, False), (2, True), (6, False)])
-def test_int4_linear(m, symmetric, dtype):
-    packed, s, z = reference.quantize_int4(torch.randn(18, 1152, dtype=dtype), 64)
+@pytest.mark.parametrize("m,symmetric,x_scale", [(1, False, 1.0), (1, True, 1.0), (1, False, 300.0), (2, True, 1.0),
+                                                (6, False, 1.0)])
+def test_int4_linear(m, symmetric, x_scale, dtype):
+    """m = 1 is the packed half2/bfloat162 path; x_scale 300: outlier-sized activations."""
+    packed, s, z = reference.quantize_int4(torch.randn(18, 1152, dtype=dtype) * 0.05, 64)
     z = None if symmetric else z
-    x = torch.randn(m, 1152, dtype=dtype)
+    x = torch.randn(m, 1152, dtype=dtype) * x_scale
     assert_linear_close(quant_gemm.int4_linear(x, packed, s, z, 64), reference.int4_linear(x, packed, s, z, 64))
