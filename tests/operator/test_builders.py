@@ -257,3 +257,21 @@ def test_operator_and_worker_agree_on_the_api_key_variable():
     from halyard_worker.server.config import API_KEY_ENV as WORKER_ENV
 
     assert API_KEY_ENV == WORKER_ENV
+
+
+@pytest.mark.parametrize("gpus,flag", [(0, None), (1, None), (2, "2"), (8, "8")])
+def test_gpus_per_replica_is_the_tensor_parallel_size_with_shared_memory_for_nccl(gpus, flag):
+    spec = pod(build(resources={"gpus": gpus}))
+    container = spec["containers"][0]
+    args = container["args"]
+    if flag is None:
+        assert "--tensor-parallel-size" not in args
+    else:
+        assert args[args.index("--tensor-parallel-size") + 1] == flag
+    assert {"name": "shm", "mountPath": "/dev/shm"} in container["volumeMounts"]
+    assert {"name": "shm", "emptyDir": {"medium": "Memory"}} in spec["volumes"]
+
+
+def test_extra_args_may_not_set_the_tensor_parallel_size():
+    [problem] = extra_args_problems(("--tensor-parallel-size=4",))
+    assert "spec.resources.gpus" in problem

@@ -6,6 +6,10 @@ vectorized indexing (decodes first, shortest context first, then prefill
 chunks), sends them to the device in one copy, runs the model over the paged
 KV cache, samples, and returns a `RunnerOutput` of plain numbers. The one
 host sync per step is reading the sampled token ids back.
+
+Tensor parallel (`engine/tp_ranks.py`): rank 0's runner has a `link` and
+sends each step to the other ranks before running it; their runners run it
+through `follow` and take the sampled tokens from rank 0 instead of sampling.
 """
 from __future__ import annotations
 
@@ -39,8 +43,8 @@ def needs_full_sampler(params: SamplingParams) -> bool:
 class ModelRunner:
     def __init__(self, model: LlamaModel, num_blocks: int, block_size: int, dtype: torch.dtype,
                  device: str, seed: int = 0, eos_token_ids: tuple[int, ...] = (),
-                 max_model_len: int | None = None, max_num_seqs: int = 64):
-        c = model.config
+                 max_model_len: int | None = None, max_num_seqs: int = 64, link=None, leader: bool = True):
+        c = model.config  # this rank's heads under tensor parallelism
         self.model, self.block_size, self.device = model, block_size, torch.device(device)
         self.eos_token_ids = eos_token_ids
         # [layer, k/v, block, slot, kv head, dim]
@@ -55,6 +59,13 @@ class ModelRunner:
         self.seed = seed
         self._counter = 0
         self.graphs = None  # a GraphRunner once `capture_graphs` ran
+        self.link, self.leader = link, leader  # rank 0 sends steps over `link`; followers do not sample
+        self._sampled: dict[str, int] = {}  # tokens of the last step, for the followers' batches
+
+    def close(self) -> None:
+        """Stop the other tensor-parallel ranks (none without tensor parallelism)."""
+        if self.link is not None:
+            self.link.close()
 
     def add_request(self, request_id: str, params: SamplingParams) -> None:
         """Build the request's own torch state (its RNG) at intake, outside the
@@ -121,7 +132,18 @@ class ModelRunner:
 
     # -- step ---------------------------------------------------------------
     @torch.inference_mode()
+    def follow(self, sampled: dict[str, int], out: SchedulerOutput) -> None:
+        """A follower rank: take rank 0's tokens of the last step, run this one."""
+        if sampled:
+            rids = list(sampled)
+            self.batch.append_tokens(self.batch.rows_of(rids), np.asarray([sampled[r] for r in rids], np.int64))
+        self.execute(out)
+
+    @torch.inference_mode()
     def execute(self, out: SchedulerOutput) -> RunnerOutput:
+        if self.link is not None:
+            self.link.send((self._sampled, out))
+            self._sampled = {}
         self._update_states(out)
         if out.is_empty:
             return RunnerOutput({}, {})
@@ -140,7 +162,11 @@ class ModelRunner:
         if not len(plan.sample_rows):
             return RunnerOutput({}, {}, prompt_lps)
         logits = self.model.compute_logits(hidden.index_select(0, rows))
+        if not self.leader:
+            return RunnerOutput({}, {})
         result = self._sample(plan, logits)  # [S, V] float32 -> tokens
+        if self.link is not None:
+            self._sampled = result.sampled
         return RunnerOutput(result.sampled, result.logprobs, prompt_lps, result.failed) if prompt_lps else result
 
     def _prompt_logprobs(self, plan: StepPlan, hidden: torch.Tensor) -> dict:
