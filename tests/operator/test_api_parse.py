@@ -142,3 +142,13 @@ def test_quantities_and_fractions():
 def test_list_items_are_validated_with_their_index():
     errs = errors_of(base(template={"env": [{"name": "OK", "value": "1"}, {"value": "x"}]}))
     assert errs["spec.template.env[1].name"] == "is required"
+
+
+def test_quantization_group_size_is_one_of_the_kernel_sizes_and_only_for_int4():
+    spec = parse_spec(base(engine={"quantization": "int4-awq", "quantizationGroupSize": 64}))
+    assert spec.engine.quantization_group_size == 64
+    assert parse_spec(base()).engine.quantization_group_size is None
+    assert "32, 64, 128" in errors_of(base(engine={"quantization": "int4", "quantizationGroupSize": 48}))[
+        "spec.engine.quantizationGroupSize"]
+    errs = errors_of(base(engine={"quantization": "int8", "quantizationGroupSize": 32}))
+    assert "only to quantization int4 or int4-awq" in errs["spec.engine.quantizationGroupSize"]

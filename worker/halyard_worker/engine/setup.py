@@ -155,7 +155,8 @@ def build_runner(config: EngineConfig) -> Built:
     max_len = choose_max_model_len(config, mc)
     tokenizer = load_tokenizer(config.tokenizer or str(path))
     calibration = calibration_ids(config, tokenizer)
-    model = load_model(path, mc, dtype, str(device), max_len, config.quantization, calibration)
+    model = load_model(path, mc, dtype, str(device), max_len, config.quantization, calibration,
+                       config.quantization_group_size)
     log.info("hot-path ops: %s", install_ops(config.kernels, device, mc, dtype))
     graphs = graph_plan_for(config, device, mc, max_len)
     per_block = kv_bytes_per_block(model, config.block_size, dtype)

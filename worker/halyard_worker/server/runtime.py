@@ -131,7 +131,7 @@ def engine_config(config: ServerConfig, model: str | None = None):
 
     kwargs = dict(
         model=model or config.model, dtype=config.dtype, quantization=config.quantization,
-        quantization_calibration=config.calibration,
+        quantization_calibration=config.calibration, quantization_group_size=config.quantization_group_size,
         device=_device(config.device), max_model_len=config.max_model_len,
         max_num_seqs=config.max_num_seqs, block_size=config.block_size,
         kv_cache_memory=config.kv_cache_memory, enable_prefix_caching=config.prefix_caching,
