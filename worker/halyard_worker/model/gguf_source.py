@@ -57,7 +57,9 @@ class GGUFSource:
     def global_weights(self) -> dict[str, Weight]:
         return {ours: self.read(name) for name, ours in GLOBAL_NAMES.items() if name in self.tensors}
 
-    def layer_weights(self, i: int) -> dict[str, Weight]:
+    def layer_weights(self, i: int, plan=None, whole: tuple[str, ...] = ()) -> dict[str, Weight]:
+        """Layer i, whole (the memory-mapped file is decoded a tensor at a time;
+        with tensor parallelism `tp_shard` keeps the rank's slices of each)."""
         prefix, out = f"blk.{i}.", {}
         for name, ours in LAYER_NAMES.items():
             if prefix + name in self.tensors:
