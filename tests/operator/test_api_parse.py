@@ -154,3 +154,11 @@ def test_gpus_must_be_a_power_of_two_the_tensor_parallel_size(gpus):
 @pytest.mark.parametrize("gpus", [0, 1, 2, 4, 8, 16])
 def test_zero_or_a_power_of_two_gpus_is_accepted(gpus):
     assert parse_spec(base(resources={"gpus": gpus})).resources.gpus == gpus
+
+
+def test_router_queue_waits_must_shed_lower_tiers_first():
+    spec = parse_spec(base(router={"queue": {"maxWait": {"batch": "500ms"}}}))
+    assert spec.router.queue.max_wait.batch == 0.5 and spec.router.queue.max_wait.critical == 60.0
+    assert spec.router.queue.max_requests == 512
+    errors = errors_of(base(router={"queue": {"maxWait": {"batch": "2m"}}}))
+    assert any("batch <= standard <= critical" in message for message in errors.values()), errors
