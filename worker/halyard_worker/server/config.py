@@ -252,8 +252,13 @@ def _check_tensor_parallel(model: str, size: int) -> None:
     from halyard_worker.model.tp_plan import check_tensor_parallel
 
     file = Path(model) / "config.json"
-    if size > 1 and file.is_file():
-        check_tensor_parallel(parse_config(json.loads(file.read_text())), size)
+    if size == 1 or not file.is_file():
+        return
+    try:
+        config = parse_config(json.loads(file.read_text()))
+    except ValueError:  # an unusable config.json is the model load's to report
+        return
+    check_tensor_parallel(config, size)
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
