@@ -67,6 +67,18 @@ def test_router_pods_are_not_workers_and_run_restricted_with_least_rbac():
     assert children["chat-router/PodDisruptionBudget"]["spec"]["minAvailable"] == 1
 
 
+def test_router_args_are_a_valid_router_command_line_with_the_queue_settings():
+    from halyard_router.config import parse_config
+
+    children = build(tier="critical", engine={"maxNumSeqs": 8},
+                     router={"queue": {"maxRequests": 40, "maxWait": {"critical": "2m", "batch": "1s"}}})
+    args = children["chat-router/Deployment"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    config = parse_config(args)
+    assert (config.queue_max, config.queue_wait_critical, config.queue_wait_standard,
+            config.queue_wait_batch) == (40, 120.0, 30.0, 1.0)
+    assert (config.deployment, config.tier, config.saturation) == ("chat", "critical", 8)
+
+
 def test_spot_pool_has_its_own_deployment_and_selector():
     children = build(replicas=3, capacity={"provider": "karpenter", "spot": {"enabled": True}})
     spot = children["chat-spot/Deployment"]
@@ -89,6 +101,11 @@ def test_worker_command_line_sets_only_given_flags():
         "--block-size", "32"]
     assert {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}} in container["env"]
     assert pod(children)["terminationGracePeriodSeconds"] == 75
+
+
+def test_quantization_group_size_becomes_its_flag():
+    args = pod(build(engine={"quantization": "int4", "quantizationGroupSize": 32}))["containers"][0]["args"]
+    assert args[args.index("--quantization-group-size") + 1] == "32"
 
 
 @pytest.mark.parametrize("uri,path,claim", [

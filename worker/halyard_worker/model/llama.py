@@ -16,17 +16,7 @@ from torch import nn
 
 from halyard_worker.model import ops
 from halyard_worker.model.config import ModelConfig, RopeConfig
-
-
-@dataclass(frozen=True)
-class PrefillSpan:
-    """One sequence's new tokens in a step: rows [q_start, q_start + q_len)
-    of the flat batch; `ctx_len` counts cached + new tokens."""
-
-    q_start: int
-    q_len: int
-    ctx_len: int
-    block_table: torch.Tensor  # [num_blocks_of_seq] int64
+from halyard_worker.model.prefill import PrefillBatch
 
 
 @dataclass(frozen=True)
@@ -34,14 +24,14 @@ class AttentionMetadata:
     """Where each token's KV goes and what each query attends to.
 
     The first `num_decodes` tokens are single-token decodes (one per
-    sequence); the rest are prefill chunks described by `prefills`.
+    sequence); the rest are prefill chunks, all described by `prefill`.
     """
 
     slot_mapping: torch.Tensor  # [T] int64, flat slot = block * block_size + offset
     num_decodes: int
     decode_block_tables: torch.Tensor | None  # [num_decodes, MB] int64
     decode_context_lens: torch.Tensor | None  # [num_decodes] int64
-    prefills: tuple[PrefillSpan, ...]
+    prefill: PrefillBatch | None  # rows [num_decodes, T)
 
 
 def rope_inv_freq(rope: RopeConfig, head_dim: int) -> torch.Tensor:
@@ -113,9 +103,8 @@ class Attention(nn.Module):
         if d:
             out[:d] = ops.paged_attention_decode(
                 q[:d], k_cache, v_cache, meta.decode_block_tables, meta.decode_context_lens, self.scale)
-        for p in meta.prefills:
-            out[p.q_start:p.q_start + p.q_len] = ops.paged_attention_prefill(
-                q[p.q_start:p.q_start + p.q_len], k_cache, v_cache, p.block_table, p.ctx_len, self.scale)
+        if meta.prefill is not None:  # every prefill chunk of the step in one call
+            out[d:] = ops.paged_attention_prefill(q[d:], k[d:], v[d:], k_cache, v_cache, meta.prefill, self.scale)
         return _reduce(self.o_proj(out.reshape(t, self.h * self.dh)), self.comm)
 
 
