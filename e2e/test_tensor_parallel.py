@@ -30,7 +30,7 @@ def _ranks(pod_ip: str) -> list[int]:
     return ranks
 
 
-def test_a_two_gpu_replica_runs_two_ranks_and_serves(kubectl, namespace, model_uri, nodes):
+def test_a_two_gpu_replica_runs_two_ranks_and_serves(kubectl, operator, namespace, model_uri, nodes):
     from openai import OpenAI
 
     kubectl.apply(llmd(NAME, namespace, model_uri, resources={"gpus": 2},

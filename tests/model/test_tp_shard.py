@@ -82,3 +82,23 @@ def test_row_parallel_bias_is_added_by_rank_zero_only():
     assert ranks[0]["self_attn.o_proj.bias"].sum() == 32 and not ranks[1]["self_attn.o_proj.bias"].any()
     full = weights["self_attn.o_proj.weight"]
     assert torch.equal(torch.cat([r["self_attn.o_proj.weight"] for r in ranks], dim=1), full)
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and torch.equal(a, b)
+    return a.mode == b.mode and a.group_size == b.group_size and all(
+        torch.equal(x, y) for x, y in ((a.qweight, b.qweight), (a.scales, b.scales), (a.zeros, b.zeros)))
+
+
+@pytest.mark.parametrize("rank", [0, 2])
+def test_gguf_layer_read_as_slices_equals_the_whole_layer_cut(smollm2_gguf, rank):
+    from halyard_worker.model.gguf_source import GGUFSource
+
+    source = GGUFSource(smollm2_gguf)  # Q4_1 linears, 9 heads / 3 KV heads (permuted q/k rows)
+    plan = ShardPlan(source.config, rank, 3)
+    sliced = source.layer_weights(0, plan)
+    assert sliced["self_attn.o_proj.weight"].shape == (576, 192)  # only this rank's columns decoded
+    expected = shard_layer(source.layer_weights(0), plan)
+    assert sorted(sliced) == sorted(expected)
+    assert all(_same(sliced[n], expected[n]) for n in expected)
