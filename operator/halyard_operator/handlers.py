@@ -61,15 +61,7 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.background.cancellation_polling = 0.5
 
 
-def build_registry(config: OperatorConfig, connection: Connection,
-                   telemetry: OperatorMetrics | None = None) -> kopf.OperatorRegistry:
-    """`telemetry`: the metrics the endpoint serves (a fresh set when None)."""
-    registry = kopf.OperatorRegistry()
-    telemetry = telemetry or OperatorMetrics()
-    state: dict[str, Any] = {}
-    locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-    resource = (API_GROUP, API_VERSION, PLURAL)
-
+def _locked_reconcile(state: dict, locks: dict, telemetry: OperatorMetrics):
     async def run(body: dict, sample: bool = False) -> None:
         """reconcile() under the object's lock (handlers, timers and node notices may overlap)."""
         if "ctx" not in state:  # the operator is shutting down
@@ -82,6 +74,27 @@ def build_registry(config: OperatorConfig, connection: Connection,
                 telemetry.reconciled(time.perf_counter() - started, exc)
                 raise
             telemetry.reconciled(time.perf_counter() - started)
+    return run
+
+
+def connection_info(connection: Connection) -> kopf.ConnectionInfo:
+    """kopf's credentials from the operator's own connection (in-cluster or kubeconfig)."""
+    return kopf.ConnectionInfo(
+        server=connection.server, token=connection.bearer(), scheme="Bearer" if connection.bearer() else None,
+        ca_path=connection.ca_path, certificate_path=connection.cert_path,
+        private_key_path=connection.key_path, insecure=connection.insecure or None)
+
+
+def build_registry(config: OperatorConfig, connection: Connection,
+                   telemetry: OperatorMetrics | None = None) -> kopf.OperatorRegistry:
+    """`telemetry`: the metrics the endpoint serves (a fresh set when None)."""
+    registry = kopf.OperatorRegistry()
+    telemetry = telemetry or OperatorMetrics()
+    state: dict[str, Any] = {}
+    locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+    resource = (API_GROUP, API_VERSION, PLURAL)
+
+    run = _locked_reconcile(state, locks, telemetry)
 
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -106,10 +119,7 @@ def build_registry(config: OperatorConfig, connection: Connection,
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
-        return kopf.ConnectionInfo(
-            server=connection.server, token=connection.bearer(), scheme="Bearer" if connection.bearer() else None,
-            ca_path=connection.ca_path, certificate_path=connection.cert_path,
-            private_key_path=connection.key_path, insecure=connection.insecure or None)
+        return connection_info(connection)
 
     @kopf.on.resume(*resource, registry=registry, backoff=10)
     @kopf.on.create(*resource, registry=registry, backoff=10)
