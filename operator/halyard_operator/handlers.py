@@ -1,11 +1,13 @@
 """kopf handlers: thin shims into reconcile().
 
 `build_registry()` returns a fresh kopf registry, so the console script and
-the integration tests run exactly the same handlers. create/update/resume,
-the periodic timer, the metrics timer (autoscaled objects: scrape, then
-reconcile) and Node interruption notices all call `reconcile()`, one at a
-time per object; deletion only forgets the object's in-memory signals
-(owner references let the garbage collector remove the children).
+the integration tests run exactly the same handlers. The cluster is read from
+watch-fed indexes (`indexing.py`); create/update/resume, events of a
+deployment's children and pods, Node changes that matter, the fast loop
+(autoscaled and spot objects: scrape, then reconcile) and the slow safety
+net all call `reconcile()`, one at a time per object; deletion only forgets
+the object's in-memory signals (owner references let the garbage collector
+remove the children).
 """
 from __future__ import annotations
 
@@ -22,23 +24,22 @@ from halyard_operator.config import OperatorConfig
 from halyard_operator.kube.client import KubeClient
 from halyard_operator.kube.connection import Connection
 from halyard_operator.kube.events import EventRecorder
-from halyard_operator.observe import read_node
-from halyard_operator.names import (
-    DEPLOYMENT_LABEL, KOPF_DIFFBASE_KEY, KOPF_FINALIZER, KOPF_PREFIX, STATE_ANNOTATION,
-)
-from halyard_operator.policy.interruption import detect
+from halyard_operator.indexing import NodeWatch, register_indexes, register_wakeups, view_of
+from halyard_operator.names import KOPF_DIFFBASE_KEY, KOPF_FINALIZER, KOPF_PREFIX, STATE_ANNOTATION
+from halyard_operator.observe.live import SecretCache
 from halyard_operator.reconcile import ReconcileContext, reconcile
 from halyard_operator.reconcile.scaling import key_of
 from halyard_operator.reconcile.core import owner_of
 from halyard_operator.signals.hub import MetricsHub
 from halyard_operator.telemetry import OperatorMetrics
+from halyard_operator.trigger import Trigger, fast_loop, safety_net
 
 log = logging.getLogger(__name__)
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
-    """Operator-wide kopf settings: no peering (one replica, Recreate
-    strategy), no CRD/namespace scanning, state in halyard.dev annotations, and no Events from
+    """Operator-wide kopf settings: no peering (one replica runs kopf: the Lease holder),
+    no CRD/namespace scanning, state in halyard.dev annotations, and no Events from
     kopf itself: the operator's EventRecorder writes every Event (reportingComponent halyard-operator)."""
     settings.peering.standalone = True
     # No CRD or namespace watching: the watched namespaces are given exactly
@@ -67,33 +68,63 @@ def build_registry(config: OperatorConfig, connection: Connection,
     resource = (API_GROUP, API_VERSION, PLURAL)
 
     async def run(body: dict, sample: bool = False) -> None:
-        """reconcile() under the object's lock (handlers, timers and node notices may overlap)."""
+        """reconcile() under the object's lock (handlers, pokes and loops may overlap)."""
         if "ctx" not in state:  # the operator is shutting down
             return
-        async with locks[key_of(owner_of(body))]:
+        owner = owner_of(body)
+        async with locks[key_of(owner)]:
+            state["trigger"].started((owner.namespace, owner.name))
             started = time.perf_counter()
             try:
-                await reconcile(state["ctx"], body, sample=sample)
+                plan = await reconcile(state["ctx"], body, sample=sample)
             except Exception as exc:
                 telemetry.reconciled(time.perf_counter() - started, exc)
                 raise
             telemetry.reconciled(time.perf_counter() - started)
+        if plan.recheck_after is not None:
+            state["trigger"].poke_later((owner.namespace, owner.name), plan.recheck_after + 0.5)
+
+    async def run_key(key: tuple[str, str], sample: bool = False) -> None:
+        """Reconcile the deployment as the index last saw it (nothing when it is gone)."""
+        body = state["ctx"].view.deployment(key) if "ctx" in state else None
+        if body is not None and not (body.get("metadata") or {}).get("deletionTimestamp"):
+            await run(body, sample=sample)
+        else:
+            trigger.started(key)
+
+    def keys() -> list[tuple[str, str]]:
+        return state["ctx"].view.deployment_keys() if "ctx" in state else []
+
+    def fast_keys() -> list[tuple[str, str]]:
+        view = state["ctx"].view if "ctx" in state else None
+        return [k for k in keys() if view and (body := view.deployment(k)) and _fast(body.get("spec") or {})]
+
+    trigger = state["trigger"] = Trigger(run_key, keys)
+    nodes = NodeWatch(lambda: state["ctx"].view if "ctx" in state else None, trigger.poke, trigger.poke_all)
+    register_indexes(registry)
+    register_wakeups(registry, trigger.poke, nodes)
 
     @kopf.on.startup(registry=registry)
-    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
         configure(settings)
         state["kube"] = await KubeClient(connection).__aenter__()
         hub = MetricsHub(window_s=config.metrics_window, stale_after_s=3 * config.metrics_interval,
                          prometheus_url=config.prometheus_url)
         state["events"] = EventRecorder(state["kube"])
         state["ctx"] = ReconcileContext(kube=state["kube"], config=config, events=state["events"], hub=hub,
-                                        telemetry=telemetry)
+                                        telemetry=telemetry, view=view_of(kwargs),
+                                        secrets=SecretCache(ttl_s=config.reconcile_interval))
+        state["loops"] = [asyncio.create_task(fast_loop(config.metrics_interval, fast_keys,
+                                                        lambda key: run_key(key, sample=True))),
+                          asyncio.create_task(safety_net(config.reconcile_interval, keys, trigger.poke))]
         telemetry.leader.set(1)
-        state["noticed"] = set()
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
-        state.pop("ctx", None)  # late timer ticks see no context and return
+        state.pop("ctx", None)  # late pokes see no context and return
+        for task in state.pop("loops", []):
+            task.cancel()
+        trigger.cancel()
         telemetry.leader.set(0)
         if "events" in state:
             await state.pop("events").aclose()
@@ -113,18 +144,6 @@ def build_registry(config: OperatorConfig, connection: Connection,
     async def changed(body: kopf.Body, **_: Any) -> None:
         await run(_plain(body))
 
-    @kopf.timer(*resource, registry=registry, interval=config.reconcile_interval,
-                initial_delay=config.reconcile_interval, idle=None)
-    async def periodic(body: kopf.Body, **_: Any) -> None:
-        await run(_plain(body))
-
-    @kopf.timer(*resource, registry=registry, interval=config.metrics_interval, idle=None, when=_fast)
-    async def autoscale(body: kopf.Body, **_: Any) -> None:
-        """Sample the serving signals (autoscaled objects), then decide with them; spot
-        users are re-decided as often, so a spot pool that cannot schedule falls back
-        close to its pendingTimeout."""
-        await run(_plain(body), sample=True)
-
     @kopf.on.delete(*resource, registry=registry, optional=True)
     async def deleted(body: kopf.Body, **_: Any) -> None:
         key = key_of(owner_of(_plain(body)))
@@ -134,39 +153,10 @@ def build_registry(config: OperatorConfig, connection: Connection,
             state["ctx"].telemetry.forget(owner_of(_plain(body)))
         locks.pop(key, None)
 
-    @kopf.on.event("", "v1", "nodes", registry=registry)
-    async def node_event(body: kopf.Body, type: str | None, **_: Any) -> None:
-        """An interruption notice reconciles every LLMDeployment with pods on that node at once."""
-        if "ctx" in state and type != "DELETED":
-            await on_node(state["ctx"], dict(body), state["noticed"], run)
-
     return registry
 
 
-async def on_node(ctx: ReconcileContext, node: dict, noticed: set, run) -> None:
-    """Reconcile once per new interruption notice (`noticed`: nodes already handled)."""
-    name, notice = node["metadata"]["name"], detect(read_node(node))
-    if notice is None:
-        noticed.discard(name)
-        return
-    if name in noticed:
-        return
-    noticed.add(name)
-    log.info("Node %s has %s: reconciling its LLMDeployments", name, notice.source)
-    await reconcile_node(ctx, name, run)
-
-
-async def reconcile_node(ctx: ReconcileContext, node: str, run) -> None:
-    """Reconcile the LLMDeployments whose worker pods run on `node`."""
-    pods = await ctx.kube.list("Pod", labels=DEPLOYMENT_LABEL, fields=f"spec.nodeName={node}")
-    owners = {(p["metadata"]["namespace"], p["metadata"]["labels"][DEPLOYMENT_LABEL]) for p in pods}
-    for ns, name in sorted(owners):
-        body = await ctx.kube.get("LLMDeployment", name, ns)
-        if body is not None:
-            await run(body)
-
-
-def _fast(spec: kopf.Spec, **_: Any) -> bool:
+def _fast(spec: dict) -> bool:
     """Objects whose decisions depend on live signals: autoscaled, or using spot."""
     return bool(spec.get("scaling")) or bool(((spec.get("capacity") or {}).get("spot") or {}).get("enabled"))
 

@@ -7,10 +7,11 @@ call the same function.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Protocol
 
 from halyard_operator.api import InvalidSpec, LLMDeploymentSpec, parse_spec
@@ -19,13 +20,15 @@ from halyard_operator.config import OperatorConfig
 from halyard_operator.kube.apply import write
 from halyard_operator.kube.client import KubeClient
 from halyard_operator.kube.paths import describe
-from halyard_operator.names import DEGRADED, NORMAL, ROUTER_LABEL, STATE_ANNOTATION, WARNING, EventReason, Reason
+from halyard_operator.names import DEGRADED, NORMAL, STATE_ANNOTATION, WARNING, EventReason, Reason
+from halyard_operator.reconcile.failures import recheck_after
 from halyard_operator.reconcile.conditions import find, first_failing_reason, merge_conditions
 from halyard_operator.builders.pools import resolve_pools
 from halyard_operator.policy import CapacityDecision, ScalingState
-from halyard_operator.reconcile.fleet import ClusterPods, FleetBook
+from halyard_operator.reconcile.fleet import FleetBook
 from halyard_operator.observe import Observed
-from halyard_operator.observe.live import observe, observe_children
+from halyard_operator.observe.live import SecretCache, observe
+from halyard_operator.observe.view import ClusterView
 from halyard_operator.reconcile.plan import Plan, make_plan, observed_pools
 from halyard_operator.reconcile.scaling import ScalingInputs, apply_decision, decide, key_of
 from halyard_operator.builders.args import PORT
@@ -44,10 +47,11 @@ class EventSink(Protocol):
 
 @dataclass(frozen=True)
 class ReconcileContext:
-    """What reconcile needs besides the object: the API client, the config,
-    an event sink (Kubernetes Events), a clock returning RFC 3339 UTC, the
-    serving signals, the fleet's GPU demands and a cached pod list (the
-    last three are the operator's memory, shared by every reconcile)."""
+    """What reconcile needs besides the object: the API client (writes only,
+    plus pull-secret checks), the config, an event sink (Kubernetes Events), a
+    clock returning RFC 3339 UTC, the serving signals, the fleet's GPU
+    demands, the watch-fed view of the cluster and the pull-secret cache (the
+    last four are the operator's memory, shared by every reconcile)."""
 
     kube: KubeClient
     config: OperatorConfig
@@ -55,7 +59,8 @@ class ReconcileContext:
     now: Callable[[], str] = lambda: datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     hub: MetricsHub = field(default_factory=MetricsHub)
     book: FleetBook = field(default_factory=FleetBook)
-    cluster_pods: ClusterPods = field(default_factory=ClusterPods)
+    view: ClusterView = field(default_factory=ClusterView)
+    secrets: SecretCache = field(default_factory=SecretCache)
     clock: Callable[[], float] = time.time
     telemetry: OperatorMetrics = field(default_factory=OperatorMetrics)
 
@@ -74,23 +79,22 @@ async def reconcile(ctx: ReconcileContext, body: dict, sample: bool = False) -> 
     spec, problems = _parse(body)
     decision = None
     if spec is not None:
-        observed = await observe(ctx.kube, owner, spec, ctx.clock())
+        observed = await observe(ctx.view, ctx.kube, owner, spec, ctx.clock(), ctx.secrets)
         if sample and spec.scaling is not None:
             await _sample(ctx, owner, spec, observed)
         decision = await _decide(ctx, body, owner, spec, observed)
     else:
-        observed = Observed(children=await observe_children(ctx.kube, owner))
+        observed = Observed(children=ctx.view.children(owner))
     sized = (decision.desired, decision.counts) if decision else None
     plan = make_plan(owner, spec, problems, observed, ctx.config, sized)
     children = observed.children
     if plan.writes or plan.deletes:
-        await _apply(ctx, body, plan, observed.children)
-        children = await observe_children(ctx.kube, owner)
+        children = await _apply(ctx, body, plan, observed.children)
     if decision is not None and plan.counts is not None:
         drained = await apply_decision(ctx.kube, body, decision, observed, ctx.events)
         _count_decision(ctx, body, owner, decision, drained)
     await _update_status(ctx, body, owner, spec, plan, children, decision if plan.counts else None)
-    return plan
+    return replace(plan, recheck_after=recheck_after(observed.pods))
 
 
 async def _sample(ctx: ReconcileContext, owner: Owner, spec: LLMDeploymentSpec, observed: Observed) -> None:
@@ -109,7 +113,7 @@ async def _decide(ctx: ReconcileContext, body: dict, owner: Owner, spec: LLMDepl
     key, now = key_of(owner), ctx.clock()
     inputs = ScalingInputs(metrics=ctx.hub.metrics(key, now), loads=ctx.hub.loads(key),
                            now=now, state=ScalingState.from_json(annotations.get(STATE_ANNOTATION)),
-                           gpu_claims=await ctx.cluster_pods.get(ctx.kube),
+                           gpu_claims=ctx.view.gpu_claims(),
                            demand_floor=await _demand_floor(ctx, owner, spec, now))
     return decide(owner, spec, ctx.config, pools.spot is not None, observed, inputs, ctx.book)
 
@@ -126,8 +130,7 @@ async def _demand_floor(ctx: ReconcileContext, owner: Owner, spec: LLMDeployment
     """For `minReplicas: 0` behind a router: what the router pods' demand needs."""
     if spec.scaling is None or spec.scaling.min_replicas != 0 or not spec.router.enabled:
         return None
-    pods = await ctx.kube.list("Pod", owner.namespace, labels=f"{ROUTER_LABEL}={owner.name}")
-    demand = await scrape_demand(router_targets(pods, PORT))
+    demand = await scrape_demand(router_targets(ctx.view.router_pods(owner), PORT))
     return demand_floor(demand, now, spec.scaling.behavior.scale_down.stabilization_window)
 
 
@@ -138,20 +141,26 @@ def _parse(body: dict) -> tuple[LLMDeploymentSpec | None, list[Problem]]:
         return None, [Problem(Reason.INVALID_SPEC, f"{exc}; fix the spec and apply it again")]
 
 
-async def _apply(ctx: ReconcileContext, body: dict, plan: Plan, live: dict) -> None:
+async def _apply(ctx: ReconcileContext, body: dict, plan: Plan, live: dict) -> dict:
+    """Write and delete what the plan says, all at once; returns the children as the
+    server answered (the watch brings the same objects to the index a moment later)."""
     ns = body["metadata"]["namespace"]
-    for obj in plan.writes:
-        meta = obj["metadata"]
-        existed = (obj["kind"], meta["name"]) in live
-        await write(ctx.kube, obj)
-        what = describe(obj["kind"], meta["name"], ns)
-        verb = EventReason.UPDATED if existed else EventReason.CREATED
+    written = await asyncio.gather(*(write(ctx.kube, obj) for obj in plan.writes))
+    deleted = await asyncio.gather(*(ctx.kube.delete(kind, name, ns) for kind, name in plan.deletes))
+    children = dict(live)
+    for obj, answer in zip(plan.writes, written):
+        key = (obj["kind"], obj["metadata"]["name"])
+        verb = EventReason.UPDATED if key in live else EventReason.CREATED
+        children[key] = answer if answer is not None else obj
+        what = describe(obj["kind"], key[1], ns)
         log.info("%s %s", verb, what)
         ctx.events(body, NORMAL, verb, f"{verb} {what}")
-    for kind, name in plan.deletes:
-        if await ctx.kube.delete(kind, name, ns):
+    for (kind, name), gone in zip(plan.deletes, deleted):
+        children.pop((kind, name), None)
+        if gone:
             log.info("Deleted %s", describe(kind, name, ns))
             ctx.events(body, NORMAL, EventReason.DELETED, f"Deleted {describe(kind, name, ns)}")
+    return children
 
 
 async def _update_status(ctx: ReconcileContext, body: dict, owner: Owner, spec: LLMDeploymentSpec | None,

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 from halyard_operator.config import TierConfig
-from halyard_operator.kube.client import KubeClient, KubeError
 from halyard_operator.names import GPU_PRODUCT_LABEL
-from halyard_operator.observe import GpuClaim, NodeInfo, read_gpu_claims
+from halyard_operator.observe import GpuClaim, NodeInfo
 from halyard_operator.policy.interruption import detect
 from halyard_operator.policy.tiers import Demand, Grant, arbitrate
 
@@ -59,27 +58,3 @@ class FleetBook:
 
     def forget(self, key: str) -> None:
         self.entries.pop(key, None)
-
-
-@dataclass
-class ClusterPods:
-    """GPUs that pods outside Halyard request, from a list of every pod in the
-    cluster taken at most once per `max_age_s` (one list serves all reconciles)."""
-
-    max_age_s: float = 10.0
-    claims: tuple[GpuClaim, ...] = ()
-    listed_at: float | None = None
-    allowed: bool = True
-
-    async def get(self, kube: KubeClient) -> tuple[GpuClaim, ...]:
-        now = time.monotonic()
-        if not self.allowed or (self.listed_at is not None and now - self.listed_at < self.max_age_s):
-            return self.claims
-        try:
-            self.claims = read_gpu_claims(await kube.list("Pod"))
-        except KubeError as exc:
-            if exc.status not in (401, 403):
-                raise
-            self.allowed = False  # namespaced RBAC: budget from node allocatable alone
-        self.listed_at = now
-        return self.claims
