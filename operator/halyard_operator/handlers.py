@@ -29,7 +29,7 @@ from halyard_operator.names import KOPF_DIFFBASE_KEY, KOPF_FINALIZER, KOPF_PREFI
 from halyard_operator.observe.live import SecretCache
 from halyard_operator.reconcile import ReconcileContext, reconcile
 from halyard_operator.reconcile.scaling import key_of
-from halyard_operator.reconcile.core import owner_of
+from halyard_operator.reconcile.core import memo_key, owner_of
 from halyard_operator.signals.hub import MetricsHub
 from halyard_operator.telemetry import OperatorMetrics
 from halyard_operator.trigger import Trigger, fast_loop, safety_net
@@ -151,6 +151,7 @@ def build_registry(config: OperatorConfig, connection: Connection,
             state["ctx"].hub.forget(key)
             state["ctx"].book.forget(key)
             state["ctx"].telemetry.forget(owner_of(_plain(body)))
+            state["ctx"].written.forget(memo_key(owner_of(_plain(body))))
         locks.pop(key, None)
 
     return registry

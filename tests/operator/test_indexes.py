@@ -158,3 +158,24 @@ async def test_a_slow_deployment_does_not_delay_the_others_in_the_fast_loop():
     await asyncio.sleep(0.3)
     task.cancel()
     assert done.get("a", 9) < 0.2 and done.get("b", 9) < 0.2 and "slow" not in done
+
+
+def test_own_writes_cover_the_index_until_the_watch_catches_up():
+    from halyard_operator.reconcile.memory import Written
+
+    now = [0.0]
+    memo = Written(ttl_s=30.0, clock=lambda: now[0])
+    old = {"metadata": {"name": "chat", "resourceVersion": "5"}, "spec": {"replicas": 1}}
+    new = {"metadata": {"name": "chat", "resourceVersion": "7"}, "spec": {"replicas": 2}}
+    memo.wrote_children("k", {("Deployment", "chat"): new, ("Service", "gone"): None})
+    seen = memo.children_over("k", {("Deployment", "chat"): old, ("Service", "gone"): {"metadata": {}}})
+    assert seen == {("Deployment", "chat"): new}  # the write and the delete, not yet watched
+    assert memo.children_over("k", {("Deployment", "chat"): new}) == {("Deployment", "chat"): new}
+    assert ("Deployment", "chat") not in memo.children["k"]  # caught up: forgotten
+    now[0] = 31.0  # no resourceVersion to compare: the memory lasts ttl_s
+    assert memo.children_over("k", {("Service", "gone"): {"metadata": {}}}) == {("Service", "gone"): {"metadata": {}}}
+    memo.wrote_status("k", {"replicas": 2})
+    memo.wrote_state("k", '{"desired":2}')
+    body = memo.body_over("k", {"metadata": {"name": "chat"}, "status": {"replicas": 1, "endpoint": "e"}})
+    assert body["status"] == {"replicas": 2, "endpoint": "e"}
+    assert body["metadata"]["annotations"]["halyard.dev/scaling-state"] == '{"desired":2}'

@@ -26,6 +26,7 @@ from halyard_operator.reconcile.conditions import find, first_failing_reason, me
 from halyard_operator.builders.pools import resolve_pools
 from halyard_operator.policy import CapacityDecision, ScalingState
 from halyard_operator.reconcile.fleet import FleetBook
+from halyard_operator.reconcile.memory import Written
 from halyard_operator.observe import Observed
 from halyard_operator.observe.live import SecretCache, observe
 from halyard_operator.observe.view import ClusterView
@@ -39,6 +40,7 @@ from halyard_operator.reconcile.validate import Problem
 from halyard_operator.telemetry import OperatorMetrics
 
 log = logging.getLogger("halyard_operator.reconcile")
+SECRET_RECHECK_S = 30.0  # a missing imagePullSecret is looked up again this often
 
 
 class EventSink(Protocol):
@@ -50,8 +52,9 @@ class ReconcileContext:
     """What reconcile needs besides the object: the API client (writes only,
     plus pull-secret checks), the config, an event sink (Kubernetes Events), a
     clock returning RFC 3339 UTC, the serving signals, the fleet's GPU
-    demands, the watch-fed view of the cluster and the pull-secret cache (the
-    last four are the operator's memory, shared by every reconcile)."""
+    demands, the watch-fed view of the cluster, the pull-secret cache and the
+    memory of its own writes (the last five are the operator's memory, shared
+    by every reconcile)."""
 
     kube: KubeClient
     config: OperatorConfig
@@ -61,8 +64,14 @@ class ReconcileContext:
     book: FleetBook = field(default_factory=FleetBook)
     view: ClusterView = field(default_factory=ClusterView)
     secrets: SecretCache = field(default_factory=SecretCache)
+    written: Written = field(default_factory=Written)
     clock: Callable[[], float] = time.time
     telemetry: OperatorMetrics = field(default_factory=OperatorMetrics)
+
+
+def memo_key(owner: Owner) -> str:
+    """The key of a deployment's own-writes memory (with the uid: a re-created object starts afresh)."""
+    return f"{owner.namespace}/{owner.name}/{owner.uid}"
 
 
 def owner_of(body: dict) -> Owner:
@@ -76,15 +85,18 @@ async def reconcile(ctx: ReconcileContext, body: dict, sample: bool = False) -> 
     owner = owner_of(body)
     if (body.get("metadata") or {}).get("deletionTimestamp"):
         return Plan()  # going away: the garbage collector removes the children
+    memo = memo_key(owner)
+    body = ctx.written.body_over(memo, body)
     spec, problems = _parse(body)
     decision = None
     if spec is not None:
         observed = await observe(ctx.view, ctx.kube, owner, spec, ctx.clock(), ctx.secrets)
+        observed = replace(observed, children=ctx.written.children_over(memo, observed.children))
         if sample and spec.scaling is not None:
             await _sample(ctx, owner, spec, observed)
         decision = await _decide(ctx, body, owner, spec, observed)
     else:
-        observed = Observed(children=ctx.view.children(owner))
+        observed = Observed(children=ctx.written.children_over(memo, ctx.view.children(owner)))
     sized = (decision.desired, decision.counts) if decision else None
     plan = make_plan(owner, spec, problems, observed, ctx.config, sized)
     children = observed.children
@@ -92,9 +104,18 @@ async def reconcile(ctx: ReconcileContext, body: dict, sample: bool = False) -> 
         children = await _apply(ctx, body, plan, observed.children)
     if decision is not None and plan.counts is not None:
         drained = await apply_decision(ctx.kube, body, decision, observed, ctx.events)
+        ctx.written.wrote_state(memo, decision.state.to_json())
         _count_decision(ctx, body, owner, decision, drained)
     await _update_status(ctx, body, owner, spec, plan, children, decision if plan.counts else None)
-    return replace(plan, recheck_after=recheck_after(observed.pods))
+    return replace(plan, recheck_after=_recheck(observed))
+
+
+def _recheck(observed: Observed) -> float | None:
+    """When to look again without an event: an unschedulable pod coming due, or a
+    missing pull secret (Secrets are not watched: the operator may only get them)."""
+    due = [t for t in (recheck_after(observed.pods), SECRET_RECHECK_S if observed.missing_secrets else None)
+           if t is not None]
+    return min(due, default=None)
 
 
 async def _sample(ctx: ReconcileContext, owner: Owner, spec: LLMDeploymentSpec, observed: Observed) -> None:
@@ -148,6 +169,9 @@ async def _apply(ctx: ReconcileContext, body: dict, plan: Plan, live: dict) -> d
     written = await asyncio.gather(*(write(ctx.kube, obj) for obj in plan.writes))
     deleted = await asyncio.gather(*(ctx.kube.delete(kind, name, ns) for kind, name in plan.deletes))
     children = dict(live)
+    ctx.written.wrote_children(memo_key(owner_of(body)), {
+        **{(o["kind"], o["metadata"]["name"]): a for o, a in zip(plan.writes, written) if a is not None},
+        **{child: None for child, gone in zip(plan.deletes, deleted)}})
     for obj, answer in zip(plan.writes, written):
         key = (obj["kind"], obj["metadata"]["name"])
         verb = EventReason.UPDATED if key in live else EventReason.CREATED
@@ -179,6 +203,7 @@ async def _update_status(ctx: ReconcileContext, body: dict, owner: Owner, spec: 
     if all(old.get(k) == v for k, v in new.items()):
         return
     await ctx.kube.patch_status("LLMDeployment", owner.name, owner.namespace, new)
+    ctx.written.wrote_status(memo_key(owner), new)
     log.info("Updated status of LLMDeployment %s/%s", owner.namespace, owner.name)
 
 
