@@ -7,13 +7,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv test gpu-check e2e demo demo-down crds bench clean images image-operator image-worker image-smoke image-tools image-locks
+.PHONY: help venv test gpu-check e2e demo demo-down crds bench bench-sim clean images image-operator image-worker image-smoke image-tools image-locks
 
 help:
 	@echo "make demo       local Kubernetes control plane + a real LLMDeployment serving a request"
 	@echo "make demo-down  stop the demo cluster and remove its state"
 	@echo "make test       unit and integration tests (CPU, no cluster)"
 	@echo "make gpu-check  gpu tests + kernel and 8B decode benchmarks (one NVIDIA GPU)"
+	@echo "make bench-sim  simulator scenario suite (policies x scenarios x seeds 0,1): out/scenarios/table.md"
 	@echo "make e2e        end-to-end tests against a real control plane"
 	@echo "make crds       regenerate crds/ from the typed API models"
 	@echo "make images     container images halyard/operator and halyard/worker (buildah, podman or docker)"
@@ -37,6 +38,11 @@ test: $(STAMP)
 # needed): every gpu-marked test, the kernel benchmark and the 8B decode benchmark.
 gpu-check:
 	PYTHONPATH=worker:cli:operator python3 -m halyard.bench.gpu_check --out $${GPU_CHECK_OUT:-gpu-check.json}
+
+# Every built-in simulator scenario (surge, spot-storm, stock-out, drift,
+# long-context, tier-contention), seeds 0 and 1: out/scenarios/table.md.
+bench-sim: $(STAMP)
+	$(VENV)/bin/halyard bench scenarios --seeds 0,1 --out out/scenarios
 
 e2e: $(STAMP)
 	$(PY) -m pytest -m e2e e2e $(PYTEST_ARGS)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -145,3 +146,35 @@ def test_healthy_traffic_at_the_learned_rate_adds_no_replica():
     busy = autoscale(PARAMS, ReplicaObservation(current=2, ready=2), metrics(rate=1.0, ttft=0.45, at=45.0),
                      45.0, state)
     assert busy.desired > 2  # pressure still scales up
+
+
+def _learned(unit: str, rps: float) -> AutoscalerState:
+    from halyard_operator.policy.estimators import CapacityEstimate
+
+    return AutoscalerState(capacity=CapacityEstimate(rps=rps, best_healthy=rps, saturated_at=None, unit=unit))
+
+
+def test_a_surge_scales_in_one_step_to_the_rate_the_queue_implies():
+    # 10 replicas at a learned 10 req/s each; arrivals jumped to ~300/s: completions 100/s, queue +200/s
+    params = ScalingParams(max_replicas=100, slo=SLO(ttft_p95_s=0.5, itl_p95_s=0.05))
+    state = replace(_learned("requests", 10.0), queue_seen=(0.0, 1000.0))
+    m = DeploymentMetrics(at=15.0, window_s=60.0, request_rate=100.0, ttft_p95_s=0.4, itl_p95_s=0.03,
+                          queue=4000.0, running=100.0, kv_usage=0.5, pods_total=10)
+    d = autoscale(params, ReplicaObservation(current=10, ready=10), m, 15.0, state)
+    # queued replicas complete all they can: capacity re-learned at 90% of 10/s;
+    # (100 + 200 growth + 4000 / 60 drained) / (9 * 0.92) = 44.3 -> 45 replicas, not 20 (doubling)
+    assert d.desired == 45 and "surge" in d.reason
+
+
+def test_longer_prompts_at_the_same_request_rate_need_more_replicas():
+    params = ScalingParams(max_replicas=100, slo=SLO(ttft_p95_s=0.5, itl_p95_s=0.05))
+    state = _learned("tokens", 10_000.0)  # tokens/s one replica sustains
+
+    def decide(prompt_tokens):
+        m = DeploymentMetrics(at=0.0, window_s=60.0, request_rate=40.0, prompt_token_rate=40.0 * prompt_tokens,
+                              generation_token_rate=40.0 * 250, ttft_p95_s=0.2, itl_p95_s=0.02, queue=0.0,
+                              running=40.0, kv_usage=0.3, pods_total=4)
+        return autoscale(params, ReplicaObservation(current=20, ready=20), m, 0.0, state)
+
+    short, long = decide(500), decide(4000)
+    assert long.recommended > 4 * short.recommended // 2 and "token rate" in long.reason

@@ -17,6 +17,7 @@ KINDS = {
     "kernels": ("halyard.bench.kernels", "CUDA kernel bandwidth vs the torch reference (GPU)"),
     "operator": ("halyard.bench.operator", "operator reconcile latency and footprint"),
     "quality": ("halyard.bench.quality", "perplexity, top-1 agreement and KL of a quantization vs unquantized"),
+    "scenarios": ("halyard.bench.scenarios", "every built-in simulator scenario, seeds 0 and 1, one table"),
     "router": ("halyard.bench.router", "router policies vs round robin over real workers (SmolLM2 on CPU)"),
 }
 

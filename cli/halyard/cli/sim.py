@@ -32,15 +32,18 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("sim", help="fleet simulator: Halyard's policies vs baselines",
                               description=__doc__.splitlines()[0])
-    p.add_argument("--deployments", type=Path, default=EXAMPLES / "deployments.yaml",
-                   help="multi-document LLMDeployment YAML (default: shipped example)")
-    p.add_argument("--cluster", type=Path, default=EXAMPLES / "cluster.yaml", help="cluster pools YAML")
+    p.add_argument("--deployments", type=Path, default=None,
+                   help="multi-document LLMDeployment YAML (default: shipped example, or the scenario's)")
+    p.add_argument("--cluster", type=Path, default=None, help="cluster pools YAML (default: shipped example)")
     src = p.add_mutually_exclusive_group()
+    src.add_argument("--scenario", help="built-in scenario (surge, spot-storm, stock-out, drift, long-context, "
+                                        "tier-contention) or a scenario YAML: workload, cluster and duration")
     src.add_argument("--trace", type=Path, help="CSV: arrival_s,deployment,input_tokens,output_tokens")
     src.add_argument("--workload", choices=WORKLOADS, help="built-in workload (default: diurnal)")
-    p.add_argument("--rate", type=float, default=200.0, help="built-in workload: mean total requests/s")
+    p.add_argument("--rate", type=float, default=None, help="built-in workload: mean total requests/s (default 200)")
     p.add_argument("--profile", type=Path, help="replica performance profile JSON (default: built-in)")
-    p.add_argument("--duration", type=duration, default=86400.0, help="simulated time, e.g. 6h, 1d, 7d")
+    p.add_argument("--duration", type=duration, default=None,
+                   help="simulated time, e.g. 6h, 1d, 7d (default: 1d, or the scenario's)")
     p.add_argument("--step", type=float, default=1.0, help="fluid model time step in seconds")
     p.add_argument("--interval", type=float, default=15.0, help="policy evaluation period (s)")
     p.add_argument("--seed", type=int, default=0)
@@ -61,9 +64,34 @@ def _validate(args) -> tuple[str, ...]:
         raise SimInputError(f"--policies: unknown {', '.join(bad) or '(empty)'}; choose from {', '.join(POLICIES)}")
     if args.step <= 0 or args.interval < args.step:
         raise SimInputError("--step must be > 0 and --interval >= --step")
-    if args.rate <= 0:
+    if args.rate is not None and args.rate <= 0:
         raise SimInputError("--rate must be > 0 requests/s")
     return policies
+
+
+def _inputs(args):
+    """(arrivals, deployments, pools, workload label) from the flags; fills in the defaults."""
+    from halyard.sim import model, workload
+    from halyard.sim.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario) if args.scenario else None
+    args.duration = args.duration or (scenario.duration_s if scenario else 86400.0)
+    args.rate = args.rate or (scenario.rate if scenario else 200.0)
+    deps_path = args.deployments or (scenario.deployments if scenario else EXAMPLES / "deployments.yaml")
+    deps = model.load_deployments(deps_path, model.load_profiles(args.profile))
+    if args.cluster or not scenario:
+        pools = model.load_cluster(args.cluster or EXAMPLES / "cluster.yaml")
+    else:
+        pools = scenario.pools
+    if args.trace:
+        arrivals, deps = workload.load_trace(args.trace, deps, args.step, args.duration)
+        return arrivals, deps, pools, "trace"
+    if scenario:
+        arrivals = workload.builtin(scenario.kind, deps, args.rate, args.step, args.seed,
+                                    scenario.rate_profile, scenario.prompt_profile)
+        return arrivals, deps, pools, f"scenario:{scenario.name}"
+    kind = args.workload or "diurnal"
+    return workload.builtin(kind, deps, args.rate, args.step, args.seed), deps, pools, kind
 
 
 def run(args) -> int:
@@ -73,12 +101,7 @@ def run(args) -> int:
 
     try:
         policies = _validate(args)
-        pools = model.load_cluster(args.cluster)
-        deps = model.load_deployments(args.deployments, model.load_profiles(args.profile))
-        if args.trace:
-            arrivals, deps = workload.load_trace(args.trace, deps, args.step, args.duration)
-        else:
-            arrivals = workload.builtin(args.workload or "diurnal", deps, args.rate, args.step, args.seed)
+        arrivals, deps, pools, label = _inputs(args)
     except (model.SimInputError, OSError) as err:
         print(f"halyard sim: {err}", file=sys.stderr)
         return 2
@@ -90,7 +113,7 @@ def run(args) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     summary = summarize(sim)
     summary["run"] = {"duration_s": args.duration, "step_s": args.step, "interval_s": args.interval,
-                      "seed": args.seed, "workload": "trace" if args.trace else (args.workload or "diurnal"),
+                      "seed": args.seed, "workload": label,
                       "rate": None if args.trace else args.rate, "wall_s": round(wall, 1),
                       "deployments": len(deps)}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -1,11 +1,16 @@
 """Policies under comparison. Each sets fleet targets for its lanes at every tick.
 
   halyard       the operator's own decision function (`decide_capacity`, what
-                reconcile's `plan_capacity` calls), unchanged;
-  static-peak   on-demand only, sized once for the workload's peak at the ITL SLO;
+                reconcile's `plan_capacity` calls), unchanged, and the tier
+                arbiter (`policy.tiers.arbitrate`) the way reconcile applies it:
+                decide, ask for the wanted size, decide again capped at the grant;
+  static-peak   on-demand only, sized once for the workload's peak at the ITL SLO
+                (longest prompts of the run), within maxReplicas and the
+                on-demand pool (the arbiter's tier order when it does not fit);
   reactive      on-demand only, HPA algorithm on per-replica load (waiting +
                 running requests) with target = 80% of the batch a replica runs
-                at the SLO, 10% tolerance, 5 min scale-down stabilisation;
+                at the SLO, 10% tolerance, 5 min scale-down stabilisation and
+                the scale-down rate an LLM HPA is given (10% of pods per minute);
   all-spot      Halyard's autoscaler, every replica on spot, no on-demand floor,
                 no overprovision, no fallback.
 """
@@ -20,9 +25,11 @@ from halyard_operator.config import DEFAULT_TIERS
 from halyard_operator.policy.autoscaler import AutoscalerState
 from halyard_operator.policy.capacity import CapacityState, PoolObservation, plan_pools
 from halyard_operator.policy.decide import CapacityObservation, decide_capacity
+from halyard_operator.policy.plan import _events as plan_events
 from halyard_operator.policy.params import DeploymentParams, SpotParams
+from halyard_operator.policy.tiers import Demand, arbitrate
 from halyard.sim.fleet import OD, SPOT
-from halyard.sim.model import SimDeployment
+from halyard.sim.model import Pool, SimDeployment
 from halyard.sim.serving import MAX_PREFILL_SHARE
 from halyard_operator.signals.types import DeploymentMetrics
 
@@ -76,13 +83,37 @@ class HalyardController:
         plan = plan_pools(n, spot, allowed, PoolObservation(ready=n), PoolObservation(ready=n), 0.0, CapacityState())
         return plan.on_demand, plan.spot
 
+    def tick_all(self, t: float, views: list[LaneView], budget_gpus: int) -> list[tuple[int, int]]:
+        """Every deployment's decision, then the arbiter's grants, then the capped decisions."""
+        first = [self._decide(t, i, view) for i, view in enumerate(views)]
+        demands = tuple(
+            Demand(d.params.name, d.params.tier, max(d.params.gpus_per_replica, 1),
+                   min(d.params.scaling.min_replicas, c.wanted), c.wanted,
+                   sum(v.ready) + sum(v.starting))
+            for d, c, v in zip(self.deps, first, views))
+        grants = arbitrate(demands, budget_gpus, DEFAULT_TIERS)
+        out = []
+        for i, (dep, choice, view) in enumerate(zip(self.deps, first, views)):
+            granted = grants[dep.params.name].granted
+            if granted < choice.desired:
+                choice = self._decide(t, i, view, cap=granted)
+            out.append(self._keep(t, i, choice))
+        return out
+
     def tick(self, t: float, i: int, view: LaneView) -> tuple[int, int]:
+        """One deployment's decision with no arbiter (plenty of GPUs)."""
+        return self._keep(t, i, self._decide(t, i, view))
+
+    def _decide(self, t: float, i: int, view: LaneView, cap: int | None = None):
+        _, allowed = self._spot(self.deps[i])
+        return decide_capacity(self.params[i], allowed, view.observation(self.desired[i]), view.metrics, t,
+                               self.scale_state[i], self.cap_state[i], cap)
+
+    def _keep(self, t: float, i: int, choice) -> tuple[int, int]:
         dep = self.deps[i]
-        _, allowed = self._spot(dep)
-        choice = decide_capacity(self.params[i], allowed, view.observation(self.desired[i]), view.metrics, t,
-                                 self.scale_state[i], self.cap_state[i])
-        if choice.desired != self.desired[i] and len(self.events) < 2000:
-            self.events.append(f"t={t:8.0f}s {choice.reason}")
+        if len(self.events) < 2000:  # the Events reconcile would post (`Scaled`, with its sentence)
+            self.events += [f"t={t:8.0f}s {e.message}"
+                            for e in plan_events(dep.params.name, self.desired[i], choice.desired, choice.scaled, ())]
         if choice.capacity.fallback_since is not None and self.cap_state[i].fallback_since is None \
                 and len(self.events) < 2000:
             self.events.append(f"t={t:8.0f}s {dep.params.name}: {choice.conditions[0].message}")
@@ -90,7 +121,14 @@ class HalyardController:
         return choice.counts.on_demand, choice.counts.spot
 
 
-def replica_capacity(dep: SimDeployment) -> tuple[float, float, float]:
+class PerLane:
+    """Baselines decide lane by lane; no arbiter."""
+
+    def tick_all(self, t: float, views: list[LaneView], budget_gpus: int) -> list[tuple[int, int]]:
+        return [self.tick(t, i, view) for i, view in enumerate(views)]
+
+
+def replica_capacity(dep: SimDeployment, prompt_scale: float = 1.0) -> tuple[float, float, float]:
     """(requests/s, running requests, running requests at 80% of that rate) one replica
     sustains with ITL <= 0.9 * itlP95.
 
@@ -100,8 +138,9 @@ def replica_capacity(dep: SimDeployment) -> tuple[float, float, float]:
     """
     prof = dep.profile
     itl_target = 0.9 * (dep.params.scaling.slo.itl_p95_s or 0.1)
-    slots = min(prof.max_batch, prof.kv_capacity_tokens / (dep.input_tokens + dep.output_tokens / 2))
-    per_req_prefill = dep.input_tokens / prof.prefill_tokens_per_s
+    prompt = dep.input_tokens * prompt_scale
+    slots = min(prof.max_batch, prof.kv_capacity_tokens / (prompt + dep.output_tokens / 2))
+    per_req_prefill = prompt / prof.prefill_tokens_per_s
     points = []
     for batch in np.linspace(1, slots, 400):
         step = prof.step_time(batch)
@@ -116,10 +155,16 @@ def replica_capacity(dep: SimDeployment) -> tuple[float, float, float]:
     return rate, batch, at_80
 
 
-class StaticController:
-    def __init__(self, deps: list[SimDeployment], peak_rates: np.ndarray):
-        self.n = [max(d.params.scaling.min_replicas, math.ceil(rate / max(replica_capacity(d)[0], 1e-9)))
-                  for d, rate in zip(deps, peak_rates)]
+class StaticController(PerLane):
+    def __init__(self, deps: list[SimDeployment], peak_rates: np.ndarray, on_demand: Pool, prompt_scale: float = 1.0):
+        want = [min(d.params.scaling.max_replicas,
+                    max(d.params.scaling.min_replicas,
+                        math.ceil(rate / max(replica_capacity(d, prompt_scale)[0], 1e-9))))
+                for d, rate in zip(deps, peak_rates)]
+        demands = tuple(Demand(d.params.name, d.params.tier, max(d.params.gpus_per_replica, 1),
+                               min(d.params.scaling.min_replicas, n), n, 0) for d, n in zip(deps, want))
+        grants = arbitrate(demands, on_demand.max_nodes * on_demand.gpus_per_node, DEFAULT_TIERS)
+        self.n = [grants[d.params.name].granted for d in deps]
 
     def start(self, i: int, n: int) -> tuple[int, int]:
         return self.n[i], 0
@@ -128,25 +173,30 @@ class StaticController:
         return self.n[i], 0
 
 
-class ReactiveController:
+class ReactiveController(PerLane):
     """Kubernetes HPA on (waiting + running) per replica, all on-demand.
 
     HPA's rules: desired = ceil(total load / target per replica) (pods not
     Ready count as zero load), no change within 10% of target, scale-down to
-    the highest recommendation of the last 5 minutes.
+    the highest recommendation of the last 5 minutes, and at most
+    DOWN_RATE of the pods per DOWN_PERIOD_S (a `behavior.scaleDown.policies`
+    entry: without it one quiet window drops a deployment to a fraction at once).
     """
 
     TOLERANCE, WINDOW_S = 0.1, 300.0
+    DOWN_RATE, DOWN_PERIOD_S = 0.1, 60.0
 
     def __init__(self, deps: list[SimDeployment]):
         self.deps = deps
         self.target = [replica_capacity(d)[2] for d in deps]
         self.current = [d.params.scaling.min_replicas for d in deps]
         self.history: list[list[tuple[float, int]]] = [[] for _ in deps]
+        self.sizes: list[list[tuple[float, int]]] = [[] for _ in deps]  # (time, size) for the rate policy
 
     def start(self, i: int, n: int) -> tuple[int, int]:
         self.current[i] = n
         self.history[i] = [(0.0, n)]
+        self.sizes[i] = [(0.0, n)]
         return n, 0
 
     def tick(self, t: float, i: int, view: LaneView) -> tuple[int, int]:
@@ -159,20 +209,26 @@ class ReactiveController:
         hist = [(ts, n) for ts, n in self.history[i] if ts > t - self.WINDOW_S] + [(t, rec)]
         self.history[i] = hist
         new = rec if rec > cur else min(cur, max(n for _, n in hist))
+        sizes = [(ts, n) for ts, n in self.sizes[i] if ts > t - self.DOWN_PERIOD_S] + [(t, cur)]
+        floor = math.floor(max(n for _, n in sizes) * (1 - self.DOWN_RATE))
+        new = max(new, min(floor, cur - 1))  # at most 10% per period, at least one pod
         self.current[i] = min(max(new, dep.min_replicas), dep.max_replicas)
+        self.sizes[i] = sizes
         return self.current[i], 0
 
 
-def make_controllers(deps, has_spot: bool, peak_rates) -> dict:
+def make_controllers(deps, pools: dict[str, Pool], peak_rates, prompt_scale: float = 1.0) -> dict:
     return {
-        "halyard": HalyardController(deps, has_spot),
-        "static-peak": StaticController(deps, peak_rates),
+        "halyard": HalyardController(deps, "spot" in pools),
+        "static-peak": StaticController(deps, peak_rates, pools["on-demand"], prompt_scale),
         "reactive": ReactiveController(deps),
         "all-spot": AllSpot(deps),
     }
 
 
 class AllSpot(HalyardController):
+    """Every replica on spot (without a spot pool, none of them ever schedules)."""
+
     def __init__(self, deps):
         super().__init__(deps, has_spot=True, all_spot=True)
 
@@ -180,6 +236,5 @@ class AllSpot(HalyardController):
         od, spot = super().start(i, n)
         return 0, od + spot
 
-    def tick(self, t, i, view):
-        od, spot = super().tick(t, i, view)
-        return 0, od + spot
+    def tick_all(self, t, views, budget_gpus):
+        return [(0, od + spot) for od, spot in super().tick_all(t, views, budget_gpus)]

@@ -12,8 +12,15 @@ Profile JSON (one profile, or {"profiles": {name: profile, ...}}):
      "kv_capacity_tokens": 400000}           # KV cache tokens per replica
 
 Cluster YAML: {pools: [{name, capacityType: on-demand|spot, gpusPerNode,
-maxNodes, pricePerGpuHour, provisioningDelay, warmup,
-preemptionRatePerNodeHour, noticeSeconds, stockouts: [[start_s, end_s], ...]}]}.
+maxNodes, pricePerGpuHour, provisioningDelay (node launch), imagePull,
+weightLoadGBps (remote store -> GPU), cachedLoadGBps (node-local cache -> GPU),
+engineStart, warmup (optional: image pull + weight load + engine start, fixed),
+consolidateAfter, preemptionRatePerNodeHour, noticeSeconds,
+stockouts: [[start_s, end_s], ...], reclaims: [{at, share, over, notice}],
+priceChanges: [{at, price}]}]}.
+A replica's cold start: on a new node, provisioningDelay + imagePull +
+model GB / weightLoadGBps + engineStart; on a free GPU of a node that is already
+up (image and weights cached), model GB / cachedLoadGBps + engineStart.
 """
 from __future__ import annotations
 
@@ -68,17 +75,50 @@ class Pool:
     max_nodes: int
     price_per_gpu_hour: float
     provisioning_delay_s: float
-    warmup_s: float
+    warmup_s: float | None
     preemption_rate_per_node_hour: float = 0.0
     notice_s: float = 0.0
     stockouts: tuple[tuple[float, float], ...] = ()
+    image_pull_s: float = 45.0
+    weight_load_gbps: float = 0.5
+    cached_load_gbps: float = 2.0
+    engine_start_s: float = 20.0
+    consolidate_after_s: float = 300.0  # an empty node is removed after this long
+    reclaims: tuple["Reclaim", ...] = ()
+    price_changes: tuple[tuple[float, float], ...] = ()  # (at_s, price per GPU-hour), sorted
 
-    @property
-    def lead_time_s(self) -> float:
-        return self.provisioning_delay_s + self.warmup_s
+    def cold_start_s(self, model_gb: float) -> float:
+        """Seconds from pod creation to Ready when a new node must be launched."""
+        if self.warmup_s is not None:
+            return self.provisioning_delay_s + self.warmup_s
+        return self.provisioning_delay_s + self.image_pull_s + model_gb / self.weight_load_gbps + self.engine_start_s
+
+    def warm_start_s(self, model_gb: float) -> float:
+        """Seconds to Ready on a free GPU of a node already up (image and weights cached)."""
+        if self.warmup_s is not None:
+            return self.warmup_s
+        return model_gb / self.cached_load_gbps + self.engine_start_s
 
     def available_at(self, t: float) -> bool:
         return not any(start <= t < end for start, end in self.stockouts)
+
+    def price_at(self, t: float) -> float:
+        price = self.price_per_gpu_hour
+        for at, value in self.price_changes:
+            if at <= t:
+                price = value
+        return price
+
+
+@dataclass(frozen=True)
+class Reclaim:
+    """A correlated spot reclaim: `share` (0..1) of the pool's nodes, spread evenly
+    over `over_s` seconds from `at_s`, each with `notice_s` seconds of notice (0: none)."""
+
+    at_s: float
+    share: float
+    over_s: float = 120.0
+    notice_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +131,7 @@ class SimDeployment:
     input_tokens: float = 512.0  # mean prompt tokens (built-in workloads)
     output_tokens: float = 256.0  # mean generated tokens
     input_classes: tuple[float, ...] = field(default=())  # prompt-length quantile classes
+    model_gb: float = 16.0  # weights to load at start-up (GB)
 
 
 def _duration_or_none(value) -> float | None:
@@ -120,22 +161,44 @@ def _pool(raw: dict, where: str) -> Pool:
     if kind not in ("on-demand", "spot"):
         raise SimInputError(f"{where}.capacityType: must be 'on-demand' or 'spot', got {kind!r}")
     stockouts = tuple((float(a), float(b)) for a, b in raw.get("stockouts") or ())
+    reclaims = tuple(_reclaim(r, f"{where}.reclaims[{j}]") for j, r in enumerate(raw.get("reclaims") or ()))
+    prices = tuple(sorted((_num(c, "at", f"{where}.priceChanges[{j}]"), _num(c, "price", f"{where}.priceChanges[{j}]"))
+                          for j, c in enumerate(raw.get("priceChanges") or ())))
+    if reclaims and kind != "spot":
+        raise SimInputError(f"{where}.reclaims: only a spot pool's nodes are reclaimed; move it to the spot pool")
     return Pool(
         name=str(raw.get("name") or kind), capacity_type=kind,
         gpus_per_node=int(_num(raw, "gpusPerNode", where, 8, 1)),
         max_nodes=int(_num(raw, "maxNodes", where)),
         price_per_gpu_hour=_num(raw, "pricePerGpuHour", where),
         provisioning_delay_s=_num(raw, "provisioningDelay", where, 180),
-        warmup_s=_num(raw, "warmup", where, 60),
+        warmup_s=_num(raw, "warmup", where) if raw.get("warmup") is not None else None,
         preemption_rate_per_node_hour=_num(raw, "preemptionRatePerNodeHour", where, 0),
         notice_s=_num(raw, "noticeSeconds", where, 0),
         stockouts=stockouts,
+        image_pull_s=_num(raw, "imagePull", where, 45),
+        weight_load_gbps=_num(raw, "weightLoadGBps", where, 0.5, 1e-3),
+        cached_load_gbps=_num(raw, "cachedLoadGBps", where, 2.0, 1e-3),
+        engine_start_s=_num(raw, "engineStart", where, 20),
+        consolidate_after_s=_num(raw, "consolidateAfter", where, 300),
+        reclaims=reclaims, price_changes=prices,
     )
+
+
+def _reclaim(raw: dict, where: str) -> Reclaim:
+    share = _num(raw, "share", where)
+    if share > 1:
+        raise SimInputError(f"{where}.share: a share of the pool's nodes, 0..1; got {share:g}")
+    return Reclaim(at_s=_num(raw, "at", where), share=share, over_s=_num(raw, "over", where, 120),
+                   notice_s=_num(raw, "notice", where, 0))
 
 
 def load_cluster(path: str | Path) -> dict[str, Pool]:
     """Cluster YAML -> {"on-demand": Pool, "spot": Pool?} (the first pool of each type)."""
-    doc = yaml.safe_load(Path(path).read_text()) or {}
+    return cluster_from_doc(yaml.safe_load(Path(path).read_text()) or {}, str(path))
+
+
+def cluster_from_doc(doc: dict, path: str) -> dict[str, Pool]:
     pools = doc.get("pools")
     if not isinstance(pools, list) or not pools:
         raise SimInputError(f"{path}: needs a non-empty 'pools' list")
@@ -198,6 +261,7 @@ def load_deployments(path: str | Path, profiles: dict[str, Profile]) -> list[Sim
             weight=_num(notes, "weight", f"{name}: annotation {ANNOTATION}", 1.0),
             input_tokens=_num(notes, "input-tokens", f"{name}: annotation {ANNOTATION}", 512.0, 1),
             output_tokens=_num(notes, "output-tokens", f"{name}: annotation {ANNOTATION}", 256.0, 1),
+            model_gb=_num(notes, "model-gb", f"{name}: annotation {ANNOTATION}", 16.0, 0),
         ))
     if not out:
         raise SimInputError(f"{path}: no LLMDeployment documents found")

@@ -2,8 +2,10 @@
 
 Lanes are (policy, deployment) pairs, index l = policy * D + deployment; the
 fleet and serving models step all lanes together with numpy. Controllers tick
-every `interval_s` (the operator's reconcile period) and see metrics over the
-last `window_s`, as the operator's scraper would.
+every `interval_s` (the operator's reconcile period) and see the last scrape
+(taken every `scrape_s`, so up to that old) over the last `window_s`, with the
+noise a scrape of finite counts has: completed requests and gauges are
+Poisson draws, p95s carry a relative error of about 1/sqrt(requests in the window).
 """
 from __future__ import annotations
 
@@ -33,6 +35,8 @@ class SimConfig:
     dt: float = 1.0
     interval_s: float = 15.0
     window_s: float = 60.0
+    scrape_s: float = 10.0  # the operator's metricsInterval
+    noise: bool = True
     queue_timeout_s: float = 60.0
     seed: int = 0
     policies: tuple[str, ...] = POLICIES
@@ -82,7 +86,8 @@ class Simulation:
         order = np.lexsort((np.arange(L), tiers, variant_of))
         drains = np.ones(L, dtype=bool)  # the node handler drains at the notice; ReplicaSets replace at once
         gpr = np.tile([max(d.params.gpus_per_replica, 1) for d in deps], self.V)
-        self.fleet = Fleet(pools, gpr, variant_of, order, drains, cfg.dt, self.V)
+        gb = np.tile([d.model_gb for d in deps], self.V)
+        self.fleet = Fleet(pools, gpr, variant_of, order, drains, cfg.dt, self.V, gb)
         c = lane_constants(deps, self.V)
         S = max(2, math.ceil(cfg.queue_timeout_s / cfg.dt) + 1)
         samples = stats.ttft_samples(prefill_classes(deps), stats.waits(S, cfg.dt))
@@ -92,11 +97,13 @@ class Simulation:
         self.serving = Serving(c, cfg.dt, cfg.queue_timeout_s, np.tile(stats.ok_by_age(samples, slo), (self.V, 1)))
         self.itl_hist = np.zeros((L, len(stats.ITL_GRID)))
         self.ready_seconds = np.zeros(L)  # integral of ready replicas over time, per lane
-        all_ctl = make_controllers(deps, "spot" in pools, arrivals.peak_rates(cfg.duration_s))
+        all_ctl = make_controllers(deps, pools, arrivals.peak_rates(cfg.duration_s),
+                                   arrivals.peak_prompt_scale(cfg.duration_s))
         self.controllers = [all_ctl[p] for p in cfg.policies]
+        self.noise_rng = np.random.default_rng(cfg.seed + 2000)
         self._warm_start()
         self.window = stats.Window(cfg.window_s)
-        self._metrics(0.0)  # the scraper's first sample
+        self.scraped = self._metrics(0.0)  # the scraper's first sample
         self.sample_window = stats.Window(0.0)
         self.series = Series()
         self.rngs = [np.random.default_rng(cfg.seed + 1000) for _ in range(self.V)]
@@ -110,23 +117,32 @@ class Simulation:
             need = math.ceil(rates[i] / max(0.8 * replica_capacity(d)[0], 1e-9))
             n = min(max(need, d.params.scaling.min_replicas), d.params.scaling.max_replicas)
             self.fleet.target[l] = self.controllers[v].start(i, n)
-            self.fleet.ready[l] = self.fleet.target[l]
+        self.fleet.place_ready(0.0)
 
     # --- metrics the controllers see -------------------------------------------------
     def _metrics(self, t: float) -> list[DeploymentMetrics]:
         s = self.serving
         diff = self.window.push(t, {"done": s.completed, "adm": s.admitted_by_age, "itl": self.itl_hist,
-                                    "ready_s": self.ready_seconds})
+                                    "ready_s": self.ready_seconds, "pin": s.prompt_done, "pout": s.output_done})
         span = max(diff["_span"], self.cfg.dt)
         ttft = self._ttft_p95(diff["adm"])
         itl = stats.hist_quantile(diff["itl"], stats.ITL_GRID)
         ready = self.fleet.ready.sum(1)
-        kv, queue = s.kv_usage(ready), s.queue.sum(1)
+        kv, queue, running, done = s.kv_usage(ready), s.queue.sum(1), s.running.copy(), diff["done"].copy()
+        err = np.ones(len(ready))
+        if self.cfg.noise:
+            rng = self.noise_rng
+            queue, running = rng.poisson(np.maximum(queue, 0)), rng.poisson(np.maximum(running, 0))
+            noisy = rng.poisson(np.maximum(done, 0)).astype(float)
+            err = np.exp(rng.normal(0, np.clip(1 / np.sqrt(np.maximum(done, 1)), 0.02, 0.3), len(ready)))
+            scale = np.divide(noisy, done, out=np.ones_like(done), where=done > 0)
+            done, diff["pin"], diff["pout"] = noisy, diff["pin"] * scale, diff["pout"] * scale
         return [DeploymentMetrics(
-            at=t, window_s=span, request_rate=diff["done"][l] / span,
-            ttft_p95_s=None if np.isnan(ttft[l]) else float(ttft[l]),
+            at=t, window_s=span, request_rate=done[l] / span,
+            prompt_token_rate=float(diff["pin"][l] / span), generation_token_rate=float(diff["pout"][l] / span),
+            ttft_p95_s=None if np.isnan(ttft[l]) else float(ttft[l] * err[l]),
             itl_p95_s=None if np.isnan(itl[l]) else float(itl[l]),
-            queue=float(queue[l]), running=float(s.running[l]), kv_usage=float(kv[l]),
+            queue=float(queue[l]), running=float(running[l]), kv_usage=float(kv[l]),
             pods_total=self._serving_pods(ready[l], diff["ready_s"][l] / span)) for l in range(len(ready))]
 
     @staticmethod
@@ -143,18 +159,32 @@ class Simulation:
         last = cols[-1] + 1
         return stats.ttft_quantile(adm[:, :last], self.lane_cdf[:, :last, :])
 
-    def _tick(self, t: float) -> None:
+    def _view(self, l: int, t: float, m: DeploymentMetrics) -> LaneView:
         f = self.fleet
-        metrics = self._metrics(t)
-        for l, m in enumerate(metrics):
-            v, i = divmod(l, self.D)
-            view = LaneView(
-                metrics=m, ready=(int(f.ready[l, OD]), int(f.ready[l, SPOT])),
-                starting=(int(f.pipe_total[l, OD]), int(f.pipe_total[l, SPOT])),
-                stuck=(int(f.unsched[l, OD]), int(f.unsched[l, SPOT])),
-                stuck_age_s=tuple(float(t - x) if np.isfinite(x) else 0.0 for x in f.unsched_since[l]),
-                lost=(int(f.lost[l, OD]), int(f.lost[l, SPOT])))
-            f.target[l] = self.controllers[v].tick(t, i, view)
+        return LaneView(
+            metrics=m, ready=(int(f.ready[l, OD]), int(f.ready[l, SPOT])),
+            starting=(int(f.pipe_total[l, OD]), int(f.pipe_total[l, SPOT])),
+            stuck=(int(f.unsched[l, OD]), int(f.unsched[l, SPOT])),
+            stuck_age_s=tuple(float(t - x) if np.isfinite(x) else 0.0 for x in f.unsched_since[l]),
+            lost=(int(f.lost[l, OD]), int(f.lost[l, SPOT])))
+
+    def budget_gpus(self, t: float) -> np.ndarray:
+        """[V] GPUs the tier arbiter shares out per variant: every on-demand GPU the pool can
+        hold, and the spot pool's (only the nodes already up during a stock-out)."""
+        f, out = self.fleet, np.zeros(self.V)
+        for p, pool in enumerate(f.pools):
+            if pool is not None:
+                out += pool.max_nodes * pool.gpus_per_node if pool.available_at(t) else f.nodes[:, p] * pool.gpus_per_node
+        return out
+
+    def _tick(self, t: float) -> None:
+        f, metrics = self.fleet, self.scraped
+        budget = self.budget_gpus(t)
+        for v, ctl in enumerate(self.controllers):
+            lanes = range(v * self.D, (v + 1) * self.D)
+            views = [self._view(l, t, metrics[l]) for l in lanes]
+            for l, counts in zip(lanes, ctl.tick_all(t, views, int(budget[v]))):
+                f.target[l] = counts
         f.lost[:] = 0
 
     # --- main loop ---------------------------------------------------------------------
@@ -162,20 +192,22 @@ class Simulation:
         cfg, f, s = self.cfg, self.fleet, self.serving
         steps = int(math.ceil(cfg.duration_s / cfg.dt))
         tick_every = max(1, int(round(cfg.interval_s / cfg.dt)))
+        scrape_every = max(1, int(round(cfg.scrape_s / cfg.dt)))
         sample_every = max(1, steps // cfg.samples)
         chunk, arrivals = 3600, None
-        notice = self.pools["spot"].notice_s if "spot" in self.pools else 0.0
         bar = Progress(steps, cfg.dt) if progress else None
         for k in range(steps):
             t = k * cfg.dt
             if k % chunk == 0:
                 arrivals = self.arrivals.chunk(k, chunk)
-            f.advance(k)
-            before = f.ready.sum(1)
-            lost = f.interrupt(k, self.rngs)
-            changed = bool(lost.any())
-            if changed:
-                s.lose(before, lost, notice)
+            f.advance(k, t)
+            changed = False
+            for lost, notice in f.interrupt(k, t, self.rngs):
+                if lost.any():
+                    s.lose(f.ready.sum(1) + lost, lost, notice)
+                    changed = True
+            if k % scrape_every == 0 and k > 0:
+                self.scraped = self._metrics(t)
             if k % tick_every == 0 and k > 0:
                 self._tick(t)
                 changed = True
@@ -183,9 +215,10 @@ class Simulation:
                 f.reconcile(k, t)
             ready = f.ready.sum(1)
             self.ready_seconds += ready * cfg.dt
-            s.step(ready, np.tile(arrivals[:, k % chunk], self.V))
+            j = k % chunk
+            s.step(ready, *(np.tile(a[:, j], self.V) for a in arrivals))
             stats.add_itl(self.itl_hist, s.itl, np.where(s.itl > 0, s.running * cfg.dt / np.maximum(s.itl, 1e-9), 0))
-            f.bill()
+            f.bill(t)
             if k % sample_every == 0:
                 self._sample(t)
             if bar:
@@ -204,8 +237,8 @@ class Simulation:
         self.series.cost.append(self.cost_by_lane())
 
     def cost_by_lane(self) -> np.ndarray:
-        price = np.array([p.price_per_gpu_hour if p else 0.0 for p in self.fleet.pools])
-        return (self.fleet.gpu_seconds / 3600.0 * price).sum(1)
+        """[L] $ of the GPUs each lane's replicas held (idle node GPUs are per policy: `idle_cost`)."""
+        return self.fleet.cost.sum(1)
 
 
 class Progress:

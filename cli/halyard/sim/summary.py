@@ -35,27 +35,39 @@ def _block(sim: Simulation, lanes: np.ndarray) -> dict:
 
 
 def summarize(sim: Simulation) -> dict:
+    """Per policy: `total` (its replicas plus the GPUs of its nodes that no replica held:
+    `idle_gpu_hours`, billed in `cost`; `gpu_hours_total` is everything billed) and per deployment."""
     out = {"policies": {}}
+    f = sim.fleet
     for v, policy in enumerate(sim.cfg.policies):
         lanes = v * sim.D + np.arange(sim.D)
         per_dep = {dep.params.name: _block(sim, np.array([lane])) for dep, lane in zip(sim.deps, lanes)}
-        out["policies"][policy] = {"total": _block(sim, lanes), "deployments": per_dep}
-    static = out["policies"].get("static-peak", {}).get("total", {}).get("cost")
-    if static:
-        for block in out["policies"].values():
-            block["total"]["cost_vs_static_peak"] = round(block["total"]["cost"] / static - 1, 4)
+        total = _block(sim, lanes)
+        idle_h = float(f.idle_gpu_seconds[v].sum() / 3600)
+        total["idle_gpu_hours"] = round(idle_h, 3)
+        total["gpu_hours_total"] = round(sum(total["gpu_hours"].values()) + idle_h, 3)
+        total["cost"] = round(total["cost"] + float(f.idle_cost[v].sum()), 2)
+        out["policies"][policy] = {"total": total, "deployments": per_dep}
+    for base, key in (("static-peak", "cost_vs_static_peak"), ("reactive", "cost_vs_reactive")):
+        ref = out["policies"].get(base, {}).get("total", {}).get("cost")
+        if ref:
+            for block in out["policies"].values():
+                block["total"][key] = round(block["total"]["cost"] / ref - 1, 4)
     return out
 
 
 def table(summary: dict) -> str:
     """A plain-text table of the policy totals."""
-    rows = ["policy        attainment  p95 TTFT  p95 ITL  failed     cost  vs static"]
+    rows = ["policy        attainment  p95 TTFT  p95 ITL   failed     cost   GPU-h  vs static  vs reactive"]
+
+    def pct(x):
+        return "        -" if x is None else f"{x * 100:+8.1f}%"
+
     for name, block in summary["policies"].items():
         t = block["total"]
         att = f"{t['slo_attainment'] * 100:9.2f}%" if t["slo_attainment"] is not None else "        -"
         ttft = f"{t['p95_ttft_s'] * 1000:7.0f}ms" if t["p95_ttft_s"] is not None else "       -"
         itl = f"{t['p95_itl_s'] * 1000:6.0f}ms" if t["p95_itl_s"] is not None else "      -"
-        vs = t.get("cost_vs_static_peak")
-        rows.append(f"{name:12s}  {att}  {ttft}  {itl}  {t['failed_requests']:6d}  {t['cost']:7.0f}  "
-                    f"{'' if vs is None else f'{vs * 100:+.1f}%'}")
+        rows.append(f"{name:12s}  {att}  {ttft}  {itl}  {t['failed_requests']:7d}  {t['cost']:7.0f}  "
+                    f"{t['gpu_hours_total']:6.0f}  {pct(t.get('cost_vs_static_peak'))}  {pct(t.get('cost_vs_reactive'))}")
     return "\n".join(rows)

@@ -1,11 +1,19 @@
 """SLO-driven autoscaler: (params, observed replicas, metrics, clock, state) -> ScaleDecision.
 
-Pure. The recommendation is the max of four signals, each HPA-shaped
+Pure. The recommendation is the max of these signals, each HPA-shaped
 (independent of how many replicas are pending, so re-evaluating while a
 scale-up is still provisioning never compounds it):
-  - rate: planned request rate / (learned per-replica capacity * utilization),
-    planned rate = max(current, Holt forecast at lead time) when predictive;
+  - rate: planned load / (learned per-replica capacity * utilization),
+    planned load = max(current, Holt forecast at lead time) when predictive.
+    Load is tokens/s (prompt + generated) when the workers report token
+    counters, so a period of long prompts needs more replicas at the same
+    request rate; requests/s otherwise;
   - queue: ready * (waiting per replica / targetQueuePerReplica), at most doubling;
+  - surge: when requests queue and per-replica capacity is known, the arrival
+    rate the queue implies (completions + the queue's growth per second) plus
+    the queue drained within QUEUE_DRAIN_S, over that capacity: one step to
+    the size a sudden surge needs, instead of doubling per evaluation while
+    new replicas are still starting (and it holds while they cannot schedule);
   - SLO: ready * (observed p95 / (SLO_MARGIN * target)), at most doubling, when a
     p95 passes SLO_MARGIN of its target (a p95 at target already misses 5% of requests);
   - KV: ready * (KV usage / target KV usage) when caches are full.
@@ -24,6 +32,7 @@ from halyard_operator.policy.params import ScalingParams
 from halyard_operator.signals.types import DeploymentMetrics
 
 MIN_FORECAST_WINDOW_S = 30.0  # shorter metric windows (just after start) are too noisy to trend
+QUEUE_DRAIN_S = 60.0  # a surge's backlog is planned to drain within this once capacity is there
 
 
 @dataclass(frozen=True)
@@ -54,13 +63,16 @@ class AutoscalerState:
     capacity: CapacityEstimate = CapacityEstimate()
     holt: HoltState | None = None
     last_change_at: float | None = None
+    queue_seen: tuple[float, float] | None = None  # (time_s, waiting requests) at the last evaluation
 
     def to_dict(self) -> dict:
         return {
             "history": [list(item) for item in self.history],
-            "capacity": [self.capacity.rps, self.capacity.best_healthy, self.capacity.saturated_at],
+            "capacity": [self.capacity.rps, self.capacity.best_healthy, self.capacity.saturated_at,
+                         self.capacity.unit],
             "holt": None if self.holt is None else [self.holt.level, self.holt.trend, self.holt.at],
             "lastChangeAt": self.last_change_at,
+            "queue": None if self.queue_seen is None else list(self.queue_seen),
         }
 
     @classmethod
@@ -73,6 +85,7 @@ class AutoscalerState:
             capacity=CapacityEstimate(*raw["capacity"]) if raw.get("capacity") else CapacityEstimate(),
             holt=None if holt is None else HoltState(*map(float, holt)),
             last_change_at=raw.get("lastChangeAt"),
+            queue_seen=tuple(map(float, raw["queue"])) if raw.get("queue") else None,
         )
 
 
@@ -108,7 +121,30 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f}ms"
 
 
-def _signals(params, obs, m, health, capacity, planned_rate) -> list[tuple[int, str]]:
+def _surge(params, m: DeploymentMetrics, health: Health, capacity: float | None, ready: int,
+           queue_seen: tuple[float, float] | None, per_request: float = 1.0) -> tuple[int, str] | None:
+    """The size that serves the arrivals a growing queue implies and drains it (see module doc)."""
+    if not capacity or health.queue_ratio <= 1.0:
+        return None
+    growth = 0.0
+    if queue_seen is not None and m.at > queue_seen[0]:
+        growth = max(0.0, (m.queue - queue_seen[1]) / (m.at - queue_seen[0]))
+    inflow = m.request_rate + growth
+    wanted = (inflow + m.queue / QUEUE_DRAIN_S) * per_request / (capacity * params.target_utilization)
+    need = math.ceil(min(wanted, 1e6) - 1e-9)  # a tiny learned capacity never recommends infinity
+    if need <= ready:
+        return None
+    return need, (f"surge: arrivals ~{inflow:.1f}/s (queue {m.queue:.0f}, growing {growth:.1f}/s) "
+                  f"at {capacity / per_request:.2f}/s per replica")
+
+
+def _load(m: DeploymentMetrics) -> tuple[float, str]:
+    """(load, unit): tokens/s when token counters report, else requests/s."""
+    tokens = m.prompt_token_rate + m.generation_token_rate
+    return (tokens, "tokens") if tokens > 0 else (m.request_rate, "requests")
+
+
+def _signals(params, obs, m, health, capacity, planned_rate, queue_seen=None) -> list[tuple[int, str]]:
     """(recommendation, why) per signal that has an opinion.
 
     HPA-shaped signals scale the Ready replicas that belong to the target
@@ -116,10 +152,15 @@ def _signals(params, obs, m, health, capacity, planned_rate) -> list[tuple[int, 
     on top of the target by the capacity planner, so counting them here would
     compound them at every evaluation."""
     ready = max(min(obs.ready, obs.current), 1)
+    load, unit = _load(m)
+    per_request = load / m.request_rate if m.request_rate > 0 and unit == "tokens" else 1.0
     out: list[tuple[int, str]] = []
     if health.queue_ratio > 1.0:  # at most doubling: a queue drains at many requests/s per replica
         out.append((max(ready + 1, math.ceil(ready * min(2.0, health.queue_ratio))),
                     f"queue {m.queue / ready:.1f} per replica > {params.target_queue_per_replica:g}"))
+    surge = _surge(params, m, health, capacity, ready, queue_seen, per_request)
+    if surge:
+        out.append(surge)
     if health.latency_pressure > 1.0:
         ttft_worse = health.ttft_ratio >= health.itl_ratio
         why = (f"TTFT p95 {_ms(m.ttft_p95_s)} > {SLO_MARGIN:.0%} of {_ms(params.slo.ttft_p95_s)}" if ttft_worse
@@ -130,13 +171,14 @@ def _signals(params, obs, m, health, capacity, planned_rate) -> list[tuple[int, 
     # Last: on a tie the pressure signal names the decision.
     if capacity:
         need = math.ceil(planned_rate / (capacity * params.target_utilization) - 1e-9)
-        if not health.saturated and planned_rate <= m.request_rate:
+        if not health.saturated and planned_rate <= load:
             # Today's rate is served within every target at today's size: the
             # model's margin alone is no reason to add replicas (pressure or a
             # forecast rise is).
             need = min(need, ready)
-        out.append((need, f"request rate {planned_rate:.2f}/s at {capacity:.2f}/s per replica"))
-    elif m.request_rate <= 0 and m.queue <= 0:
+        what = "token rate" if unit == "tokens" else "request rate"
+        out.append((need, f"{what} {planned_rate:.2f}/s at {capacity:.2f}/s per replica"))
+    elif load <= 0 and m.queue <= 0:
         out.append((0, "no traffic"))
     else:
         out.append((obs.current, "per-replica capacity not learned yet"))
@@ -180,13 +222,16 @@ def autoscale(
     health = _health(params, metrics, obs.ready)
     serving = metrics.pods_total - metrics.pods_stale  # pods whose requests make up the rate
     steady = obs.ready > 0 and abs(serving - obs.ready) < 0.5  # no replica came or went in the window
-    per_replica = metrics.request_rate / obs.ready if steady else 0.0
-    capacity = update_capacity(state.capacity, per_replica, health, now)
-    holt = state.holt
+    load, unit = _load(metrics)
+    learned, holt = state.capacity, state.holt
+    if learned.unit != unit:  # the workers started or stopped reporting tokens: learn afresh
+        learned, holt = CapacityEstimate(unit=unit), None
+    per_replica = load / obs.ready if steady else 0.0
+    capacity = update_capacity(learned, per_replica, health, now)
     if params.predictive and metrics.window_s >= MIN_FORECAST_WINDOW_S:
-        holt = holt_update(state.holt, metrics.request_rate, now)
-    planned = max(metrics.request_rate, holt_forecast(holt, params.lead_time_s)) if holt else metrics.request_rate
-    signals = _signals(params, obs, metrics, health, capacity.rps, planned)
+        holt = holt_update(holt, load, now)
+    planned = max(load, holt_forecast(holt, params.lead_time_s)) if holt else load
+    signals = _signals(params, obs, metrics, health, capacity.rps, planned, state.queue_seen)
     recommended, why = max(signals, key=lambda item: item[0])
     horizon = max(params.behavior.scale_up_window_s, params.behavior.scale_down_window_s)
     history = _prune(state.history, now - horizon) + ((now, recommended),)
@@ -195,7 +240,8 @@ def autoscale(
     changed = desired != obs.current
     reason = _reason(name, obs.current, desired, recommended, why, hi)
     new_state = replace(state, history=history, capacity=capacity, holt=holt,
-                        last_change_at=now if changed else state.last_change_at)
+                        last_change_at=now if changed else state.last_change_at,
+                        queue_seen=(metrics.at, metrics.queue))
     at_risk = not health.slo_met or recommended > hi
     return ScaleDecision(desired, recommended, reason, at_risk, new_state)
 

@@ -52,8 +52,11 @@ class Health:
 
 @dataclass(frozen=True)
 class CapacityEstimate:
-    """Learned sustainable requests/s per ready replica.
+    """Learned sustainable load per ready replica, in `unit`/s.
 
+    `unit`: "tokens" (prompt + generated tokens: a replica's capacity in
+    requests falls as prompts grow, in tokens it holds) when the workers
+    report token counters, else "requests".
     `rps`: the estimate (None until something was observed); `best_healthy`:
     the highest per-replica rate seen while every target was met;
     `saturated_at`: the last time replicas were seen saturated.
@@ -62,6 +65,7 @@ class CapacityEstimate:
     rps: float | None = None
     best_healthy: float = 0.0
     saturated_at: float | None = None
+    unit: str = "requests"
 
 
 def update_capacity(est: CapacityEstimate, per_replica_rate: float, health: Health, now: float) -> CapacityEstimate:
@@ -80,15 +84,15 @@ def update_capacity(est: CapacityEstimate, per_replica_rate: float, health: Heal
     if health.throughput_bound:
         measured = per_replica_rate * SATURATION_MARGIN
         rps = measured if est.rps is None else min(est.rps, max(measured, est.rps * MAX_CUT))
-        return CapacityEstimate(rps, est.best_healthy, now)
+        return CapacityEstimate(rps, est.best_healthy, now, est.unit)
     if health.saturated:  # latency pressure without a queue: no new lower bound, no probing
-        return est if est.rps is not None else CapacityEstimate(per_replica_rate, 0.0, now)
+        return est if est.rps is not None else CapacityEstimate(per_replica_rate, 0.0, now, est.unit)
     best = max(est.best_healthy, per_replica_rate)
     rps = max(est.rps or 0.0, per_replica_rate)
     quiet = est.saturated_at is None or now - est.saturated_at >= PROBE_QUIET_S
     if health.headroom and quiet and per_replica_rate > 0.5 * rps:
         rps = max(rps, min(rps * PROBE_GROWTH, best * PROBE_CEILING))
-    return CapacityEstimate(rps, best, est.saturated_at)
+    return CapacityEstimate(rps, best, est.saturated_at, est.unit)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,103 @@
+"""The simulator's baselines and fleet model hold what a reviewer checks by hand:
+pool limits, maxReplicas, no phantom capacity, shrinking one lane leaves the
+others' unschedulable replicas alone, correlated reclaims and per-step token lengths."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import yaml
+
+from halyard.cli.main import main
+from halyard.cli.sim import EXAMPLES
+from halyard.sim.fleet import OD, Fleet
+from halyard.sim.model import Pool, Reclaim, SimInputError, cluster_from_doc
+from halyard.sim.workload import builtin
+
+import pytest
+
+OD_POOL = {"name": "od", "capacityType": "on-demand", "gpusPerNode": 8, "maxNodes": 2, "pricePerGpuHour": 4.0}
+
+
+def _run(tmp_path, name, cluster: dict, *args) -> dict:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cluster))
+    out = tmp_path / name
+    assert main(["sim", "--cluster", str(path), "--quiet", "--no-plots", "--out", str(out), *args]) == 0
+    return json.loads((out / "summary.json").read_text())["policies"]
+
+
+def test_static_peak_fits_the_pool_and_all_spot_gets_nothing_without_a_spot_pool(tmp_path):
+    policies = _run(tmp_path, "small", {"pools": [OD_POOL]}, "--workload", "poisson", "--rate", "150",
+                    "--duration", "10m", "--policies", "static-peak,all-spot")
+    static = policies["static-peak"]["total"]
+    assert static["gpu_hours"]["od"] <= 16 * 10 / 60 + 0.01  # 2 nodes x 8 GPUs for 10 minutes
+    spot = policies["all-spot"]["total"]
+    assert spot["gpu_hours_total"] == 0 and spot["slo_attainment"] < 0.05
+
+
+def test_static_peak_respects_max_replicas(tmp_path):
+    deps = (EXAMPLES / "deployments.yaml").read_text().replace("maxReplicas: 60", "maxReplicas: 3")
+    path = tmp_path / "d.yaml"
+    path.write_text(deps)
+    policies = _run(tmp_path, "max", {"pools": [{**OD_POOL, "maxNodes": 40}]}, "--deployments", str(path),
+                    "--workload", "poisson", "--duration", "10m", "--policies", "static-peak")
+    per = policies["static-peak"]["deployments"]
+    assert per["team-a/chat-8b"]["gpu_hours"]["od"] == pytest.approx(3 * 10 / 60, rel=1e-3)
+
+
+def test_shrinking_one_lane_keeps_the_other_lanes_unschedulable_replicas():
+    pool = Pool("od", "on-demand", 8, 1, 4.0, 180.0, None)
+    fleet = Fleet({"on-demand": pool}, np.array([1, 1]), np.array([0, 0]), np.array([0, 1]),
+                  np.ones(2, dtype=bool), 1.0, 1)
+    fleet.target[:, OD] = (6, 6)  # 12 wanted, 8 GPUs: lane 1 gets 2, 4 unschedulable
+    fleet.reconcile(0, 0.0)
+    assert fleet.unsched[1, OD] == 4
+    fleet.target[0, OD] = 2  # lane 0 shrinks; lane 1 still waits for its 4
+    fleet.reconcile(1, 1.0)
+    assert fleet.unsched[1, OD] == 0 or fleet.pipe_total[1, OD] + fleet.unsched[1, OD] == 6
+    assert fleet.pipe_total[1, OD] + fleet.unsched[1, OD] == 6
+
+
+def test_a_correlated_reclaim_without_notice_fails_the_requests_it_held(tmp_path):
+    spot = {"name": "spot", "capacityType": "spot", "gpusPerNode": 8, "maxNodes": 40, "pricePerGpuHour": 1.6,
+            "reclaims": [{"at": 900, "share": 0.9, "over": 60, "notice": 0}], "stockouts": [[900, 3600]]}
+    policies = _run(tmp_path, "storm", {"pools": [{**OD_POOL, "maxNodes": 40}, spot]}, "--workload", "poisson",
+                    "--duration", "25m", "--policies", "all-spot,static-peak")
+    assert policies["all-spot"]["total"]["failed_requests"] > 1000
+    assert policies["static-peak"]["total"]["failed_requests"] == 0
+
+
+def test_reclaim_share_is_validated():
+    with pytest.raises(SimInputError, match="share"):
+        cluster_from_doc({"pools": [OD_POOL, {"name": "s", "capacityType": "spot", "maxNodes": 1,
+                                             "pricePerGpuHour": 1, "reclaims": [{"at": 0, "share": 2}]}]}, "c.yaml")
+    pools = cluster_from_doc({"pools": [OD_POOL, {"name": "s", "capacityType": "spot", "maxNodes": 1,
+                                                "pricePerGpuHour": 1, "reclaims": [{"at": 5, "share": 0.5}]}]}, "c")
+    assert pools["spot"].reclaims == (Reclaim(5.0, 0.5, 120.0, 0.0),)
+
+
+def test_prompt_lengths_follow_the_period_they_arrive_in():
+    from halyard.sim.model import load_deployments, load_profiles
+
+    deps = load_deployments(EXAMPLES / "deployments.yaml", load_profiles(None))
+    arr = builtin("poisson", deps, 100.0, 1.0, 0, prompt_profile=((0, 1), (100, 1), (101, 4)))
+    counts, tin, _ = arr.chunk(0, 200)
+    early = tin[:, :100].sum() / counts[:, :100].sum()
+    late = tin[:, 150:].sum() / counts[:, 150:].sum()
+    assert late == pytest.approx(4 * early, rel=0.1)
+
+
+def test_trace_keeps_each_requests_length_in_its_step(tmp_path):
+    from halyard.sim.model import load_deployments, load_profiles
+    from halyard.sim.workload import load_trace
+
+    deps = load_deployments(EXAMPLES / "deployments.yaml", load_profiles(None))
+    trace = tmp_path / "t.csv"
+    rows = ["arrival_s,deployment,input_tokens,output_tokens"]
+    rows += [f"{t},chat-8b,{100 if t < 50 else 4000},50" for t in range(100)]
+    trace.write_text("\n".join(rows) + "\n")
+    arrivals, updated = load_trace(trace, deps, 1.0, 100.0)
+    _, tin, _ = arrivals.chunk(0, 100)
+    assert tin[0, 10] == 100 and tin[0, 60] == 4000
+    assert updated[0].input_tokens == pytest.approx(2050)
