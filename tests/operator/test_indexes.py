@@ -167,13 +167,17 @@ def test_own_writes_cover_the_index_until_the_watch_catches_up():
     memo = Written(ttl_s=30.0, clock=lambda: now[0])
     old = {"metadata": {"name": "chat", "resourceVersion": "5"}, "spec": {"replicas": 1}}
     new = {"metadata": {"name": "chat", "resourceVersion": "7"}, "spec": {"replicas": 2}}
-    memo.wrote_children("k", {("Deployment", "chat"): new, ("Service", "gone"): None})
-    seen = memo.children_over("k", {("Deployment", "chat"): old, ("Service", "gone"): {"metadata": {}}})
-    assert seen == {("Deployment", "chat"): new}  # the write and the delete, not yet watched
-    assert memo.children_over("k", {("Deployment", "chat"): new}) == {("Deployment", "chat"): new}
-    assert ("Deployment", "chat") not in memo.children["k"]  # caught up: forgotten
-    now[0] = 31.0  # no resourceVersion to compare: the memory lasts ttl_s
-    assert memo.children_over("k", {("Service", "gone"): {"metadata": {}}}) == {("Service", "gone"): {"metadata": {}}}
+    svc = {"metadata": {"name": "gone"}}  # no resourceVersion (the test emulator keeps none)
+    indexed = {("Deployment", "chat"): old, ("Service", "gone"): svc}
+    memo.wrote_children("k", {("Deployment", "chat"): new, ("Service", "gone"): None}, indexed)
+    assert memo.children_over("k", indexed) == {("Deployment", "chat"): new}  # not yet watched
+    assert memo.children_over("k", {("Deployment", "chat"): new, ("Service", "gone"): svc}) == {
+        ("Deployment", "chat"): new}
+    assert ("Deployment", "chat") not in memo.children["k"]  # caught up (resourceVersion 7): forgotten
+    assert memo.children_over("k", {("Service", "gone"): dict(svc)}) == {("Service", "gone"): svc}  # a newer event
+    memo.wrote_children("k", {("Service", "gone"): None}, {("Service", "gone"): svc})
+    now[0] = 31.0  # never delivered: the memory lasts ttl_s
+    assert memo.children_over("k", {("Service", "gone"): svc}) == {("Service", "gone"): svc}
     memo.wrote_status("k", {"replicas": 2})
     memo.wrote_state("k", '{"desired":2}')
     body = memo.body_over("k", {"metadata": {"name": "chat"}, "status": {"replicas": 1, "endpoint": "e"}})

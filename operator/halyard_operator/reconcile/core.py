@@ -91,17 +91,19 @@ async def reconcile(ctx: ReconcileContext, body: dict, sample: bool = False) -> 
     decision = None
     if spec is not None:
         observed = await observe(ctx.view, ctx.kube, owner, spec, ctx.clock(), ctx.secrets)
-        observed = replace(observed, children=ctx.written.children_over(memo, observed.children))
+        indexed = observed.children
+        observed = replace(observed, children=ctx.written.children_over(memo, indexed))
         if sample and spec.scaling is not None:
             await _sample(ctx, owner, spec, observed)
         decision = await _decide(ctx, body, owner, spec, observed)
     else:
-        observed = Observed(children=ctx.written.children_over(memo, ctx.view.children(owner)))
+        indexed = ctx.view.children(owner)
+        observed = Observed(children=ctx.written.children_over(memo, indexed))
     sized = (decision.desired, decision.counts) if decision else None
     plan = make_plan(owner, spec, problems, observed, ctx.config, sized)
     children = observed.children
     if plan.writes or plan.deletes:
-        children = await _apply(ctx, body, plan, observed.children)
+        children = await _apply(ctx, body, plan, observed.children, indexed)
     if decision is not None and plan.counts is not None:
         drained = await apply_decision(ctx.kube, body, decision, observed, ctx.events)
         ctx.written.wrote_state(memo, decision.state.to_json())
@@ -162,7 +164,7 @@ def _parse(body: dict) -> tuple[LLMDeploymentSpec | None, list[Problem]]:
         return None, [Problem(Reason.INVALID_SPEC, f"{exc}; fix the spec and apply it again")]
 
 
-async def _apply(ctx: ReconcileContext, body: dict, plan: Plan, live: dict) -> dict:
+async def _apply(ctx: ReconcileContext, body: dict, plan: Plan, live: dict, indexed: dict) -> dict:
     """Write and delete what the plan says, all at once; returns the children as the
     server answered (the watch brings the same objects to the index a moment later)."""
     ns = body["metadata"]["namespace"]
@@ -171,7 +173,7 @@ async def _apply(ctx: ReconcileContext, body: dict, plan: Plan, live: dict) -> d
     children = dict(live)
     ctx.written.wrote_children(memo_key(owner_of(body)), {
         **{(o["kind"], o["metadata"]["name"]): a for o, a in zip(plan.writes, written) if a is not None},
-        **{child: None for child, gone in zip(plan.deletes, deleted)}})
+        **{child: None for child, gone in zip(plan.deletes, deleted)}}, indexed)
     for obj, answer in zip(plan.writes, written):
         key = (obj["kind"], obj["metadata"]["name"])
         verb = EventReason.UPDATED if key in live else EventReason.CREATED

@@ -7,8 +7,9 @@ Event. `Written` keeps, per deployment, what the last writes returned:
 children (the server's answer, or None after a delete), the status and the
 scaling-state annotation. The operator is the only writer of the status and
 of that annotation, so its memory of them is never older than a watched
-body; for children the newer of the two is used (resourceVersions compare
-as numbers on a real API server; otherwise the memory wins for `ttl_s`).
+body; for children the memory holds until the index shows a newer object
+(resourceVersions compare as numbers on a real API server; without them,
+any object other than the one indexed at the write is newer), or `ttl_s`.
 """
 from __future__ import annotations
 
@@ -34,10 +35,10 @@ class Written:
     status: dict = field(default_factory=dict)  # key -> status fields last patched
     state: dict = field(default_factory=dict)  # key -> scaling-state annotation last patched
 
-    def wrote_children(self, key: Key, objects: dict[ChildKey, dict | None]) -> None:
-        """`objects`: the server's answers, None for a child deleted."""
+    def wrote_children(self, key: Key, objects: dict[ChildKey, dict | None], indexed: dict[ChildKey, dict]) -> None:
+        """`objects`: the server's answers, None for a child deleted; `indexed`: the index before the writes."""
         now, mine = self.clock(), self.children.setdefault(key, {})
-        mine.update({child: (obj, now) for child, obj in objects.items()})
+        mine.update({child: (obj, now, indexed.get(child)) for child, obj in objects.items()})
 
     def children_over(self, key: Key, indexed: dict[ChildKey, dict]) -> dict[ChildKey, dict]:
         """The indexed children, with own writes the watch has not delivered yet."""
@@ -45,15 +46,12 @@ class Written:
         if not mine:
             return indexed
         now, out = self.clock(), dict(indexed)
-        for child, (obj, at) in list(mine.items()):
+        for child, (obj, at, before) in list(mine.items()):
             seen = indexed.get(child)
             ours, theirs = _version(obj), _version(seen)
-            if ours is not None and theirs is not None:
-                if theirs >= ours:
-                    del mine[child]  # the watch caught up
-                    continue
-            elif now - at > self.ttl_s:
-                del mine[child]
+            caught_up = theirs >= ours if ours is not None and theirs is not None else seen is not before
+            if caught_up or now - at > self.ttl_s:
+                del mine[child]  # the watch delivered the write (or something newer)
                 continue
             if obj is None:
                 out.pop(child, None)
