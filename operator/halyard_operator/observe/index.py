@@ -67,8 +67,8 @@ def child_entries(kind: str, body: Mapping) -> dict | None:
 
 
 def llmd_entries(body: Mapping) -> dict:
-    meta = body.get("metadata") or {}
-    plain = {"metadata": dict(meta), "spec": dict(body.get("spec") or {}), "status": dict(body.get("status") or {})}
+    meta = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
+    plain = {"metadata": meta, "spec": dict(body.get("spec") or {}), "status": dict(body.get("status") or {})}
     return {(meta.get("namespace"), meta.get("name")): plain}
 
 
