@@ -35,6 +35,7 @@ from halyard_operator.telemetry import OperatorMetrics
 from halyard_operator.trigger import Trigger, fast_loop, safety_net
 
 log = logging.getLogger(__name__)
+MAX_CONCURRENT_RECONCILES = 8
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
@@ -66,13 +67,16 @@ def build_registry(config: OperatorConfig, connection: Connection,
     state: dict[str, Any] = {}
     locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
     resource = (API_GROUP, API_VERSION, PLURAL)
+    # At most this many reconciles at once (controller-runtime's MaxConcurrentReconciles):
+    # a burst of creates or a fleet-wide poke must not flood the API server with writes.
+    slots = asyncio.Semaphore(MAX_CONCURRENT_RECONCILES)
 
     async def run(body: dict, sample: bool = False) -> None:
         """reconcile() under the object's lock (handlers, pokes and loops may overlap)."""
         if "ctx" not in state:  # the operator is shutting down
             return
         owner = owner_of(body)
-        async with locks[key_of(owner)]:
+        async with locks[key_of(owner)], slots:
             state["trigger"].started((owner.namespace, owner.name))
             started = time.perf_counter()
             try:

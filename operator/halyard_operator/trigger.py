@@ -77,7 +77,7 @@ class Trigger:
             await self.run(key)
         except Exception as exc:  # noqa: BLE001 - retried: the next poke or the safety net would anyway
             self.pending.discard(key)
-            log.warning("Reconcile of LLMDeployment %s/%s failed (%s); retrying in %.0fs", *key, exc, self.retry_s)
+            log.warning("Reconcile of LLMDeployment %s/%s failed (%r); retrying in %.0fs", *key, exc, self.retry_s)
             await asyncio.sleep(self.retry_s)
             self.poke(key)
 
@@ -105,7 +105,7 @@ async def fast_loop(interval_s: float, keys: Callable[[], Iterable[Key]],
             try:
                 await sample(key)
             except Exception as exc:  # noqa: BLE001 - one deployment's failure must not stop the others
-                log.warning("Scaling reconcile of LLMDeployment %s/%s failed: %s", *key, exc)
+                log.warning("Scaling reconcile of LLMDeployment %s/%s failed: %r", *key, exc)
 
     while True:
         await asyncio.sleep(interval_s)
