@@ -56,6 +56,7 @@ CASES = [
     ("too-many-extra-args", _set("engine.extraArgs", ["--x"] * 65), "spec.engine.extraArgs"),
     ("too-many-gpus", _set("resources.gpus", 17), "spec.resources.gpus"),
     ("negative-gpus", _set("resources.gpus", -1), "spec.resources.gpus"),
+    ("gpus-not-a-power-of-two", _set("resources.gpus", 3), "spec.resources.gpus"),
     ("negative-replicas", _set("replicas", -1), "spec.replicas"),
     ("too-many-replicas", _set("replicas", 1001), "spec.replicas"),
     ("replicas-and-scaling", _set("scaling", SCALING), "spec.replicas"),

@@ -42,6 +42,7 @@ class Backends:
     scrapes: dict = field(default_factory=dict)  # name -> Scrape
     benched: dict = field(default_factory=dict)  # name -> monotonic time the bench ends
     synced: bool = False  # discovery has listed at least once
+    listeners: list = field(default_factory=list)  # called (no arguments) on every change
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def replace(self, backends: list[Backend]) -> None:
@@ -66,8 +67,10 @@ class Backends:
             self.scrapes.pop(name, None)
             self.bench(name)
             return
+        previous = self.scrapes.get(name)
         self.scrapes[name] = scrape
-        if self.benched.pop(name, None) is not None:
+        back = self.benched.pop(name, None) is not None
+        if back or previous is None or (previous.running, previous.waiting) != (scrape.running, scrape.waiting):
             self._wake()
 
     def usable(self) -> list[Backend]:
@@ -97,6 +100,8 @@ class Backends:
     def _wake(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
+        for listener in self.listeners:
+            listener()
 
     async def wait_change(self, timeout: float) -> None:
         """Until membership, a bench or a load changes, or `timeout` seconds."""

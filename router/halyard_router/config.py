@@ -14,7 +14,8 @@ from halyard_router.tiers import TIERS
 class RouterConfig:
     """Invariants: exactly one of `backends` (static) and `deployment` (pod
     discovery in `namespace`) is set; every count and duration is positive
-    (`cache_entries` 0 turns the response cache off)."""
+    (`cache_entries` 0 turns the response cache off); the admission queue's waits
+    are >= 0 and ordered batch <= standard <= critical."""
 
     host: str = "0.0.0.0"
     port: int = 8000
@@ -32,6 +33,10 @@ class RouterConfig:
     saturation: int = 64
     hold_max: int = 256
     hold_timeout: float = 60.0
+    queue_max: int = 512
+    queue_wait_critical: float = 60.0
+    queue_wait_standard: float = 30.0
+    queue_wait_batch: float = 5.0
     max_attempts: int = 3
     metrics_interval: float = 0.5
     connect_timeout: float = 2.0
@@ -53,6 +58,13 @@ def _positive(kind):
 def _non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
 
@@ -87,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="requests per backend at which it counts as saturated (the engine's max running batch)")
     add("--hold-max", type=_non_negative_int, default=256, help="requests held at most while no backend is ready")
     add("--hold-timeout", type=_positive(float), default=60.0, help="seconds a request may be held")
+    add("--queue-max", type=_non_negative_int, default=512,
+        help="requests waiting at most for a backend below their tier's headroom (0: shed at once)")
+    for tier, wait in (("critical", 60.0), ("standard", 30.0), ("batch", 5.0)):
+        add(f"--queue-wait-{tier}", type=_non_negative_float, default=wait,
+            help=f"seconds a {tier}-tier request may wait for a backend with room before a 429 (default {wait:g})")
     add("--max-attempts", type=_positive(int), default=3, help="backends tried per request before it is held again")
     add("--metrics-interval", type=_positive(float), default=0.5, help="seconds between backend /metrics scrapes")
     add("--connect-timeout", type=_positive(float), default=2.0)
@@ -105,6 +122,16 @@ def parse_config(argv: list[str] | None = None) -> RouterConfig:
         parser.error("give either --backend URL (repeatable) or --deployment NAME (pod discovery), not both or neither")
     if args.load_factor < 1:
         parser.error(f"--load-factor must be >= 1, got {args.load_factor}")
+    if not args.queue_wait_batch <= args.queue_wait_standard <= args.queue_wait_critical:
+        parser.error("queue waits must be ordered --queue-wait-batch <= --queue-wait-standard <= "
+                     f"--queue-wait-critical (lower tiers are shed first), got {args.queue_wait_batch:g}, "
+                     f"{args.queue_wait_standard:g}, {args.queue_wait_critical:g}")
     values = vars(args)
     values["backends"] = tuple(values["backends"])
     return RouterConfig(**values)
+
+
+def queue_waits(config: RouterConfig) -> dict[str, float]:
+    """Tier -> seconds a request of that tier may wait in the admission queue."""
+    return {"critical": config.queue_wait_critical, "standard": config.queue_wait_standard,
+            "batch": config.queue_wait_batch}

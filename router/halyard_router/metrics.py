@@ -25,7 +25,12 @@ class RouterMetrics:
         self.hold_rejected = Counter("halyard:router_hold_rejected",
                                      "Requests refused 503 while held: the hold was full or its TTL passed.",
                                      ["reason"], registry=r)
-        self.shed = Counter("halyard:router_shed", "Requests shed with 429 while every backend was saturated.",
+        self.shed = Counter("halyard:router_shed",
+                            "Requests shed with 429 while every backend was past their tier's headroom, by tier "
+                            "and reason (timeout: the tier's queue wait passed; full: the admission queue was "
+                            "full; evicted: a higher-tier request took its place).", ["tier", "reason"], registry=r)
+        self.queued = Gauge("halyard:router_requests_queued",
+                            "Requests waiting in the admission queue for a backend with room, by tier.",
                             ["tier"], registry=r)
         self.retries = Counter("halyard:router_retries",
                                "Requests sent again to another backend before any byte reached the client.",

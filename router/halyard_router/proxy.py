@@ -1,5 +1,9 @@
 """Forwarding one request: admission, hold, routing, retries, streaming.
 
+A request that finds every backend past its tier's headroom waits in the
+admission queue (bounded in count and, per tier, in time) and is shed with
+429 only past that; a request that finds no backend at all is held for one.
+
 A request is retried on another backend as long as no byte of its answer has
 reached the client: on a refused or broken connection, on a 503 (the worker
 drains) and on a 429 (its queue is full) while other backends remain. A
@@ -17,13 +21,14 @@ import time
 import aiohttp
 from aiohttp import web
 
+from halyard_router.admission import ADMITTED, EVICTED, FULL, AdmissionQueue, with_room_first
 from halyard_router.backends import Backends
 from halyard_router.cache import ResponseCache, cache_key, cacheable
-from halyard_router.config import RouterConfig
+from halyard_router.config import RouterConfig, queue_waits
 from halyard_router.metrics import RouterMetrics
 from halyard_router.policy import choose
 from halyard_router.prefix import PrefixTable, block_chain
-from halyard_router.tiers import TIER_HEADER, RequestClass, TierError, request_class, should_shed
+from halyard_router.tiers import TIER_HEADER, TIERS, RequestClass, TierError, request_class
 
 log = logging.getLogger(__name__)
 RETRY = object()  # _forward's answer when another backend should be tried
@@ -53,6 +58,12 @@ class Proxy:
         self.counter = 0  # round-robin position
         self.holding = 0
         self.table = PrefixTable()
+        self.waits = queue_waits(config)
+        self.admission = AdmissionQueue(lambda: [b.load for b in backends.loads()], config.saturation,
+                                        config.queue_max, self.waits)
+        backends.listeners.append(self.admission.pump)
+        for tier in TIERS:
+            metrics.queued.labels(tier).set_function(lambda tier=tier: self.admission.depth(tier))
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         received = time.perf_counter()
@@ -107,6 +118,7 @@ class Proxy:
             if self.config.policy == "prefix" else []
         prefix = chain[0] if chain else None
         deadline = time.monotonic() + self.config.hold_timeout
+        budget = self.waits[klass.tier]  # seconds this request may still wait for room
         tried: set[str] = set()
         for _ in range(self.config.max_attempts + self.config.hold_max + 1):
             loads = self.backends.loads(exclude=tried)
@@ -114,14 +126,18 @@ class Proxy:
                 await self._hold(deadline)
                 tried.clear()
                 continue
-            if should_shed(klass.tier, self.backends.loads(), self.config.saturation):
-                self.metrics.shed.labels(klass.tier).inc()
-                raise _Refusal(error_response(
-                    429, f"every backend is saturated; {klass.tier}-tier requests are shed first, retry later",
-                    "overloaded", retry_after=1))
+            outcome, waited = await self.admission.admit(klass.tier, budget)
+            if outcome != ADMITTED:
+                raise _Refusal(self._shed(klass.tier, outcome))
+            if waited:  # admitted after a wait: reach a backend before awaiting anything else
+                budget -= waited
+                loads = self.backends.loads(exclude=tried)
+                if not loads:
+                    continue  # every untried backend went while it waited: hold next round
             self.counter += 1
-            name = choose(self.config.policy, loads, prefix, self.counter, self.config.load_factor,
-                          self.config.load_floor, self.table.longest(chain))[0]
+            order = choose(self.config.policy, loads, prefix, self.counter, self.config.load_factor,
+                           self.config.load_floor, self.table.longest(chain))
+            name = with_room_first(order, loads, klass.tier, self.config.saturation)[0]
             self.table.record(chain, name)
             answer = await self._forward(request, name, raw, bool(body.get("stream")), received, stored)
             if answer is not RETRY:
@@ -131,6 +147,17 @@ class Proxy:
                 break
         raise _Refusal(error_response(503, f"no backend could take the request after {len(tried)} attempts; "
                                            "retry later", "backends_unavailable", retry_after=1))
+
+    def _shed(self, tier: str, outcome: str) -> web.Response:
+        self.metrics.shed.labels(tier, outcome).inc()
+        if outcome == FULL:
+            why = f"the admission queue is full ({self.config.queue_max} requests, --queue-max)"
+        elif outcome == EVICTED:
+            why = "a higher-tier request took this request's place in the full admission queue"
+        else:
+            why = f"no backend had room within the {tier}-tier wait of {self.waits[tier]:g}s (--queue-wait-{tier})"
+        return error_response(429, f"every backend is saturated and {why}; {tier}-tier requests are shed "
+                                   "before higher tiers, retry later", "overloaded", retry_after=1)
 
     async def _hold(self, deadline: float) -> None:
         """Wait for a usable backend (scale from zero, every backend lost)."""

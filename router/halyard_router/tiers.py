@@ -5,16 +5,15 @@ engine priority: lower is served first). The header `X-Halyard-Tier` may only
 lower it (a batch job on a critical deployment), never raise it; a body
 `priority` integer is kept only when it is lower priority than the class.
 
-Shedding: a backend is saturated when its load reaches `saturation` requests
-(the engine's running batch). When every backend is past the class's headroom
-the router answers 429 instead of growing queues: batch first (at 1x
-saturation), then standard (1.5x), critical last (2x).
+Headroom: a backend is saturated when its load reaches `saturation` requests
+(the engine's running batch). A class may still send to a backend below its
+headroom: batch up to 1x saturation, standard 1.5x, critical 2x. When every
+backend is past it the request waits in the admission queue (admission.py),
+so lower classes wait first and are shed first.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from halyard_router.policy import BackendLoad
 
 TIERS = ("critical", "standard", "batch")
 RANK = {tier: rank for rank, tier in enumerate(TIERS)}
@@ -45,12 +44,3 @@ def request_class(deployment_tier: str, header: str | None, body_priority: objec
     if isinstance(body_priority, int) and not isinstance(body_priority, bool):
         priority = max(priority, body_priority)
     return RequestClass(tier, priority)
-
-
-def should_shed(tier: str, loads: list[BackendLoad], saturation: int) -> bool:
-    """True when every backend is past this class's headroom (no backend: False,
-    the request is held instead)."""
-    if not loads or saturation <= 0:
-        return False
-    limit = saturation * HEADROOM[tier]
-    return all(b.load >= limit for b in loads)

@@ -6,6 +6,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from halyard_worker.model import ops, torch_ops  # noqa: E402
+from halyard_worker.model.prefill import PrefillBatch  # noqa: E402
 
 
 def dense_attention(q, k, v, scale):
@@ -56,11 +57,38 @@ def test_prefill_chunk_after_cached_context_matches_dense():
     k, v = torch.randn(23, hkv, d), torch.randn(23, hkv, d)
     kc, vc, [table] = paged_cache([(k, v)])
     q = torch.randn(9, h, d)  # the last 9 positions of 23
-    out = ops.paged_attention_prefill(q, kc, vc, torch.tensor(table), 23, scale)
+    out = torch_ops.paged_attention_prefill_seq(q, kc, vc, torch.tensor(table), 23, scale)
     torch.testing.assert_close(out, dense_attention(q, k, v, scale), rtol=1e-5, atol=1e-5)
     full_q = torch.randn(23, h, d)
-    out = ops.paged_attention_prefill(full_q, kc, vc, torch.tensor(table), 23, scale)
+    out = torch_ops.paged_attention_prefill_seq(full_q, kc, vc, torch.tensor(table), 23, scale)
     torch.testing.assert_close(out, dense_attention(full_q, k, v, scale), rtol=1e-5, atol=1e-5)
+
+
+def batched_prefill_case(ctx_lens, q_lens, h=4, hkv=2, d=8):
+    """Sequences with cached context (ctx > q) and fresh prompts (ctx == q) in one step."""
+    seqs = [(torch.randn(n, hkv, d), torch.randn(n, hkv, d)) for n in ctx_lens]
+    kc, vc, tables = paged_cache(seqs, num_blocks=80)
+    width = max(len(t) for t in tables)
+    padded = [t + [0] * (width - len(t)) for t in tables]
+    qs = [torch.randn(n, h, d) for n in q_lens]
+    k_new = torch.cat([k[c - n:] for (k, _), c, n in zip(seqs, ctx_lens, q_lens)])
+    v_new = torch.cat([v[c - n:] for (_, v), c, n in zip(seqs, ctx_lens, q_lens)])
+    batch = PrefillBatch.build(0, q_lens, ctx_lens, padded, torch.from_numpy)
+    return seqs, qs, k_new, v_new, kc, vc, batch
+
+
+@pytest.mark.parametrize("ctx_lens,q_lens", [
+    ([5, 17, 1, 9], [5, 17, 1, 9]),     # fresh prompts only: keys straight from the step's K/V
+    ([23, 6, 40, 3], [9, 6, 1, 3]),     # cached context (later chunks, prefix hits) beside fresh prompts
+    ([12], [12]),                       # one fresh prompt
+])
+def test_batched_prefill_matches_dense_attention_per_sequence(ctx_lens, q_lens):
+    torch.manual_seed(2)
+    seqs, qs, k_new, v_new, kc, vc, batch = batched_prefill_case(ctx_lens, q_lens)
+    out = ops.paged_attention_prefill(torch.cat(qs), k_new, v_new, kc, vc, batch, 0.3)
+    assert out.shape == (sum(q_lens), 4, 8)
+    for (k, v), q, got in zip(seqs, qs, out.split(q_lens)):
+        torch.testing.assert_close(got, dense_attention(q, k, v, 0.3), rtol=1e-5, atol=1e-5)
 
 
 def test_ops_table_swaps_and_resets():

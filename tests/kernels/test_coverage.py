@@ -15,16 +15,16 @@ def shape(**kw) -> ModelShape:
     return ModelShape(**{**base, **kw})
 
 
-def test_an_8b_shape_runs_every_kernel_but_prefill_attention():
+def test_an_8b_shape_runs_every_kernel():
     plan = plan_ops(OPS, shape(), None)
-    assert set(plan.torch) == {"paged_attention_prefill"}
-    assert "paged_attention_decode" in plan.cupy and "fused_add_rms_norm" in plan.cupy
+    assert plan.torch == {} and set(plan.cupy) == set(OPS)
 
 
 @pytest.mark.parametrize("kw,op,words", [
     (dict(head_dim=80, hidden_size=2560, num_heads=32), "paged_attention_decode", "head dim 80"),
     (dict(num_heads=48, num_kv_heads=4), "paged_attention_decode", "GQA ratio 48/4"),
     (dict(hidden_size=4100), "rms_norm", "hidden size 4100"),
+    (dict(head_dim=16, hidden_size=512), "paged_attention_prefill", "head dim 16"),
 ])
 def test_an_uncovered_shape_moves_only_that_op_to_torch(kw, op, words):
     plan = plan_ops(OPS, shape(**kw), None)
@@ -49,7 +49,7 @@ def test_cupy_mode_refuses_a_model_the_kernels_cannot_run(monkeypatch):
     chosen = ops.select_ops("auto", "cuda", shape(head_dim=80))
     assert chosen.paged_attention_decode is ops._torch_table()["paged_attention_decode"]
     assert chosen.rms_norm is not ops._torch_table()["rms_norm"]
-    assert "torch for 2 of" in chosen.name
+    assert "torch for 2 of" in chosen.name  # decode and prefill attention
 
 
 def test_auto_on_cpu_names_torch_and_why():

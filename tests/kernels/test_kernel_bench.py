@@ -8,7 +8,7 @@ import pytest
 from kernel_helpers import cuda_ready, requires_gpu
 
 from halyard.cli.main import main
-from halyard.bench.kernels import ModelShape, decode_bytes_per_token, weight_bytes
+from halyard.bench.kernels import ModelShape, decode_bytes_per_token, weight_bytes, weight_copies
 
 
 @pytest.mark.skipif(cuda_ready(), reason="this machine has a GPU")
@@ -25,6 +25,15 @@ def test_llama3_8b_decode_reads_15_gb_in_bf16_and_less_when_quantized():
     assert weight_bytes(4096, 4096, "int4") == 4096 * 2048 + 4 * 4096 * 32  # packed + bf16 scales/zeros
 
 
+def test_each_gemv_rotates_over_enough_weights_to_miss_l2():
+    l2 = 50 * 2**20  # an H100's L2
+    o_int4 = weight_bytes(*ModelShape().linears()["o"], "int4")  # ~8.4 MB: would stay in L2
+    assert weight_copies(o_int4, l2) * o_int4 >= 2 * l2
+    gate_up_bf16 = weight_bytes(*ModelShape().linears()["gate_up"], "bf16")  # 235 MB: larger than L2 alone
+    assert weight_copies(gate_up_bf16, l2) == 1
+    assert set(ModelShape().linears()) == {"qkv", "o", "gate_up", "down"}
+
+
 @pytest.mark.bench
 @pytest.mark.gpu
 @requires_gpu
@@ -35,4 +44,6 @@ def test_bench_reports_every_kernel_as_a_fraction_of_copy_bandwidth(tmp_path, ca
     assert data["copy_bandwidth"] > 0
     names = {(r["name"], r["impl"]) for r in data["results"]}
     assert {("gemv_bf16", "torch"), ("gemv_int8", "cupy"), ("gemv_int4", "cupy"), ("paged_decode", "cupy")} <= names
+    assert {r["shape"].rsplit("(", 1)[1].rstrip(")") for r in data["results"] if r["name"] == "gemv_int4"} == {
+        "qkv", "o", "gate_up", "down"}
     assert "projected batch-1 decode, int4" in capsys.readouterr().out

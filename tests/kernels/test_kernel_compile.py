@@ -6,6 +6,7 @@ import pytest
 
 from halyard_worker.kernels import nvrtc
 from halyard_worker.kernels.paged_attention import HEAD_DIMS
+from halyard_worker.kernels.prefill_attention import HEAD_DIMS as PREFILL_HEAD_DIMS
 
 ARCHS = ("sm_80", "sm_90")
 DTYPES = ("f16", "bf16")
@@ -21,6 +22,7 @@ ENTRY_POINTS = {
     "w4a16_gemm": [f"w4a16_{t}_m{m}" for t in DTYPES for m in TILES],
     "paged_attention": [f"paged_decode_{t}_d{d}" for t in DTYPES for d in HEAD_DIMS]
     + [f"paged_decode_reduce_{t}" for t in DTYPES],
+    "prefill_attention": [f"prefill_attention_{t}_d{d}" for t in DTYPES for d in PREFILL_HEAD_DIMS],
 }
 
 

@@ -20,7 +20,9 @@ torch = pytest.importorskip("torch")
 sys.path.insert(0, str(Path(__file__).parent / "emulator"))
 import emulator  # noqa: E402
 
-from halyard_worker.kernels import kv_cache, paged_attention, quant_gemm, reference, rmsnorm, rotary, silu_mul  # noqa: E402
+from halyard_worker.kernels import (  # noqa: E402
+    kv_cache, paged_attention, prefill_attention, quant_gemm, reference, rmsnorm, rotary, silu_mul)
+from halyard_worker.model.prefill import PrefillBatch  # noqa: E402
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ to build the CPU emulator")]
@@ -99,6 +101,36 @@ def test_paged_decode_zero_length_rows_are_zero():
     assert torch.equal(out[1], torch.zeros_like(out[1]))
 
 
+def prefill_case(ctx_lens, q_lens, hkv, group, d, dtype, block=16):
+    """Chunks whose K/V is in a shuffled paged cache: q rows, their k/v rows, caches, batch."""
+    mb = -(-max(ctx_lens) // block)
+    kc = torch.randn(len(ctx_lens) * mb + 1, block, hkv, d, dtype=dtype)
+    vc = torch.randn_like(kc)
+    tables = torch.randperm(kc.shape[0])[:len(ctx_lens) * mb].reshape(len(ctx_lens), mb)
+    q = torch.randn(sum(q_lens), hkv * group, d, dtype=dtype)
+    k_rows, v_rows = [], []
+    for table, ctx, n in zip(tables, ctx_lens, q_lens):
+        k, v = reference.gather_kv(kc, vc, table, ctx)
+        k_rows.append(k[ctx - n:])
+        v_rows.append(v[ctx - n:])
+    batch = PrefillBatch.build(0, q_lens, ctx_lens, tables.numpy(), torch.from_numpy)
+    return q, torch.cat(k_rows), torch.cat(v_rows), kc, vc, batch
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ctx_lens,q_lens,hkv,group,d", [
+    ([9, 40, 3], [9, 7, 3], 2, 1, 32),    # fresh prompts and a chunk after 33 cached tokens; chunks of 32 keys
+    ([21, 5], [2, 5], 1, 8, 64),          # GQA 8: 32 (query, head) pairs per block
+    ([18], [18], 1, 2, 256),              # head dim 256: chunks of 16 keys
+])
+def test_varlen_prefill_attention_matches_torch(ctx_lens, q_lens, hkv, group, d, dtype):
+    q, k, v, kc, vc, batch = prefill_case(ctx_lens, q_lens, hkv, group, d, dtype)
+    scale = 1 / math.sqrt(d)
+    got = prefill_attention.paged_attention_prefill(q, k, v, kc, vc, batch, scale)
+    want = reference.paged_attention_prefill(q, k, v, kc, vc, batch, scale)
+    torch.testing.assert_close(got, want, **tolerance(dtype))
+
+
 def assert_linear_close(got, want):
     err = (got.float() - want.float()).abs().max().item()
     assert err <= 2e-2 * want.float().abs().max().item() + 1e-2, f"max error {err}"
@@ -113,9 +145,11 @@ def test_int8_linear(m, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("m,symmetric", [(1, False), (2, True), (6, False)])
-def test_int4_linear(m, symmetric, dtype):
-    packed, s, z = reference.quantize_int4(torch.randn(18, 1152, dtype=dtype), 64)
+@pytest.mark.parametrize("m,symmetric,x_scale", [(1, False, 1.0), (1, True, 1.0), (1, False, 300.0), (2, True, 1.0),
+                                                (6, False, 1.0)])
+def test_int4_linear(m, symmetric, x_scale, dtype):
+    """m = 1 is the packed half2/bfloat162 path; x_scale 300: outlier-sized activations."""
+    packed, s, z = reference.quantize_int4(torch.randn(18, 1152, dtype=dtype) * 0.05, 64)
     z = None if symmetric else z
-    x = torch.randn(m, 1152, dtype=dtype)
+    x = torch.randn(m, 1152, dtype=dtype) * x_scale
     assert_linear_close(quant_gemm.int4_linear(x, packed, s, z, 64), reference.int4_linear(x, packed, s, z, 64))

@@ -9,7 +9,9 @@ from kernel_helpers import nosync, requires_gpu, tolerance
 
 torch = pytest.importorskip("torch")
 
-from halyard_worker.kernels import kv_cache, paged_attention, quant_gemm, reference, rmsnorm, rotary, silu_mul  # noqa: E402
+from halyard_worker.kernels import (  # noqa: E402
+    kv_cache, paged_attention, prefill_attention, quant_gemm, reference, rmsnorm, rotary, silu_mul)
+from halyard_worker.model.prefill import PrefillBatch  # noqa: E402
 
 pytestmark = [pytest.mark.gpu, requires_gpu]
 DTYPES = [torch.float16, torch.bfloat16]
@@ -88,6 +90,28 @@ def test_paged_decode_attention(seqs, max_ctx, d, group, dtype):
     scale = 1 / math.sqrt(d)
     got = nosync(paged_attention.paged_attention_decode, q, kc, vc, tables, lens, scale)
     torch.testing.assert_close(got, reference.paged_attention_decode(q, kc, vc, tables, lens, scale), **tolerance(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ctx_lens,q_lens,hkv,group,d", [
+    ([512, 1, 77], [512, 1, 77], 8, 4, 128),          # fresh prompts of mixed lengths, Llama-3 8B heads
+    ([2048, 300, 64], [256, 300, 13], 8, 8, 128),     # later chunks after cached context beside a prompt
+    ([33, 200], [33, 40], 2, 1, 64), ([100], [100], 1, 2, 256),
+])
+def test_varlen_prefill_attention(ctx_lens, q_lens, hkv, group, d, dtype):
+    block = 16
+    mb = -(-max(ctx_lens) // block)
+    kc = torch.randn(len(ctx_lens) * mb + 1, block, hkv, d, dtype=dtype, device="cuda")
+    vc = torch.randn_like(kc)
+    tables = torch.randperm(kc.shape[0], device="cuda")[:len(ctx_lens) * mb].reshape(len(ctx_lens), mb)
+    q = torch.randn(sum(q_lens), hkv * group, d, dtype=dtype, device="cuda")
+    rows = [reference.gather_kv(kc, vc, t, c) for t, c in zip(tables, ctx_lens)]
+    k = torch.cat([kr[c - n:] for (kr, _), c, n in zip(rows, ctx_lens, q_lens)])
+    v = torch.cat([vr[c - n:] for (_, vr), c, n in zip(rows, ctx_lens, q_lens)])
+    batch = PrefillBatch.build(0, q_lens, ctx_lens, tables.cpu().numpy(), lambda a: torch.from_numpy(a).cuda())
+    scale = 1 / math.sqrt(d)
+    got = nosync(prefill_attention.paged_attention_prefill, q, k, v, kc, vc, batch, scale)
+    torch.testing.assert_close(got, reference.paged_attention_prefill(q, k, v, kc, vc, batch, scale), **tolerance(dtype))
 
 
 def assert_linear_close(got, want):

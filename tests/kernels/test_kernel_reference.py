@@ -46,7 +46,7 @@ def test_prefill_last_row_equals_decode_of_the_same_context():
     kc, vc = torch.randn(6, 4, 2, 16, generator=g), torch.randn(6, 4, 2, 16, generator=g)
     table = torch.tensor([3, 0, 5, 1])
     q = torch.randn(7, 4, 16, generator=g)
-    pre = ref.paged_attention_prefill(q, kc, vc, table, 14, 0.25)
+    pre = ref.paged_attention_prefill_seq(q, kc, vc, table, 14, 0.25)
     dec = ref.paged_attention_decode(q[-1:], kc, vc, table[None], torch.tensor([14]), 0.25)
     torch.testing.assert_close(pre[-1:], dec, atol=1e-5, rtol=1e-5)
     first = ref.paged_attention_decode(q[:1], kc, vc, table[None], torch.tensor([8]), 0.25)

@@ -142,3 +142,23 @@ def test_quantities_and_fractions():
 def test_list_items_are_validated_with_their_index():
     errs = errors_of(base(template={"env": [{"name": "OK", "value": "1"}, {"value": "x"}]}))
     assert errs["spec.template.env[1].name"] == "is required"
+
+
+@pytest.mark.parametrize("gpus", [3, 6, 12])
+def test_gpus_must_be_a_power_of_two_the_tensor_parallel_size(gpus):
+    errors = errors_of(base(resources={"gpus": gpus}))
+    assert "power of two" in errors["spec.resources.gpus"]
+    assert "tensor-parallel" in errors["spec.resources.gpus"]
+
+
+@pytest.mark.parametrize("gpus", [0, 1, 2, 4, 8, 16])
+def test_zero_or_a_power_of_two_gpus_is_accepted(gpus):
+    assert parse_spec(base(resources={"gpus": gpus})).resources.gpus == gpus
+
+
+def test_router_queue_waits_must_shed_lower_tiers_first():
+    spec = parse_spec(base(router={"queue": {"maxWait": {"batch": "500ms"}}}))
+    assert spec.router.queue.max_wait.batch == 0.5 and spec.router.queue.max_wait.critical == 60.0
+    assert spec.router.queue.max_requests == 512
+    errors = errors_of(base(router={"queue": {"maxWait": {"batch": "2m"}}}))
+    assert any("batch <= standard <= critical" in message for message in errors.values()), errors

@@ -67,6 +67,18 @@ def test_router_pods_are_not_workers_and_run_restricted_with_least_rbac():
     assert children["chat-router/PodDisruptionBudget"]["spec"]["minAvailable"] == 1
 
 
+def test_router_args_are_a_valid_router_command_line_with_the_queue_settings():
+    from halyard_router.config import parse_config
+
+    children = build(tier="critical", engine={"maxNumSeqs": 8},
+                     router={"queue": {"maxRequests": 40, "maxWait": {"critical": "2m", "batch": "1s"}}})
+    args = children["chat-router/Deployment"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    config = parse_config(args)
+    assert (config.queue_max, config.queue_wait_critical, config.queue_wait_standard,
+            config.queue_wait_batch) == (40, 120.0, 30.0, 1.0)
+    assert (config.deployment, config.tier, config.saturation) == ("chat", "critical", 8)
+
+
 def test_spot_pool_has_its_own_deployment_and_selector():
     children = build(replicas=3, capacity={"provider": "karpenter", "spot": {"enabled": True}})
     spot = children["chat-spot/Deployment"]
@@ -257,3 +269,21 @@ def test_operator_and_worker_agree_on_the_api_key_variable():
     from halyard_worker.server.config import API_KEY_ENV as WORKER_ENV
 
     assert API_KEY_ENV == WORKER_ENV
+
+
+@pytest.mark.parametrize("gpus,flag", [(0, None), (1, None), (2, "2"), (8, "8")])
+def test_gpus_per_replica_is_the_tensor_parallel_size_with_shared_memory_for_nccl(gpus, flag):
+    spec = pod(build(resources={"gpus": gpus}))
+    container = spec["containers"][0]
+    args = container["args"]
+    if flag is None:
+        assert "--tensor-parallel-size" not in args
+    else:
+        assert args[args.index("--tensor-parallel-size") + 1] == flag
+    assert {"name": "shm", "mountPath": "/dev/shm"} in container["volumeMounts"]
+    assert {"name": "shm", "emptyDir": {"medium": "Memory"}} in spec["volumes"]
+
+
+def test_extra_args_may_not_set_the_tensor_parallel_size():
+    [problem] = extra_args_problems(("--tensor-parallel-size=4",))
+    assert "spec.resources.gpus" in problem

@@ -6,7 +6,7 @@ import pytest
 from halyard_router.cache import ResponseCache, cache_key, cacheable
 from halyard_router.policy import BackendLoad, by_prefix, choose, ring_order
 from halyard_router.prefix import CHARS_PER_TOKEN, PrefixTable, block_chain, prefix_key
-from halyard_router.tiers import TierError, request_class, should_shed
+from halyard_router.tiers import TierError, request_class
 
 NAMES = ("pod-a", "pod-b", "pod-c")
 SYSTEM = "You are the support assistant of team {0}. " * 40  # ~1,600 characters: many blocks
@@ -82,15 +82,6 @@ def test_header_may_only_lower_the_class():
         request_class("standard", "urgent", None)
 
 
-def test_batch_is_shed_before_standard_before_critical():
-    loads = [BackendLoad("a", in_flight=4), BackendLoad("b", running=4)]
-    assert should_shed("batch", loads, saturation=4)
-    assert not should_shed("standard", loads, saturation=4)
-    assert not should_shed("critical", loads, saturation=4)
-    assert not should_shed("batch", loads + [BackendLoad("c")], saturation=4)
-    assert not should_shed("batch", [], saturation=4)  # no backend: held, not shed
-
-
 def test_only_deterministic_single_choice_requests_are_cacheable():
     assert cacheable({"temperature": 0, "prompt": "x"})
     assert cacheable({"temperature": 0.8, "seed": 3})
@@ -136,3 +127,4 @@ def test_prefix_table_is_bounded():
     table.record([1, 2], "a")
     table.record([3, 4], "b")
     assert len(table.owner) == 3 and table.longest([1]) is None and table.longest([3, 4]) == "b"
+

@@ -105,15 +105,35 @@ async def test_hold_is_bounded_in_time_and_count(router):
 
 async def test_batch_requests_are_shed_first_when_every_backend_is_saturated(workers, router):
     busy = [await workers(f"w{i}", running=4) for i in range(2)]
-    url, _ = await router(backends=tuple(w.url for w in busy), tier="critical", saturation=4)
+    url, app = await router(backends=tuple(w.url for w in busy), tier="critical", saturation=4,
+                            queue_wait_batch=0.2)
     await asyncio.sleep(0.2)  # first scrapes
     shed = await post(url, completion(), headers={"X-Halyard-Tier": "batch"})
     assert shed.status_code == 429 and "batch-tier" in shed.json()["error"]["message"]
+    assert "--queue-wait-batch" in shed.json()["error"]["message"] and shed.headers["Retry-After"]
     served = await post(url, completion())
     assert served.status_code == 200
     assert [b["priority"] for w in busy for b in w.bodies] == [0]
     bad = await post(url, completion(), headers={"X-Halyard-Tier": "gold"})
     assert bad.status_code == 400 and "X-Halyard-Tier" in bad.json()["error"]["message"]
+    metrics = (await get(f"{url}/metrics")).text
+    assert 'halyard:router_shed_total{reason="timeout",tier="batch"} 1.0' in metrics
+
+
+async def test_requests_past_the_headroom_wait_for_a_slot_instead_of_failing(workers, router):
+    worker = await workers("w", delay=0.4)
+    # saturation 2: standard requests may have 3 in flight on the only backend
+    url, _ = await router(backends=(worker.url,), saturation=2)
+    answers = await asyncio.gather(*(post(url, completion(f"r{i}")) for i in range(5)))
+    assert [a.status_code for a in answers] == [200] * 5
+    assert len(worker.bodies) == 5
+
+
+async def test_without_a_queue_wait_the_same_load_is_shed(workers, router):
+    worker = await workers("w", delay=0.4)
+    url, _ = await router(backends=(worker.url,), saturation=2, queue_wait_standard=0, queue_wait_batch=0)
+    answers = await asyncio.gather(*(post(url, completion(f"r{i}")) for i in range(5)))
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 429, 429]
 
 
 async def test_response_cache_replays_deterministic_answers(workers, router):

@@ -88,6 +88,16 @@ def test_ready_pods_are_kept_while_replacements_pend():
     assert d.desired == 4  # only the pending pods go, even though no traffic is left
 
 
+def test_pods_stuck_beside_a_covered_target_do_not_block_scale_down():
+    # after a spot reclaim in a stock-out: 56 Ready (on-demand fallback), 52 spot pods that
+    # cannot schedule; the load needs 20 replicas at the learned capacity
+    params = ScalingParams(min_replicas=1, max_replicas=60, behavior=Behavior(scale_down_window_s=0, scale_down_cooldown_s=0))
+    state = replace(_learned("requests", 5.0), history=((-1000.0, 56),))
+    d = autoscale(params, ReplicaObservation(current=56, ready=56, pending=52),
+                  metrics(rate=92.0, queue=0, pods=56), 0.0, state)
+    assert d.desired == 20
+
+
 def test_learns_capacity_and_scales_with_the_rate():
     params = ScalingParams(min_replicas=1, max_replicas=50, slo=SLO(ttft_p95_s=0.5, itl_p95_s=0.05))
     sizes = _run(lambda k: 40.0 if k < 60 else 40.0 + (k - 60) * 2.0, steps=120, params=params)

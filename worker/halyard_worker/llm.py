@@ -13,7 +13,8 @@ class LLM:
     Keywords are `EngineConfig` fields: dtype, quantization, device,
     max_model_len, max_num_seqs, max_num_batched_tokens, block_size,
     kv_cache_memory (bytes, CPU), gpu_memory_utilization,
-    enable_prefix_caching, seed.
+    enable_prefix_caching, seed, tensor_parallel_size (ranks the model is
+    split over: processes this one spawns; `close()` stops them).
     """
 
     def __init__(self, model: str, **kwargs):
@@ -21,6 +22,16 @@ class LLM:
 
         self.engine = LLMEngine(EngineConfig(model=str(model), **kwargs))
         self._next_id = 0
+
+    def close(self) -> None:
+        """Stop the engine's other tensor-parallel ranks (also at interpreter exit)."""
+        self.engine.shutdown()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     @property
     def tokenizer(self):

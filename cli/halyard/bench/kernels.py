@@ -1,9 +1,11 @@
 """`halyard bench kernels`: CUDA kernel bandwidth against the torch reference (GPU).
 
 Measures device copy bandwidth first, then weight-only GEMV (bf16 via torch's
-matmul, int8 and int4 via the CuPy kernels and via the torch reference) and
-paged decode attention, each reported as a fraction of the copy bandwidth,
-on Llama-3-8B shapes. Figures are printed (and written as JSON with --json);
+matmul, int8 and int4 via the CuPy kernels and via the torch reference) on
+every linear of a Llama-3-8B layer (qkv, o, gate_up, down), rotating over
+enough copies of each weight to exceed the L2 cache (`weight_copies`), so a
+figure is DRAM bandwidth, not one weight re-read from L2; and paged decode
+attention; each reported as a fraction of the copy bandwidth. Figures are printed (and written as JSON with --json);
 nothing here asserts a speed. Without a CUDA GPU it says so and exits 2.
 """
 from __future__ import annotations
@@ -58,6 +60,13 @@ def weight_bytes(out_features: int, in_features: int, fmt: str, group: int = 128
     if fmt == "int4":
         return body + 2 * 2 * out_features * (in_features // group)
     return body
+
+
+def weight_copies(bytes_per_copy: int, l2_bytes: int, factor: int = 2) -> int:
+    """How many copies of one weight a GEMV measurement rotates over so that
+    each call reads its weight from DRAM, not from the previous call's L2
+    lines: enough to span `factor` times the L2 cache."""
+    return max(1, -(-factor * l2_bytes // bytes_per_copy))
 
 
 def decode_bytes_per_token(shape: ModelShape, fmt: str) -> int:

@@ -6,7 +6,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from halyard.bench.kernels import ModelShape, Result, weight_bytes
+from halyard.bench.kernels import ModelShape, Result, weight_bytes, weight_copies
 from halyard_worker.kernels import paged_attention, quant_gemm, reference
 
 
@@ -33,26 +33,47 @@ def copy_bandwidth(iters: int) -> float:
     return 2 * src.numel() / seconds_per_call(lambda: dst.copy_(src), iters)
 
 
+def rotating(fn, copies: list[tuple]):
+    """A call of `fn(*copies[i])`, i advancing every call (a different weight each time)."""
+    state = {"i": 0}
+
+    def call():
+        state["i"] = (state["i"] + 1) % len(copies)
+        return fn(*copies[state["i"]])
+
+    return call
+
+
+def weight_sets(n: int, k: int, dtype, l2_bytes: int) -> dict[str, list[tuple]]:
+    """Per format, enough random weights [n, k] (quantized for int8/int4) to span twice the L2."""
+    sets: dict[str, list[tuple]] = {}
+    for fmt in ("bf16", "int8", "int4"):
+        sets[fmt] = []
+        for _ in range(weight_copies(weight_bytes(n, k, fmt), l2_bytes)):
+            w = torch.randn(n, k, dtype=dtype, device="cuda") * 0.02
+            sets[fmt].append((w,) if fmt == "bf16" else reference.quantize_int8(w) if fmt == "int8"
+                             else reference.quantize_int4(w, 128))
+    return sets
+
+
 def gemv_results(shape: ModelShape, batches: list[int], dtype, iters: int) -> list[Result]:
     out = []
-    for name in ("gate_up", "down"):
-        n, k = shape.linears()[name]
-        w = torch.randn(n, k, dtype=dtype, device="cuda") * 0.02
-        q8, s8 = reference.quantize_int8(w)
-        q4, s4, z4 = reference.quantize_int4(w, 128)
+    l2 = torch.cuda.get_device_properties(torch.cuda.current_device()).L2_cache_size
+    for name, (n, k) in shape.linears().items():
+        sets = weight_sets(n, k, dtype, l2)
         for m in batches:
             x = torch.randn(m, k, dtype=dtype, device="cuda")
             io = 2 * m * (n + k)
-            label = f"{m}x{k} @ {n}x{k}"
-            cases = [("bf16", "torch", lambda: F.linear(x, w)),
-                     ("int8", "cupy", lambda: quant_gemm.int8_linear(x, q8, s8)),
-                     ("int8", "torch", lambda: reference.int8_linear(x, q8, s8)),
-                     ("int4", "cupy", lambda: quant_gemm.int4_linear(x, q4, s4, z4, 128)),
-                     ("int4", "torch", lambda: reference.int4_linear(x, q4, s4, z4, 128))]
+            label = f"{m}x{k} @ {n}x{k} ({name})"
+            cases = [("bf16", "torch", lambda w: F.linear(x, w)),
+                     ("int8", "cupy", lambda q, s: quant_gemm.int8_linear(x, q, s)),
+                     ("int8", "torch", lambda q, s: reference.int8_linear(x, q, s)),
+                     ("int4", "cupy", lambda q, s, z: quant_gemm.int4_linear(x, q, s, z, 128)),
+                     ("int4", "torch", lambda q, s, z: reference.int4_linear(x, q, s, z, 128))]
             for fmt, impl, fn in cases:
-                t = seconds_per_call(fn, iters)
+                t = seconds_per_call(rotating(fn, sets[fmt]), iters)
                 out.append(Result(f"gemv_{fmt}", impl, label, weight_bytes(n, k, fmt) + io, t))
-        del w, q8, s8, q4, s4, z4
+        del sets
     return out
 
 

@@ -58,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads for every method, 0 = torch default (default 1: on a shared "
                              "machine OpenMP spin-waits make more threads slower)")
+    parser.add_argument("--tensor-parallel-size", type=int, default=1,
+                        help="split the engine's model over N ranks (processes; gloo on CPU, one GPU each "
+                             "on cuda); transformers always runs on one")
     parser.add_argument("--skip-transformers", action="store_true", help="engine only")
     parser.add_argument("--out", help="write the results as JSON here")
 
@@ -85,14 +88,16 @@ def bench_engine(args, model: str, work: Workload) -> Result:
 
     llm = LLM(model, dtype=args.dtype, device=args.device, quantization=None if args.quantization == "none" else args.quantization,
               max_num_seqs=args.max_num_seqs, max_num_batched_tokens=args.max_num_batched_tokens,
-              enable_prefix_caching=False)
+              enable_prefix_caching=False, tensor_parallel_size=args.tensor_parallel_size)
     params = [SamplingParams(temperature=0, max_tokens=n, ignore_eos=True) for n in work.output_lens]
-    llm.generate(work.prompts[:4], params[:4])  # warm-up
-    start = time.perf_counter()
-    outs = llm.generate(work.prompts, params)
-    seconds = time.perf_counter() - start
+    with llm:
+        llm.generate(work.prompts[:4], params[:4])  # warm-up
+        start = time.perf_counter()
+        outs = llm.generate(work.prompts, params)
+        seconds = time.perf_counter() - start
     assert [len(o.token_ids) for o in outs] == work.output_lens
-    return Result("halyard engine", seconds, work.total_output)
+    name = "halyard engine" + (f" (TP={args.tensor_parallel_size})" if args.tensor_parallel_size > 1 else "")
+    return Result(name, seconds, work.total_output)
 
 
 def _hf_generate(hf, torch, ids, mask, n):

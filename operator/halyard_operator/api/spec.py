@@ -110,8 +110,17 @@ class EngineSpec:
 class ResourcesSpec:
     """Per-replica compute."""
 
-    gpus: int = spec_field("GPUs per replica (nvidia.com/gpu limit); 0 runs on CPU.",
-                           default=1, minimum=0, maximum=16)
+    RULES = (
+        Rule(cel="self.gpus in [0, 1, 2, 4, 8, 16]",
+             message="spec.resources.gpus must be 0 (CPU) or a power of two (1, 2, 4, 8, 16): it is the "
+                     "replica's tensor-parallel size",
+             path="gpus", check=lambda r: r.gpus in (0, 1, 2, 4, 8, 16)),
+    )
+
+    gpus: int = spec_field("GPUs per replica (nvidia.com/gpu limit); 0 runs on CPU. More than one "
+                           "splits the model over them (tensor parallelism, one worker process per GPU: "
+                           "--tensor-parallel-size); 0 (CPU) or a power of two that divides the model's "
+                           "attention heads.", default=1, minimum=0, maximum=16)
     gpu_product: str | None = spec_field(
         "GPU model to require via the nvidia.com/gpu.product node label, "
         "e.g. NVIDIA-H100-80GB-HBM3.", max_length=128)

@@ -30,6 +30,7 @@ MANAGED_FLAGS = {
     "--no-prefix-caching": "from spec.engine.prefixCaching",
     "--drain-timeout": "from spec.engine.drainTimeout",
     "--revision": "from spec.model.revision", "--model-cache": "to the model cache volume",
+    "--tensor-parallel-size": "from spec.resources.gpus",
 }
 REMOTE_SCHEMES = ("hf://", "s3://")
 
@@ -103,6 +104,8 @@ def worker_args(spec: LLMDeploymentSpec, cache_dir: str) -> list[str]:
     args = ["serve", *model_args(spec), *cache,
             "--served-model-name", spec.model.name, "--host", "$(POD_IP)", "--port", str(PORT)]
     args += _engine_flags(engine)
+    if spec.resources.gpus > 1:
+        args += ["--tensor-parallel-size", str(spec.resources.gpus)]  # one rank per GPU
     args += ["--drain-timeout", _seconds(engine.drain_timeout)]
     return args + list(engine.extra_args)
 

@@ -60,6 +60,9 @@ def router_args(owner: Owner, spec: LLMDeploymentSpec) -> list[str]:
             "--block-size", str(engine_block_size(spec)),
             "--saturation", str(spec.engine.max_num_seqs or DEFAULT_MAX_NUM_SEQS),
             "--hold-timeout", f"{router.hold_timeout:g}", "--hold-max", str(router.hold_max),
+            "--queue-max", str(router.queue.max_requests),
+            *(arg for tier in ("critical", "standard", "batch")
+              for arg in (f"--queue-wait-{tier}", f"{getattr(router.queue.max_wait, tier):g}")),
             "--served-model-name", spec.model.name]
     if router.cache.enabled:
         args += ["--cache-entries", str(router.cache.max_entries), "--cache-bytes", str(router.cache.max_bytes),

@@ -200,8 +200,11 @@ def _stabilise(params: ScalingParams, obs: ReplicaObservation, history, now, las
     cooled = last_change_at is None or now - last_change_at >= b.scale_down_cooldown_s
     if down_rec < current and cooled:
         target = max(down_rec, current - b.scale_down_max_step)
-        if obs.pending > 0:
-            target = max(target, min(obs.ready, current))  # trim pending pods only; keep ready ones
+        if obs.pending > 0 and obs.ready < current:
+            # the target is still filling: trim pending pods only, keep ready ones. Once
+            # ready covers the target, pending pods are surplus (e.g. spot pods stuck in a
+            # stock-out while on-demand fallback serves): they never block a scale-down.
+            target = max(target, obs.ready)
         return target
     return current
 

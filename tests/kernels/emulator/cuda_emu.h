@@ -36,6 +36,7 @@ inline std::mutex emu_atomic;
 inline float w_s[1 << 16];  // `extern __shared__` (dynamic shared memory)
 
 inline void __syncthreads() { emu.block->arrive_and_wait(); }
+inline void __syncwarp(unsigned = 0xffffffffu) { emu.warps[threadIdx.x / 32]->arrive_and_wait(); }
 
 inline float __shfl_xor_sync(unsigned, float v, int lane_mask, int width = 32) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;

@@ -19,7 +19,7 @@ from halyard_worker.kernels import nvrtc
 HERE = Path(__file__).resolve().parent
 CTYPES = {np.uint64: ctypes.c_uint64, np.int64: ctypes.c_int64, np.int32: ctypes.c_int32,
           np.float32: ctypes.c_float}
-LAUNCHER_MODULES = ("rmsnorm", "silu_mul", "rotary", "kv_cache", "paged_attention", "quant_gemm")
+LAUNCHER_MODULES = ("rmsnorm", "silu_mul", "rotary", "kv_cache", "paged_attention", "prefill_attention", "quant_gemm")
 BLOCK_TIMEOUT_S = 60
 LAUNCHED: collections.Counter = collections.Counter()  # kernel function name -> launches
 

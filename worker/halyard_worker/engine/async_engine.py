@@ -93,6 +93,7 @@ class AsyncEngine:
             self._output_thread.join(timeout)
         self._thread = self._output_thread = None
         self._abort_all()
+        self.engine.shutdown()
 
     # -- requests ------------------------------------------------------------
     async def generate(self, request_id: str, prompt: str | list[int], params: SamplingParams,

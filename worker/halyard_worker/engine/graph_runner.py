@@ -51,7 +51,7 @@ class GraphRunner:
 
     def _forward(self, input_ids, positions, slot_mapping, block_tables, context_lens):
         meta = AttentionMetadata(slot_mapping=slot_mapping, num_decodes=input_ids.shape[0],
-                                 decode_block_tables=block_tables, decode_context_lens=context_lens, prefills=())
+                                 decode_block_tables=block_tables, decode_context_lens=context_lens, prefill=None)
         return self.model.compute_logits(self.model(input_ids, positions, self.kv_caches, meta))
 
     @torch.inference_mode()

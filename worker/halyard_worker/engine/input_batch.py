@@ -28,7 +28,8 @@ class RowInfo:
 
 class InputBatch:
     """Arrays, R rows: token_ids [R, L] int64, num_tokens [R], num_computed [R],
-    block_table [R, MB] int64, num_blocks [R]; `rid[r]` is row r's request id."""
+    block_table [R, MB] int64, num_blocks [R]; `rid[r]` is row r's request id,
+    `special[r]` whether it needs the full sampler (not plain greedy argmax)."""
 
     def __init__(self, rows: int, max_model_len: int, block_size: int, pin: bool = False):
         self.max_model_len, self.block_size, self.pin = max_model_len, block_size, pin
@@ -52,10 +53,10 @@ class InputBatch:
             if old:
                 arr[:old] = getattr(self, name)
             setattr(self, name, arr)
-        rid = np.empty(rows, dtype=object)
+        rid, special = np.empty(rows, dtype=object), np.zeros(rows, dtype=bool)
         if old:
-            rid[:old] = self.rid
-        self.rid = rid
+            rid[:old], special[:old] = self.rid, self.special
+        self.rid, self.special = rid, special
         self.free.extend(range(rows - 1, old - 1, -1))
         self.capacity = rows
 
@@ -73,7 +74,7 @@ class InputBatch:
         self.num_tokens[row], self.num_computed[row] = n, num_computed
         self.block_table[row, :nb] = block_ids
         self.num_blocks[row] = nb
-        self.rid[row] = request_id
+        self.rid[row], self.special[row] = request_id, special
         self.info[request_id] = RowInfo(row, num_prompt_tokens, params, generator, special)
         self.row_of[request_id] = row
 
@@ -81,7 +82,7 @@ class InputBatch:
         info = self.info.pop(request_id, None)
         if info is not None:
             del self.row_of[request_id]
-            self.rid[info.row] = None
+            self.rid[info.row], self.special[info.row] = None, False
             self.free.append(info.row)
 
     def append_blocks(self, request_id: str, block_ids) -> None:

@@ -135,6 +135,10 @@ class LLMEngine:
                         if rid not in done]
         return outputs
 
+    def shutdown(self) -> None:
+        """Release what outlives a step: the other tensor-parallel ranks' processes."""
+        self.runner.close()
+
     def stats(self) -> EngineStats:
         bm = self.block_manager
         return EngineStats(

@@ -6,6 +6,10 @@ vectorized indexing (decodes first, shortest context first, then prefill
 chunks), sends them to the device in one copy, runs the model over the paged
 KV cache, samples, and returns a `RunnerOutput` of plain numbers. The one
 host sync per step is reading the sampled token ids back.
+
+Tensor parallel (`engine/tp_ranks.py`): rank 0's runner has a `link` and
+sends each step to the other ranks before running it; their runners run it
+through `follow` and take the sampled tokens from rank 0 instead of sampling.
 """
 from __future__ import annotations
 
@@ -15,10 +19,12 @@ import torch
 from halyard_worker.engine.graph_plan import replayable
 from halyard_worker.engine.input_batch import InputBatch
 from halyard_worker.engine.sampler import SamplingRow, sample, sample_isolated
+from halyard_worker.engine.sampling_table import SamplingTable, SamplingValues, sampling_values
 from halyard_worker.engine.scheduler import RunnerOutput, SchedulerOutput
 from halyard_worker.engine.step_inputs import StepPlan, plan_step
 from halyard_worker.engine.types import SamplingParams
-from halyard_worker.model.llama import AttentionMetadata, LlamaModel, PrefillSpan
+from halyard_worker.model.llama import AttentionMetadata, LlamaModel
+from halyard_worker.model.prefill import PrefillBatch
 
 
 def kv_bytes_per_block(model: LlamaModel, block_size: int, dtype: torch.dtype) -> int:
@@ -37,8 +43,8 @@ def needs_full_sampler(params: SamplingParams) -> bool:
 class ModelRunner:
     def __init__(self, model: LlamaModel, num_blocks: int, block_size: int, dtype: torch.dtype,
                  device: str, seed: int = 0, eos_token_ids: tuple[int, ...] = (),
-                 max_model_len: int | None = None, max_num_seqs: int = 64):
-        c = model.config
+                 max_model_len: int | None = None, max_num_seqs: int = 64, link=None, leader: bool = True):
+        c = model.config  # this rank's heads under tensor parallelism
         self.model, self.block_size, self.device = model, block_size, torch.device(device)
         self.eos_token_ids = eos_token_ids
         # [layer, k/v, block, slot, kv head, dim]
@@ -47,14 +53,24 @@ class ModelRunner:
         self.kv_caches = [(self.kv[i, 0], self.kv[i, 1]) for i in range(c.num_layers)]
         max_len = max_model_len or model.rope_cos.shape[0]
         self.batch = InputBatch(max_num_seqs, max_len, block_size, pin=self.device.type == "cuda")
+        self.sampling = SamplingTable(max_num_seqs, self.device, pin=self.device.type == "cuda")
         self.generators: dict[str, torch.Generator | None] = {}  # built at intake, kept across preemption
+        self.values: dict[str, SamplingValues] = {}  # each request's sampling-table row, from intake
         self.seed = seed
         self._counter = 0
         self.graphs = None  # a GraphRunner once `capture_graphs` ran
+        self.link, self.leader = link, leader  # rank 0 sends steps over `link`; followers do not sample
+        self._sampled: dict[str, int] = {}  # tokens of the last step, for the followers' batches
+
+    def close(self) -> None:
+        """Stop the other tensor-parallel ranks (none without tensor parallelism)."""
+        if self.link is not None:
+            self.link.close()
 
     def add_request(self, request_id: str, params: SamplingParams) -> None:
         """Build the request's own torch state (its RNG) at intake, outside the
         shared step: a failure here fails this request alone."""
+        self.values[request_id] = sampling_values(params)
         self.generators[request_id] = self._generator(params)
 
     def capture_graphs(self, plan) -> None:
@@ -68,8 +84,11 @@ class ModelRunner:
     def _update_states(self, out: SchedulerOutput) -> None:
         batch = self.batch
         for rid in out.finished_request_ids:
+            if rid in batch.row_of:
+                self.sampling.clear(batch.row_of[rid])
             batch.remove(rid)
             self.generators.pop(rid, None)
+            self.values.pop(rid, None)
         for new in out.new_requests:
             old = batch.info.get(new.request_id)
             if old is None and new.request_id not in self.generators:  # added without add_request (tests)
@@ -77,6 +96,8 @@ class ModelRunner:
             gen = old.generator if old else self.generators[new.request_id]
             batch.add(new.request_id, new.token_ids, new.num_prompt_tokens, new.block_ids,
                       new.num_computed_tokens, new.params, gen, needs_full_sampler(new.params))
+            self.sampling.ensure(batch.capacity)
+            self.sampling.set(batch.row_of[new.request_id], self.values[new.request_id])
         cached = out.cached_requests
         if cached.request_ids:
             batch.num_computed[batch.rows_of(cached.request_ids)] = cached.num_computed_tokens
@@ -101,14 +122,28 @@ class ModelRunner:
         if plan.num_decodes:
             tables = self._to_device(plan.decode_tables)  # [D, W]
             lens = self._to_device(plan.decode_lens)  # [D]
-        prefills = tuple(PrefillSpan(q0, n, ctx, self._to_device(self.batch.block_table[row, :nb]))
-                         for q0, n, ctx, row, nb in plan.prefills)
+        prefill = None
+        if plan.prefills:
+            q_lens = [p[1] for p in plan.prefills]
+            ctx_lens = [p[2] for p in plan.prefills]
+            prefill = PrefillBatch.build(plan.num_decodes, q_lens, ctx_lens, plan.prefill_tables, self._to_device)
         return AttentionMetadata(slot_mapping=flat[2], num_decodes=plan.num_decodes,
-                                 decode_block_tables=tables, decode_context_lens=lens, prefills=prefills)
+                                 decode_block_tables=tables, decode_context_lens=lens, prefill=prefill)
 
     # -- step ---------------------------------------------------------------
     @torch.inference_mode()
+    def follow(self, sampled: dict[str, int], out: SchedulerOutput) -> None:
+        """A follower rank: take rank 0's tokens of the last step, run this one."""
+        if sampled:
+            rids = list(sampled)
+            self.batch.append_tokens(self.batch.rows_of(rids), np.asarray([sampled[r] for r in rids], np.int64))
+        self.execute(out)
+
+    @torch.inference_mode()
     def execute(self, out: SchedulerOutput) -> RunnerOutput:
+        if self.link is not None:
+            self.link.send((self._sampled, out))
+            self._sampled = {}
         self._update_states(out)
         if out.is_empty:
             return RunnerOutput({}, {})
@@ -127,7 +162,11 @@ class ModelRunner:
         if not len(plan.sample_rows):
             return RunnerOutput({}, {}, prompt_lps)
         logits = self.model.compute_logits(hidden.index_select(0, rows))
+        if not self.leader:
+            return RunnerOutput({}, {})
         result = self._sample(plan, logits)  # [S, V] float32 -> tokens
+        if self.link is not None:
+            self._sampled = result.sampled
         return RunnerOutput(result.sampled, result.logprobs, prompt_lps, result.failed) if prompt_lps else result
 
     def _prompt_logprobs(self, plan: StepPlan, hidden: torch.Tensor) -> dict:
@@ -155,12 +194,13 @@ class ModelRunner:
         batch = self.batch
         rids = batch.rid[plan.sample_batch_rows].tolist()
         lps, failed = None, {}
-        if any(batch.info[r].special for r in rids):
+        if batch.special[plan.sample_batch_rows].any():
             rows = [self._sampling_row(r) for r in rids]
+            table = self.sampling.rows(plan.sample_batch_rows, self._to_device(plan.sample_batch_rows))
             try:
-                tokens, lps = sample(logits, rows)
+                tokens, lps = sample(logits, rows, table)
             except Exception:  # find the request(s) at fault; the others still get their token
-                tokens, lps, bad = sample_isolated(logits, rows)
+                tokens, lps, bad = sample_isolated(logits, rows, table)
                 failed = {rids[i]: message for i, message in bad.items()}
         else:
             tokens = logits.argmax(dim=-1).tolist()  # the step's one host sync
@@ -179,6 +219,11 @@ class ModelRunner:
         return RunnerOutput(sampled, logprobs, {}, failed)
 
     def _sampling_row(self, request_id: str) -> SamplingRow:
+        """Token histories only for rows whose penalties or min_tokens read them."""
         info = self.batch.info[request_id]
-        prompt, output = self.batch.tokens_of(request_id)
-        return SamplingRow(info.params, prompt, output, info.generator, self.eos_token_ids)
+        p = info.params
+        n_out = int(self.batch.num_tokens[info.row]) - info.num_prompt_tokens
+        if p.repetition_penalty != 1.0 or p.presence_penalty or p.frequency_penalty:
+            prompt, output = self.batch.tokens_of(request_id)
+            return SamplingRow(p, prompt, output, info.generator, self.eos_token_ids)
+        return SamplingRow(p, (), (), info.generator, self.eos_token_ids, n_out)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from halyard_worker.engine.sampling_table import MIN_P, TEMPERATURE, TOP_P, SamplingRows, sampling_values
 from halyard_worker.engine.types import SamplingParams
 
 
@@ -25,6 +26,11 @@ class SamplingRow:
     output_ids: list[int]
     generator: torch.Generator | None
     eos_token_ids: tuple[int, ...]
+    num_output: int | None = None  # outputs so far, when output_ids is left empty (no penalty reads it)
+
+    @property
+    def n_out(self) -> int:
+        return len(self.output_ids) if self.num_output is None else self.num_output
 
 
 def apply_top_k(logits: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -83,7 +89,7 @@ def apply_logit_bias(logits: torch.Tensor, rows: list[SamplingRow]) -> torch.Ten
 def mask_min_tokens(logits: torch.Tensor, rows: list[SamplingRow]) -> torch.Tensor:
     """Forbid EOS and stop tokens until a request has `min_tokens` outputs."""
     for i, row in enumerate(rows):
-        if len(row.output_ids) >= row.params.min_tokens:
+        if row.n_out >= row.params.min_tokens:
             continue
         banned = list(row.params.stop_token_ids)
         if not row.params.ignore_eos:
@@ -99,17 +105,23 @@ def _needs_processing(p: SamplingParams, n_out: int) -> bool:
             or n_out < p.min_tokens or bool(p.logit_bias))
 
 
-def sample(logits: torch.Tensor, rows: list[SamplingRow]):
-    """logits: [S, V] float32 -> (token ids: list[int], logprobs per row or None)."""
+def sample(logits: torch.Tensor, rows: list[SamplingRow], table: SamplingRows | None = None):
+    """logits: [S, V] float32 -> (token ids: list[int], logprobs per row or None).
+
+    `table` holds the rows' temperature / top-k / top-p / min-p as device
+    tensors (the runner's persistent `SamplingTable`); without it they are
+    built from `rows`' parameters."""
     logprobs = _logprobs(logits, rows)
-    if any(_needs_processing(r.params, len(r.output_ids)) for r in rows):
+    if any(_needs_processing(r.params, r.n_out) for r in rows):
         logits = mask_min_tokens(apply_penalties(apply_logit_bias(logits.clone(), rows), rows), rows)
     greedy = logits.argmax(dim=-1)  # [S]
     random_idx = [i for i, r in enumerate(rows) if not r.params.greedy]
     if not random_idx:
         return greedy.tolist(), logprobs
     tokens = greedy.clone()
-    sub = _warp(logits[random_idx], [rows[i].params for i in random_idx])
+    params = table.select(random_idx) if table is not None else _table_of([rows[i].params for i in random_idx],
+                                                                          logits.device)
+    sub = _warp(logits[random_idx], params)
     probs = sub.softmax(dim=-1)
     for j, i in enumerate(random_idx):
         noise = torch.empty_like(probs[j]).exponential_(generator=rows[i].generator)
@@ -117,13 +129,13 @@ def sample(logits: torch.Tensor, rows: list[SamplingRow]):
     return tokens.tolist(), logprobs
 
 
-def sample_isolated(logits: torch.Tensor, rows: list[SamplingRow]):
+def sample_isolated(logits: torch.Tensor, rows: list[SamplingRow], table: SamplingRows | None = None):
     """Like `sample`, one row at a time: (tokens, logprobs, {row: error}); a
     failed row's token is -1."""
     tokens, logprobs, failed = [], {}, {}
     for i, row in enumerate(rows):
         try:
-            (token,), lp = sample(logits[i:i + 1], [row])
+            (token,), lp = sample(logits[i:i + 1], [row], table.select([i]) if table is not None else None)
         except Exception as err:  # this row's parameters or state: fail it alone
             tokens.append(-1)
             failed[i] = f"{type(err).__name__}: {err}"
@@ -134,16 +146,23 @@ def sample_isolated(logits: torch.Tensor, rows: list[SamplingRow]):
     return tokens, (logprobs or None), failed
 
 
-def _warp(logits: torch.Tensor, params: list[SamplingParams]) -> torch.Tensor:
-    dev = logits.device
-    temp = torch.tensor([p.temperature for p in params], dtype=logits.dtype, device=dev)
-    logits = logits / temp[:, None]
-    if any(p.top_k > 0 for p in params):
-        logits = apply_top_k(logits, torch.tensor([p.top_k for p in params], device=dev))
-    if any(p.top_p < 1 for p in params):
-        logits = apply_top_p(logits, torch.tensor([p.top_p for p in params], dtype=logits.dtype, device=dev))
-    if any(p.min_p > 0 for p in params):
-        logits = apply_min_p(logits, torch.tensor([p.min_p for p in params], dtype=logits.dtype, device=dev))
+def _table_of(params: list[SamplingParams], device) -> SamplingRows:
+    """A `SamplingRows` built from parameter objects (callers without a persistent table)."""
+    values = [sampling_values(p) for p in params]
+    return SamplingRows(torch.stack([v.floats for v in values]).to(device),
+                        torch.stack([v.top_k for v in values]).to(device),
+                        any(p.top_k > 0 for p in params), any(p.top_p < 1 for p in params),
+                        any(p.min_p > 0 for p in params))
+
+
+def _warp(logits: torch.Tensor, table: SamplingRows) -> torch.Tensor:
+    logits = logits / table.column(TEMPERATURE).to(logits.dtype)[:, None]
+    if table.uses_top_k:
+        logits = apply_top_k(logits, table.top_k)
+    if table.uses_top_p:
+        logits = apply_top_p(logits, table.column(TOP_P).to(logits.dtype))
+    if table.uses_min_p:
+        logits = apply_min_p(logits, table.column(MIN_P).to(logits.dtype))
     return logits
 
 

@@ -147,19 +147,73 @@ def calibration_ids(config: EngineConfig, tokenizer) -> list[list[int]] | None:
     return [tokenizer.encode(t) for t in texts] or None
 
 
+def check_tensor_parallel_size(config: EngineConfig, mc: ModelConfig) -> None:
+    """Refuse at start-up a tensor-parallel size that cannot split this model."""
+    from halyard_worker.model.tp_plan import check_tensor_parallel
+
+    try:
+        check_tensor_parallel(mc, config.tensor_parallel_size)
+    except ValueError as err:
+        raise InvalidParameter("tensor_parallel_size", str(err)) from None
+    if config.tensor_parallel_size > 1 and (config.quantization == "int4-awq" or config.quantization_calibration):
+        raise InvalidParameter("tensor_parallel_size", "activation-aware calibration (int4-awq, "
+                               "--calibration-text) is not supported with --tensor-parallel-size > 1; "
+                               "use int8 or int4 without calibration text")
+    if config.tensor_parallel_size > 1 and str(config.device).startswith("cuda"):
+        first = torch.device(config.device).index or 0
+        if first + config.tensor_parallel_size > torch.cuda.device_count():
+            raise InvalidParameter("tensor_parallel_size", f"--tensor-parallel-size "
+                                   f"{config.tensor_parallel_size} needs that many GPUs from {config.device}; "
+                                   f"{torch.cuda.device_count()} visible")
+
+
 def build_runner(config: EngineConfig) -> Built:
+    """Rank 0 (the only rank without tensor parallelism): model, KV pool, runner;
+    with `tensor_parallel_size` N > 1 it also starts ranks 1..N-1."""
     path = resolve_model_path(config.model)
     mc = load_config(path)
-    device = torch.device(config.device)
+    check_tensor_parallel_size(config, mc)
+    if config.tensor_parallel_size == 1:
+        return _build(config, path, mc)
+    from halyard_worker.engine.tp_ranks import start_ranks
+
+    comm, link = start_ranks(config, config.tensor_parallel_size)
+    try:
+        return _build(config, path, mc, comm, link)
+    except BaseException:
+        link.close()
+        raise
+
+
+def build_rank_runner(config: EngineConfig, comm) -> ModelRunner:
+    """A follower rank's runner (`engine/tp_ranks.py`)."""
+    import os
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // comm.size))
+    path = resolve_model_path(config.model)
+    return _build(config, path, load_config(path), comm).runner
+
+
+def _build(config: EngineConfig, path, mc: ModelConfig, comm=None, link=None) -> Built:
+    from halyard_worker.model.tp_plan import ShardPlan
+
+    plan = ShardPlan(mc, comm.rank, comm.size) if comm is not None else None
+    device = comm.device if comm is not None else torch.device(config.device)
+    local = plan.local_config() if plan else mc  # this rank's heads and MLP width
     dtype = choose_dtype(config.dtype, mc, device.type)
     max_len = choose_max_model_len(config, mc)
-    tokenizer = load_tokenizer(config.tokenizer or str(path))
-    calibration = calibration_ids(config, tokenizer)
-    model = load_model(path, mc, dtype, str(device), max_len, config.quantization, calibration)
-    log.info("hot-path ops: %s", install_ops(config.kernels, device, mc, dtype))
-    graphs = graph_plan_for(config, device, mc, max_len)
+    leader = comm is None or comm.rank == 0
+    tokenizer = load_tokenizer(config.tokenizer or str(path)) if leader else None  # followers never sample
+    calibration = calibration_ids(config, tokenizer) if leader else None
+    model = load_model(path, mc, dtype, str(device), max_len, config.quantization, calibration, plan, comm)
+    log.info("hot-path ops: %s", install_ops(config.kernels, device, local, dtype))
+    graphs = None
+    if comm is None:
+        graphs = graph_plan_for(config, device, mc, max_len)
+    elif device.type == "cuda":
+        log.info("CUDA graphs off: tensor-parallel steps run eagerly")
     per_block = kv_bytes_per_block(model, config.block_size, dtype)
-    reserve = activation_reserve(config, mc, dtype) if device.type == "cuda" else 0
+    reserve = activation_reserve(config, local, dtype) if device.type == "cuda" else 0
     if graphs is not None:
         reserve += scratch_bytes(graphs, config.block_size, mc.num_heads, mc.head_dim)
     budget = kv_budget_bytes(config, device) - reserve
@@ -167,6 +221,8 @@ def build_runner(config: EngineConfig) -> Built:
     if device.type == "cpu" and config.kv_cache_memory is None:
         # no point in a default pool larger than every sequence at full length, twice
         num_blocks = min(num_blocks, 2 * config.max_num_seqs * -(-max_len // config.block_size))
+    if comm is not None:
+        num_blocks = comm.min_int(num_blocks)  # every rank holds the same blocks
     if num_blocks < 1:
         raise InvalidParameter("kv_cache_memory", f"budget {budget} bytes holds no KV block "
                                f"({per_block} bytes per block of {config.block_size} tokens)")
@@ -174,9 +230,9 @@ def build_runner(config: EngineConfig) -> Built:
         log.warning("KV pool holds %d tokens < max_model_len %d: lowering max_model_len to fit",
                     num_blocks * config.block_size, max_len)
         max_len = num_blocks * config.block_size
-    eos = eos_token_ids(path, mc, tokenizer)
+    eos = eos_token_ids(path, mc, tokenizer) if leader else ()
     runner = ModelRunner(model, num_blocks, config.block_size, dtype, str(device), config.seed, eos,
-                         max_model_len=max_len, max_num_seqs=config.max_num_seqs)
+                         max_model_len=max_len, max_num_seqs=config.max_num_seqs, link=link, leader=leader)
     if graphs is not None:
         runner.capture_graphs(make_plan(config.max_num_seqs, max_len, config.block_size))
     return Built(tokenizer, runner, mc, max_len, eos, num_blocks)

@@ -19,7 +19,8 @@ class StepPlan:
     """flat: [3, T] int64 (token ids, positions, KV slots), decodes first.
     decode_tables: [D, W] block ids (W = blocks of the longest decode
     context), decode_lens: [D] context lengths including the new token.
-    prefills: (q_start, q_len, ctx_len, batch row, num blocks) per chunk.
+    prefills: (q_start, q_len, ctx_len, batch row, num blocks) per chunk;
+    prefill_tables: [P, W] their block tables (W = blocks of the longest).
     sample_rows: [S] rows of the flat batch whose logits are sampled;
     sample_batch_rows: [S] the persistent-batch rows they belong to."""
 
@@ -28,6 +29,7 @@ class StepPlan:
     decode_tables: np.ndarray | None
     decode_lens: np.ndarray | None
     prefills: tuple[tuple[int, int, int, int, int], ...]
+    prefill_tables: np.ndarray | None
     sample_rows: np.ndarray
     sample_batch_rows: np.ndarray
 
@@ -60,5 +62,10 @@ def plan_step(batch: InputBatch, scheduled: dict[str, int]) -> StepPlan:
             sample_batch_rows.append(np.array([row]))
         q0 += n
     flat = np.stack([np.concatenate([p[i] for p in parts]) for i in range(3)])
-    return StepPlan(flat, d, tables, lens, tuple(prefills), np.concatenate(samples).astype(np.int64),
+    prefill_tables = None
+    if prefills:
+        width = max(-(-ctx // batch.block_size) for _, _, ctx, _, _ in prefills)
+        prefill_tables = batch.block_table[[p[3] for p in prefills], :width]
+    return StepPlan(flat, d, tables, lens, tuple(prefills), prefill_tables,
+                    np.concatenate(samples).astype(np.int64),
                     np.concatenate(sample_batch_rows).astype(np.int64))

@@ -248,6 +248,7 @@ class EngineConfig:
     quantization_calibration: tuple[str, ...] = ()  # texts for AWQ-style scaling (int8/int4/int4-awq)
     kernels: str = "auto"  # hot-path ops: "auto" (CUDA kernels when usable), "cupy", "torch"
     enforce_eager: bool = False  # no CUDA graphs: every decode step launches its kernels one by one
+    tensor_parallel_size: int = 1  # ranks (processes, one GPU each) the model is split over
 
     def __post_init__(self):
         _check(isinstance(self.model, str) and bool(self.model), "model", "must be a path or URI")
@@ -261,7 +262,7 @@ class EngineConfig:
         _check(self.kernels in KERNEL_MODES, "kernels", f"must be {one_of(KERNEL_MODES)}, got {self.kernels!r}")
         _check(self.device in ("cpu", "cuda") or str(self.device).startswith("cuda:"),
                "device", f"must be cpu or cuda, got {self.device!r}")
-        for name in ("max_num_seqs", "max_num_batched_tokens", "block_size"):
+        for name in ("max_num_seqs", "max_num_batched_tokens", "block_size", "tensor_parallel_size"):
             value = getattr(self, name)
             _check(_is_int(value) and value >= 1, name, f"must be an integer >= 1, got {value!r}")
         _check(self.max_model_len is None or (_is_int(self.max_model_len) and self.max_model_len >= 1),

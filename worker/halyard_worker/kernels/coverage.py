@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 HEAD_DIMS = (16, 32, 64, 128, 256)  # paged_attention.cu instantiations
+PREFILL_HEAD_DIMS = (32, 64, 128, 256)  # prefill_attention.cu instantiations
 MAX_GROUP = 8  # query heads per KV head in paged_attention.cu
 KERNEL_DTYPES = ("float16", "bfloat16")
 
@@ -50,6 +51,9 @@ def _limits(s: ModelShape) -> dict[str, str | None]:
         attention = f"head dim {s.head_dim} is not one of {HEAD_DIMS}"
     elif group is None or group > MAX_GROUP:
         attention = f"GQA ratio {s.num_heads}/{s.num_kv_heads} is not an integer <= {MAX_GROUP}"
+    prefill = attention
+    if attention is None and s.head_dim not in PREFILL_HEAD_DIMS:
+        prefill = f"head dim {s.head_dim} is not one of {PREFILL_HEAD_DIMS}"
     norm = None if s.hidden_size % 8 == 0 else f"hidden size {s.hidden_size} is not a multiple of 8"
     return {
         "rms_norm": norm,
@@ -59,7 +63,7 @@ def _limits(s: ModelShape) -> dict[str, str | None]:
         else f"intermediate size {s.intermediate_size} is not a multiple of 8",
         "write_kv": None if (s.num_kv_heads * s.head_dim) % 8 == 0
         else f"KV heads x head dim {s.num_kv_heads * s.head_dim} is not a multiple of 8",
-        "paged_attention_prefill": "prefill attention runs on torch SDPA (varlen over the paged cache)",
+        "paged_attention_prefill": prefill,
         "paged_attention_decode": attention,
         "int8_linear": None,  # the launcher itself routes shapes it does not cover to torch
         "int4_linear": None,

@@ -100,11 +100,12 @@ def _torch_table() -> dict[str, Callable]:
 
 
 def _cupy_table() -> dict[str, Callable]:
-    from halyard_worker.kernels import kv_cache, paged_attention, quant_gemm, reference, rmsnorm, rotary, silu_mul
+    from halyard_worker.kernels import (
+        kv_cache, paged_attention, prefill_attention, quant_gemm, rmsnorm, rotary, silu_mul)
 
     return {"rms_norm": rmsnorm.rms_norm, "fused_add_rms_norm": rmsnorm.fused_add_rms_norm,
             "rotary": rotary.rotary, "silu_and_mul": silu_mul.silu_and_mul, "write_kv": kv_cache.write_kv,
-            "paged_attention_prefill": reference.paged_attention_prefill,  # torch SDPA (varlen)
+            "paged_attention_prefill": prefill_attention.paged_attention_prefill,
             "paged_attention_decode": paged_attention.paged_attention_decode,
             "int8_linear": quant_gemm.int8_linear, "int4_linear": quant_gemm.int4_linear}
 
@@ -118,6 +119,7 @@ def select_ops(mode: str, device, shape: ModelShape | None = None) -> KernelOps:
     env = None if chosen == "cupy" else (cupy_missing_reason(device) if mode == "auto" else "--kernels torch")
     plan = plan_ops(KernelOps.op_names(), shape, env)
     if mode == "cupy" and plan.torch:
+        # (prefill attention may still fall back: its kernel covers fewer head dims than decode's)
         refused = {op: why for op, why in plan.torch.items() if op != "paged_attention_prefill"}
         if refused:
             raise ValueError("--kernels cupy cannot run this model: " +
@@ -131,6 +133,7 @@ def select_ops(mode: str, device, shape: ModelShape | None = None) -> KernelOps:
 
 KERNEL_FILES = {"rms_norm": "rmsnorm", "fused_add_rms_norm": "rmsnorm", "rotary": "rotary",
                 "silu_and_mul": "silu_mul", "write_kv": "kv_cache", "paged_attention_decode": "paged_attention",
+                "paged_attention_prefill": "prefill_attention",
                 "int8_linear": "w8a16_gemm", "int4_linear": "w4a16_gemm"}
 
 

@@ -15,11 +15,12 @@ from halyard_worker.model.config import RopeConfig
 from halyard_worker.model.llama import rope_cos_sin, rope_inv_freq
 from halyard_worker.model.torch_ops import (
     dequant_int4, dequant_int8, gather_kv, int4_linear, int8_linear, paged_attention_decode,
-    paged_attention_prefill, rms_norm, rotary, silu_and_mul, unpack_int4, write_kv,
+    paged_attention_prefill, paged_attention_prefill_seq, rms_norm, rotary, silu_and_mul, unpack_int4, write_kv,
 )
 
 __all__ = ["dequant_int4", "dequant_int8", "fused_add_rms_norm", "gather_kv", "int4_linear", "int8_linear",
-           "llama3_inv_freq", "paged_attention_decode", "paged_attention_prefill", "quantize_int4",
+           "llama3_inv_freq", "paged_attention_decode", "paged_attention_prefill",
+           "paged_attention_prefill_seq", "quantize_int4",
            "quantize_int8", "rms_norm", "rope_cos_sin", "rotary", "silu_and_mul", "unpack_int4", "write_kv"]
 
 

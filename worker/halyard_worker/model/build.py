@@ -7,7 +7,15 @@ layout) and moved to the device before the next layer is read, so peak memory
 is the finished part of the model plus one layer in the source dtype.
 
 A source has `config` (ModelConfig), `global_weights()` and
-`layer_weights(i)`, both `{halyard name: torch.Tensor | QuantizedWeight}`.
+`layer_weights(i, plan=None, whole=())`, both `{halyard name: torch.Tensor |
+QuantizedWeight}`; given a `ShardPlan` a source may read only the rank's
+slices (names in `whole` it reads whole); `tp_shard` cuts whatever comes whole.
+
+Tensor parallel (`plan`, `comm`): each rank builds its own slices. A float
+row-parallel weight (o_proj, down_proj) that is to be quantized is read whole
+and quantized before it is cut, so its per-row int8 scales (and int4 groups)
+are those of the unsharded model and every rank computes exactly its part of
+the TP=1 layer.
 
 Rules for each linear weight:
 - quantization None: float in the model dtype (quantized ones dequantized);
@@ -26,6 +34,8 @@ from torch import nn
 
 from halyard_worker.model import quant
 from halyard_worker.model.llama import LlamaModel, rope_cache
+from halyard_worker.model.tp_plan import ROW_PARALLEL
+from halyard_worker.model.tp_shard import shard_layer, shard_vocab
 from halyard_worker.model.weights import QuantizedWeight, as_float
 
 log = logging.getLogger(__name__)
@@ -39,6 +49,9 @@ def _param(t: torch.Tensor) -> nn.Parameter:
 
 def place_globals(model: LlamaModel, weights: dict, dtype, device) -> None:
     _require(weights, ["embed_tokens.weight", "norm.weight"], "the model")
+    if model.plan is not None:
+        weights = {n: shard_vocab(as_float(w, dtype), model.plan) if "norm" not in n else w
+                   for n, w in weights.items()}
     model.embed_tokens.weight = _param(as_float(weights.pop("embed_tokens.weight"), dtype).to(device))
     model.norm.weight = _param(as_float(weights.pop("norm.weight"), dtype).to(device))
     if model.config.tie_word_embeddings:
@@ -107,15 +120,24 @@ def place_layer(layer: nn.Module, weights: dict, dtype, device, mode: str | None
         setattr(layer.get_submodule(parent), child, quantized_module(w, scale, bias, dtype, device))
 
 
-def build_model(source, dtype: torch.dtype, device: str, max_positions: int,
-                quantization: str | None = None, calibration: list[list[int]] | None = None) -> LlamaModel:
+def _check_modes(quantization, calibration, plan) -> None:
     if quantization not in MODES:
         raise ValueError(f"quantization must be one of none, int8, int4, int4-awq; got {quantization!r}")
     if quantization == "int4-awq" and not calibration:
         raise ValueError("quantization int4-awq needs calibration text (quantization_calibration)")
-    config = source.config
+    if plan is not None and plan.sharded and calibration:
+        raise ValueError("activation-aware calibration (int4-awq, --calibration-text) is not supported "
+                         "with --tensor-parallel-size > 1; use int8 or int4 without calibration text")
+
+
+def build_model(source, dtype: torch.dtype, device: str, max_positions: int,
+                quantization: str | None = None, calibration: list[list[int]] | None = None,
+                plan=None, comm=None) -> LlamaModel:
+    _check_modes(quantization, calibration, plan)
+    plan = plan if plan is not None and plan.sharded else None
+    config = plan.local_config() if plan else source.config
     with torch.device("meta"):
-        model = LlamaModel(config, max_positions)
+        model = LlamaModel(config, max_positions, plan, comm if plan else None)
     place_globals(model, source.global_weights(), dtype, device)
     model.rope_cos, model.rope_sin = (t.to(device) for t in rope_cache(config.rope, config.head_dim, max_positions))
     calib = None
@@ -125,10 +147,18 @@ def build_model(source, dtype: torch.dtype, device: str, max_positions: int,
         # calibration prompts are cut to the positions the model is built for
         calib = LayerCalibration(model, [ids[:max_positions] for ids in calibration])
     for i, layer in enumerate(model.layers):
-        weights = source.layer_weights(i)
+        weights = _layer_weights(source, i, plan, quantization)
         inputs = calib.capture(layer, weights, dtype, device) if calib else None
         place_layer(layer, weights, dtype, device, quantization, inputs, where=f"layer {i}")
         del weights, inputs
     if calib:
         calib.close()
     return model.eval().requires_grad_(False)
+
+
+def _layer_weights(source, i: int, plan, mode: str | None) -> dict:
+    """Layer i's weights for this rank (all of them without a plan)."""
+    if plan is None:
+        return source.layer_weights(i)
+    weights = source.layer_weights(i, plan, whole=ROW_PARALLEL if mode else ())
+    return shard_layer(weights, plan, (lambda w: quantize_weight(mode, w.float(), None)[0]) if mode else None)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from halyard_worker.model.llama import AttentionMetadata, LlamaModel, PrefillSpan
+from halyard_worker.model.llama import AttentionMetadata, LlamaModel
+from halyard_worker.model.prefill import PrefillBatch
 
 MAX_ROWS = 4096  # calibration rows kept per linear
 
@@ -20,7 +21,7 @@ def run_prefill(model: LlamaModel, token_ids: list[int], block_size: int = 16) -
     table = torch.arange(n_blocks, device=device)
     meta = AttentionMetadata(
         slot_mapping=torch.arange(t, device=device), num_decodes=0, decode_block_tables=None,
-        decode_context_lens=None, prefills=(PrefillSpan(0, t, t, table),))
+        decode_context_lens=None, prefill=PrefillBatch.single(t, table))
     ids = torch.tensor(token_ids, device=device)
     return model(ids, torch.arange(t, device=device), [(kv[i, 0], kv[i, 1]) for i in range(c.num_layers)], meta)
 
@@ -81,7 +82,7 @@ class LayerCalibration:
         kv = torch.zeros(2, n_blocks, block_size, c.num_kv_heads, c.head_dim, dtype=x.dtype, device=device)
         meta = AttentionMetadata(
             slot_mapping=torch.arange(t, device=device), num_decodes=0, decode_block_tables=None,
-            decode_context_lens=None, prefills=(PrefillSpan(0, t, t, torch.arange(n_blocks, device=device)),))
+            decode_context_lens=None, prefill=PrefillBatch.single(t, torch.arange(n_blocks, device=device)))
         out, residual = layer(x, None, self.model.rope_cos[:t], self.model.rope_sin[:t], (kv[0], kv[1]), meta)
         return out + residual  # the layer's full hidden state (its residual add is fused into the next norm)
 

@@ -18,6 +18,7 @@ import torch
 
 from halyard_worker.model import gguf_blocks
 from halyard_worker.model.config import ModelConfig, RopeConfig
+from halyard_worker.model.tp_plan import ROW_PARALLEL
 from halyard_worker.model.weights import Weight, concat_rows
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ LAYER_NAMES = {"attn_norm.weight": "input_layernorm.weight",
                "attn_output.weight": "self_attn.o_proj.weight", "attn_output.bias": "self_attn.o_proj.bias",
                "ffn_down.weight": "mlp.down_proj.weight", "ffn_down.bias": "mlp.down_proj.bias"}
 MERGED = {"self_attn.qkv_proj": ("attn_q", "attn_k", "attn_v"), "mlp.gate_up_proj": ("ffn_gate", "ffn_up")}
+HALYARD_PARTS = {"attn_q": "q_proj", "attn_k": "k_proj", "attn_v": "v_proj", "ffn_gate": "gate_proj",
+                 "ffn_up": "up_proj"}
 
 
 class GGUFSource:
@@ -57,51 +60,88 @@ class GGUFSource:
     def global_weights(self) -> dict[str, Weight]:
         return {ours: self.read(name) for name, ours in GLOBAL_NAMES.items() if name in self.tensors}
 
-    def layer_weights(self, i: int) -> dict[str, Weight]:
+    def layer_weights(self, i: int, plan=None, whole: tuple[str, ...] = ()) -> dict[str, Weight]:
+        """Layer i. With a sharded `plan`, only the rank's rows of q/k/v and
+        gate/up are decoded, and only its columns of o_proj/down_proj where the
+        format allows it (float, or Q4_0/Q4_1/Q8_0 cut at block boundaries);
+        anything else comes whole and `tp_shard` cuts it."""
         prefix, out = f"blk.{i}.", {}
+        cut = plan is not None and plan.sharded
         for name, ours in LAYER_NAMES.items():
             if prefix + name in self.tensors:
-                out[ours] = self.read(prefix + name)
+                module = ours.rsplit(".", 1)[0]
+                row_parallel = cut and module in ROW_PARALLEL and module not in whole and ours.endswith(".weight")
+                cols = plan.cols(module) if row_parallel else None
+                out[ours] = self.read(prefix + name, cols=cols)
         c = self.config
         heads = {"attn_q": c.num_heads, "attn_k": c.num_kv_heads}
         for ours, parts in MERGED.items():
             for kind in ("weight", "bias"):
                 names = [f"{prefix}{p}.{kind}" for p in parts]
                 if all(n in self.tensors for n in names):
-                    out[f"{ours}.{kind}"] = concat_rows(
-                        [self.read(n, heads.get(p) if self._permute else None) for n, p in zip(names, parts)])
+                    out[f"{ours}.{kind}"] = concat_rows([self._part(n, p, heads, plan if cut else None)
+                                                         for n, p in zip(names, parts)])
         return out
 
-    def read(self, name: str, heads: int | None = None) -> Weight:
-        """One tensor as [rows, cols] (or [n]) in Halyard's orientation;
-        `heads`: undo llama.cpp's q/k row permutation for that many heads."""
+    def _part(self, name: str, part: str, heads: dict, plan) -> Weight:
+        """One column-parallel part (its rows of the rank's heads / MLP rows under a plan)."""
+        rows = plan.rows(HALYARD_PARTS[part]) if plan is not None else None
+        n = heads.get(part) if self._permute else None
+        if n and rows:
+            n = (rows[1] - rows[0]) // self.config.head_dim  # whole heads: the permutation stays inside each
+        return self.read(name, n, rows=rows)
+
+    def read(self, name: str, heads: int | None = None, rows=None, cols=None) -> Weight:
+        """One tensor as [rows, cols] (or [n]) in Halyard's orientation, or only
+        its rows / columns [a, b); `heads`: undo llama.cpp's q/k row permutation
+        for that many heads."""
         t = self.tensors[name]
         kind = self._gguf.GGMLQuantizationType(int(t.tensor_type))
         shape = [int(n) for n in reversed(t.shape)]  # GGUF lists the innermost dim first
-        weight = self._decode(t, kind, shape)
+        data = t.data
+        if rows is not None:
+            data, shape = data[rows[0]:rows[1]], [rows[1] - rows[0], *shape[1:]]
+        if cols is not None:
+            span = self._column_bytes(kind, cols)
+            if span is None:  # not cuttable in the file's layout: decode, then cut
+                from halyard_worker.model.tp_shard import slice_cols
+
+                return slice_cols(self._decode(t, kind, shape, data), *cols)
+            data, shape = data[:, span[0]:span[1]], [shape[0], cols[1] - cols[0]]
+        weight = self._decode(t, kind, shape, data)
         return _unpermute(weight, heads) if heads else weight
 
-    def _decode(self, t, kind, shape: list[int]) -> Weight:
+    def _column_bytes(self, kind, cols) -> tuple[int, int] | None:
+        """Byte range of columns [a, b) in each row of a 2-D tensor, or None."""
+        Q = self._gguf.GGMLQuantizationType
+        if kind in (Q.F32, Q.F16):
+            return cols
+        block_bytes = {Q.Q4_0: 18, Q.Q4_1: 20, Q.Q8_0: 34}.get(kind)
+        if block_bytes is None or cols[0] % gguf_blocks.BLOCK or cols[1] % gguf_blocks.BLOCK:
+            return None
+        return cols[0] // gguf_blocks.BLOCK * block_bytes, cols[1] // gguf_blocks.BLOCK * block_bytes
+
+    def _decode(self, t, kind, shape: list[int], data) -> Weight:
         Q = self._gguf.GGMLQuantizationType
         rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
         if kind in (Q.F32, Q.F16):
-            return torch.from_numpy(np.array(t.data).reshape(shape))
+            return torch.from_numpy(np.array(data).reshape(shape))
         if kind == Q.BF16:
-            raw = np.array(t.data).view(np.int16).reshape(shape)
+            raw = np.array(data).view(np.int16).reshape(shape)
             return torch.from_numpy(raw).view(torch.bfloat16)
         if kind == Q.Q4_0:
-            return gguf_blocks.q4_0(t.data, rows)
+            return gguf_blocks.q4_0(data, rows)
         if kind == Q.Q4_1:
-            return gguf_blocks.q4_1(t.data, rows)
+            return gguf_blocks.q4_1(data, rows)
         if kind == Q.Q8_0:
-            return gguf_blocks.q8_0_values(t.data, rows).reshape(shape)
+            return gguf_blocks.q8_0_values(data, rows).reshape(shape)
         if kind.name not in self._logged:
             self._logged.add(kind.name)
             log.info("GGUF %s: tensors of type %s (e.g. %s) have no Halyard layout; dequantizing them to "
                      "float32", self.path.name, kind.name, t.name)
         from gguf.quants import dequantize
 
-        return torch.from_numpy(np.ascontiguousarray(dequantize(t.data, kind))).reshape(shape)
+        return torch.from_numpy(np.ascontiguousarray(dequantize(np.ascontiguousarray(data), kind))).reshape(shape)
 
 
 def _unpermute(weight: Weight, heads: int) -> Weight:

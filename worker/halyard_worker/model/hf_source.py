@@ -6,6 +6,10 @@ AutoAWQ GEMM checkpoints (`quantization_config.quant_method: awq`,
 int32 [in/group, out/8] (eight 4-bit values per int32, in AWQ's interleaved
 order 0 2 4 6 1 3 5 7) and `scales` [in/group, out], w = (q - zero) * scale,
 are unpacked into Halyard's int4 layout with the same values.
+
+With a `ShardPlan` (tensor parallel) a float layer is read as the rank's
+slices only (`safe_open(...).get_slice`): rows of q/k/v and gate/up, columns
+of o_proj and down_proj; AWQ tensors are read whole and cut by `tp_shard`.
 """
 from __future__ import annotations
 
@@ -68,33 +72,44 @@ class HFSource:
         self._files = {f: safe_open(str(f), framework="pt") for f in files}
         self._where = {name: f for f, h in self._files.items() for name in h.keys()}
 
-    def _get(self, name: str) -> torch.Tensor | None:
+    def _get(self, name: str, rows=None, cols=None) -> torch.Tensor | None:
+        """A tensor, or only its rows [a, b) / columns [a, b) (read as that slice)."""
         f = self._where.get(name) or self._where.get(f"model.{name}")
         if f is None:
             return None
-        return self._files[f].get_tensor(name if name in self._where else f"model.{name}")
+        key = name if name in self._where else f"model.{name}"
+        if rows is None and cols is None:
+            return self._files[f].get_tensor(key)
+        part = self._files[f].get_slice(key)
+        if rows is not None:
+            return part[rows[0]:rows[1]]
+        return part[:, cols[0]:cols[1]] if len(part.get_shape()) == 2 else part[:]
 
     def global_weights(self) -> dict[str, Weight]:
         out = {n: self._get(n) for n in ("embed_tokens.weight", "norm.weight", "lm_head.weight")}
         return {n: t for n, t in out.items() if t is not None}
 
-    def _linear(self, name: str, kind: str) -> Weight | None:
+    def _linear(self, name: str, kind: str, rows=None, cols=None) -> Weight | None:
         if kind == "weight" and self.awq_group and self._get(f"{name}.qweight") is not None:
             return unpack_awq(self._get(f"{name}.qweight"), self._get(f"{name}.qzeros"),
                               self._get(f"{name}.scales"), self.awq_group)
-        return self._get(f"{name}.{kind}")
+        if kind == "bias" and cols is not None:
+            return self._get(f"{name}.{kind}")  # a row-parallel bias is whole (added once)
+        return self._get(f"{name}.{kind}", rows, cols)
 
-    def layer_weights(self, i: int) -> dict[str, Weight]:
+    def layer_weights(self, i: int, plan=None, whole: tuple[str, ...] = ()) -> dict[str, Weight]:
+        """Layer i; with a sharded `plan`, only that rank's slices (names in `whole` whole)."""
         p, out = f"layers.{i}.", {}
+        cut = plan is not None and plan.sharded and not self.awq_group
         for n in NORMS:
             out[n] = self._get(p + n)
         for kind in ("weight", "bias"):
             for ours, parts in MERGED.items():
-                found = [self._linear(p + part, kind) for part in parts]
+                found = [self._linear(p + part, kind, plan.rows(part) if cut else None) for part in parts]
                 if all(t is not None for t in found):
                     out[f"{ours}.{kind}"] = concat_rows(found)
             for name in SINGLE:
-                t = self._linear(p + name, kind)
+                t = self._linear(p + name, kind, cols=plan.cols(name) if cut and name not in whole else None)
                 if t is not None:
                     out[f"{name}.{kind}"] = t
         return {n: t for n, t in out.items() if t is not None}

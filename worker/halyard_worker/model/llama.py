@@ -16,17 +16,7 @@ from torch import nn
 
 from halyard_worker.model import ops
 from halyard_worker.model.config import ModelConfig, RopeConfig
-
-
-@dataclass(frozen=True)
-class PrefillSpan:
-    """One sequence's new tokens in a step: rows [q_start, q_start + q_len)
-    of the flat batch; `ctx_len` counts cached + new tokens."""
-
-    q_start: int
-    q_len: int
-    ctx_len: int
-    block_table: torch.Tensor  # [num_blocks_of_seq] int64
+from halyard_worker.model.prefill import PrefillBatch
 
 
 @dataclass(frozen=True)
@@ -34,14 +24,14 @@ class AttentionMetadata:
     """Where each token's KV goes and what each query attends to.
 
     The first `num_decodes` tokens are single-token decodes (one per
-    sequence); the rest are prefill chunks described by `prefills`.
+    sequence); the rest are prefill chunks, all described by `prefill`.
     """
 
     slot_mapping: torch.Tensor  # [T] int64, flat slot = block * block_size + offset
     num_decodes: int
     decode_block_tables: torch.Tensor | None  # [num_decodes, MB] int64
     decode_context_lens: torch.Tensor | None  # [num_decodes] int64
-    prefills: tuple[PrefillSpan, ...]
+    prefill: PrefillBatch | None  # rows [num_decodes, T)
 
 
 def rope_inv_freq(rope: RopeConfig, head_dim: int) -> torch.Tensor:
@@ -87,8 +77,12 @@ class RMSNorm(nn.Module):
 
 
 class Attention(nn.Module):
-    def __init__(self, c: ModelConfig):
+    """`c` holds this rank's heads (`ShardPlan.local_config`); with `comm`
+    o_proj is row-parallel: its partial sums are all-reduced."""
+
+    def __init__(self, c: ModelConfig, comm=None):
         super().__init__()
+        self.comm = comm
         self.h, self.hkv, self.dh = c.num_heads, c.num_kv_heads, c.head_dim
         self.scale = c.scale
         self.qkv_proj = nn.Linear(c.hidden_size, (self.h + 2 * self.hkv) * self.dh, bias=c.qkv_bias)
@@ -109,29 +103,33 @@ class Attention(nn.Module):
         if d:
             out[:d] = ops.paged_attention_decode(
                 q[:d], k_cache, v_cache, meta.decode_block_tables, meta.decode_context_lens, self.scale)
-        for p in meta.prefills:
-            out[p.q_start:p.q_start + p.q_len] = ops.paged_attention_prefill(
-                q[p.q_start:p.q_start + p.q_len], k_cache, v_cache, p.block_table, p.ctx_len, self.scale)
-        return self.o_proj(out.reshape(t, self.h * self.dh))
+        if meta.prefill is not None:  # every prefill chunk of the step in one call
+            out[d:] = ops.paged_attention_prefill(q[d:], k[d:], v[d:], k_cache, v_cache, meta.prefill, self.scale)
+        return _reduce(self.o_proj(out.reshape(t, self.h * self.dh)), self.comm)
+
+
+def _reduce(x, comm):
+    return x if comm is None else comm.all_reduce(x)
 
 
 class MLP(nn.Module):
-    def __init__(self, c: ModelConfig):
+    def __init__(self, c: ModelConfig, comm=None):
         super().__init__()
+        self.comm = comm
         self.gate_up_proj = nn.Linear(c.hidden_size, 2 * c.intermediate_size, bias=c.mlp_bias)
         self.down_proj = nn.Linear(c.intermediate_size, c.hidden_size, bias=c.mlp_bias)
 
     def forward(self, x):
-        return self.down_proj(ops.silu_and_mul(self.gate_up_proj(x)))
+        return _reduce(self.down_proj(ops.silu_and_mul(self.gate_up_proj(x))), self.comm)
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, c: ModelConfig):
+    def __init__(self, c: ModelConfig, comm=None):
         super().__init__()
         self.input_layernorm = RMSNorm(c.hidden_size, c.rms_norm_eps)
-        self.self_attn = Attention(c)
+        self.self_attn = Attention(c, comm)
         self.post_attention_layernorm = RMSNorm(c.hidden_size, c.rms_norm_eps)
-        self.mlp = MLP(c)
+        self.mlp = MLP(c, comm)
 
     def forward(self, x, residual, cos, sin, kv, meta):
         """(x, residual) -> (mlp output, residual stream before it); the residual
@@ -147,15 +145,25 @@ class DecoderLayer(nn.Module):
 
 class LlamaModel(nn.Module):
     """forward(input_ids [T], positions [T], kv_caches, meta) -> hidden [T, hidden];
-    compute_logits(hidden [S, hidden]) -> [S, vocab] float32."""
+    compute_logits(hidden [S, hidden]) -> [S, vocab] float32.
 
-    def __init__(self, c: ModelConfig, max_positions: int):
+    Tensor-parallel (`plan` and `comm` given): `c` is the rank's local config,
+    the embedding and lm_head hold the rank's vocabulary rows (`model/tp_layers.py`)."""
+
+    def __init__(self, c: ModelConfig, max_positions: int, plan=None, comm=None):
         super().__init__()
-        self.config = c
-        self.embed_tokens = nn.Embedding(c.vocab_size, c.hidden_size)
-        self.layers = nn.ModuleList(DecoderLayer(c) for _ in range(c.num_layers))
+        self.config, self.plan = c, plan
+        self.layers = nn.ModuleList(DecoderLayer(c, comm) for _ in range(c.num_layers))
         self.norm = RMSNorm(c.hidden_size, c.rms_norm_eps)
-        self.lm_head = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
+        if comm is None:
+            self.embed_tokens = nn.Embedding(c.vocab_size, c.hidden_size)
+            self.lm_head = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
+        else:
+            from halyard_worker.model.tp_layers import ParallelLMHead, VocabParallelEmbedding
+
+            rows = plan.vocab_per_rank
+            self.embed_tokens = VocabParallelEmbedding(rows, c.hidden_size, plan.vocab()[0], comm)
+            self.lm_head = ParallelLMHead(c.hidden_size, rows, c.vocab_size, comm)
         if c.tie_word_embeddings:
             self.lm_head.weight = self.embed_tokens.weight
         cos, sin = rope_cache(c.rope, c.head_dim, max_positions)

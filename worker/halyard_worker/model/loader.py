@@ -67,12 +67,13 @@ def choose_dtype(requested: str, config: ModelConfig, device: str) -> torch.dtyp
 
 def load_model(path: Path, config: ModelConfig, dtype: torch.dtype, device: str,
                max_positions: int, quantization: str | None = None,
-               calibration: list[list[int]] | None = None) -> LlamaModel:
+               calibration: list[list[int]] | None = None, plan=None, comm=None) -> LlamaModel:
     """Build the model layer by layer from the checkpoint at `path` (quantizing
-    while loading); `config` must be the checkpoint's own (`load_config`)."""
+    while loading); `config` must be the checkpoint's own (`load_config`).
+    With a `ShardPlan` and its `TPComm`: this rank's slices only."""
     from halyard_worker.model.build import build_model
 
     source = open_source(path)
     if source.config != config:
         raise ValueError(f"model config given for {str(path)!r} differs from the checkpoint's")
-    return build_model(source, dtype, device, max_positions, quantization, calibration)
+    return build_model(source, dtype, device, max_positions, quantization, calibration, plan, comm)

@@ -60,8 +60,9 @@ def gather_kv(k_cache, v_cache, block_table: torch.Tensor, ctx_len: int):
     return k, v
 
 
-def paged_attention_prefill(q, k_cache, v_cache, block_table, ctx_len: int, scale: float):
-    """Causal attention of one sequence's new tokens over its whole context.
+def paged_attention_prefill_seq(q, k_cache, v_cache, block_table, ctx_len: int, scale: float):
+    """Causal attention of one sequence's new tokens over its whole context
+    (the per-sequence reference the batched op is tested against).
 
     q: [Tq, H, Dh] are the last Tq positions of a context of `ctx_len`
     tokens whose KV is already in the cache. Returns [Tq, H, Dh].
@@ -76,6 +77,35 @@ def paged_attention_prefill(q, k_cache, v_cache, block_table, ctx_len: int, scal
         mask = q_pos[:, None] >= torch.arange(ctx_len, device=q.device)[None, :]  # [Tq, S]
         out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=mask, scale=scale, enable_gqa=True)
     return out.transpose(0, 1)
+
+
+def paged_attention_prefill(q, k, v, k_cache, v_cache, prefill, scale: float):
+    """Causal attention of every prefill chunk of a step in one SDPA call.
+
+    q: [Tp, H, Dh], k, v: [Tp, Hkv, Dh] are the step's prefill rows (already
+    written to the cache); `prefill` is a `model.prefill.PrefillBatch`.
+    Returns [Tp, H, Dh]. Chunks are padded to [P, max_q]; keys are the step's
+    own k, v when no chunk has cached context (nothing is read from the
+    cache), else one gather of all chunks' blocks [P, W * B]."""
+    p, lq = prefill.pad_index.shape
+    if p == 1 and not prefill.has_prefix:  # one fresh prompt: plain causal attention
+        out = F.scaled_dot_product_attention(q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1),
+                                             is_causal=True, scale=scale, enable_gqa=True)
+        return out.transpose(0, 1)
+    qp = q[prefill.pad_index]  # [P, Lq, H, Dh]
+    if prefill.has_prefix:
+        _, b, hkv, dh = k_cache.shape
+        flat = prefill.block_tables.reshape(-1)
+        length = prefill.block_tables.shape[1] * b
+        kp = k_cache.index_select(0, flat).view(p, length, hkv, dh)  # [P, L, Hkv, Dh], L >= max_ctx
+        vp = v_cache.index_select(0, flat).view(p, length, hkv, dh)
+    else:
+        kp, vp, length = k[prefill.pad_index], v[prefill.pad_index], lq
+    q_pos = (prefill.ctx_lens - prefill.q_lens)[:, None] + torch.arange(lq, device=q.device)  # [P, Lq]
+    mask = torch.arange(length, device=q.device)[None, None, :] <= q_pos[:, :, None]  # [P, Lq, L]
+    out = F.scaled_dot_product_attention(qp.transpose(1, 2), kp.transpose(1, 2), vp.transpose(1, 2),
+                                         attn_mask=mask[:, None], scale=scale, enable_gqa=True)  # [P, H, Lq, Dh]
+    return out.transpose(1, 2).reshape(p * lq, *q.shape[1:])[prefill.unpad_index]
 
 
 DECODE_GROUP = 16  # rows per SDPA call in the reference decode

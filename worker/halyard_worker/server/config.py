@@ -49,6 +49,7 @@ class ServerConfig:
     kernels: str = "auto"  # hot-path ops: auto (CUDA kernels when usable), cupy, torch
     enforce_eager: bool = False  # no CUDA graphs for decode steps
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES  # larger request bodies get 413
+    tensor_parallel_size: int = 1  # ranks (one process and one GPU each) the model is split over
 
 
 def _positive_int(text: str) -> int:
@@ -144,6 +145,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     add_kernels_argument(parser)
     add("--enforce-eager", action="store_true",
         help="run every decode step eagerly (no CUDA graphs captured at start-up)")
+    add("--tensor-parallel-size", type=_positive_int, default=1,
+        help="split the model over N ranks, one process per GPU (cuda:0..N-1; gloo on CPU); "
+             "N must divide the model's attention heads")
 
 
 def _read_template(path: str | None) -> str | None:
@@ -222,9 +226,28 @@ def _default_name(source, model: str) -> str:
     return source.default_name
 
 
+def _check_tensor_parallel(model: str, size: int) -> None:
+    """A local Hugging Face directory's heads are known now: refuse a size that
+    cannot split them before anything loads (other models: when they load)."""
+    import json
+
+    from halyard_worker.model.config import parse_config
+    from halyard_worker.model.tp_plan import check_tensor_parallel
+
+    file = Path(model) / "config.json"
+    if size == 1 or not file.is_file():
+        return
+    try:
+        config = parse_config(json.loads(file.read_text()))
+    except ValueError:  # an unusable config.json is the model load's to report
+        return
+    check_tensor_parallel(config, size)
+
+
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     """Build the frozen config; raises ValueError naming the flag on bad input."""
     source, model = _check_model(args.model, args.revision)
+    _check_tensor_parallel(model, args.tensor_parallel_size)
     return ServerConfig(
         model=model,
         served_model_name=args.served_model_name or _default_name(source, model),
@@ -250,4 +273,5 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         kernels=args.kernels,
         enforce_eager=args.enforce_eager,
         max_request_bytes=args.max_request_bytes,
+        tensor_parallel_size=args.tensor_parallel_size,
     )

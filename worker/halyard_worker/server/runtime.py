@@ -134,6 +134,7 @@ def engine_config(config: ServerConfig, model: str | None = None):
         max_num_seqs=config.max_num_seqs, block_size=config.block_size,
         kv_cache_memory=config.kv_cache_memory, enable_prefix_caching=config.prefix_caching,
         kernels=config.kernels, enforce_eager=config.enforce_eager,
+        tensor_parallel_size=config.tensor_parallel_size,
     )
     if config.max_num_batched_tokens is not None:
         kwargs["max_num_batched_tokens"] = config.max_num_batched_tokens
