@@ -18,7 +18,7 @@ from typing import Any, Callable
 import kopf
 
 from halyard_operator.api import API_GROUP, API_VERSION, PLURAL
-from halyard_operator.observe import NodeInfo, read_node
+from halyard_operator.observe import read_node
 from halyard_operator.observe.index import child_entries, llmd_entries, node_entries, pod_entries, poked_deployment
 from halyard_operator.observe.view import LLMDS, NODES, PODS, ClusterView
 from halyard_operator.policy.interruption import detect
@@ -85,7 +85,7 @@ class NodeWatch:
     def __init__(self, view: Callable[[], ClusterView | None], poke: Callable[[tuple[str, str]], None],
                  poke_all: Callable[[], None]):
         self.view, self.poke, self.poke_all = view, poke, poke_all
-        self.seen: dict[str, NodeInfo] = {}
+        self.seen: dict[str, tuple] = {}  # node -> what the policies read of it
         self.noticed: set[str] = set()
 
     def changed(self, body, type_: str | None) -> None:
@@ -96,10 +96,11 @@ class NodeWatch:
             self.poke_all()
             return
         info = read_node(body)
-        if self.seen.get(name) == info:
-            return  # a heartbeat or a change nothing reads
-        self.seen[name] = info
         notice = detect(info)
+        relevant = (info.labels, info.taint_keys, info.gpus, info.schedulable, notice)
+        if self.seen.get(name) == relevant:
+            return  # a heartbeat, or an annotation nothing reads (e.g. the TTL controller's)
+        self.seen[name] = relevant
         if notice is None:
             self.noticed.discard(name)
         elif name not in self.noticed:

@@ -134,6 +134,7 @@ def test_node_heartbeats_wake_nothing_and_real_changes_wake_the_fleet():
     watch.changed(node("n1"), "ADDED")
     assert len(alls) == 1
     watch.changed(node("n1", heartbeat="t1"), "MODIFIED")  # only the kubelet's heartbeat moved
+    watch.changed(node("n1", annotations={"node.alpha.kubernetes.io/ttl": "15"}), "MODIFIED")
     assert len(alls) == 1 and pokes == []
     watch.changed(node("n1", labels={"nvidia.com/gpu.product": "L4"}), "MODIFIED")
     assert len(alls) == 2
