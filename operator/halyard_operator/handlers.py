@@ -157,6 +157,7 @@ def build_registry(config: OperatorConfig, connection: Connection,
             state["ctx"].telemetry.forget(owner_of(_plain(body)))
             state["ctx"].written.forget(memo_key(owner_of(_plain(body))))
         locks.pop(key, None)
+        trigger.poke_all()  # its GPUs are free: the tier arbiter may grant them to the others
 
     return registry
 
