@@ -2,9 +2,11 @@
 
 Three worker pods behind `<name>-router`: shared-prefix requests land on one
 worker and hit its prefix cache more than round robin over the same pods; a
-spot node deleted under load loses no request; a `minReplicas: 0`
-deployment serves its first request after scaling up (held, not failed) and
-returns to zero once idle.
+spot node deleted under load loses no request; when every worker is
+saturated a batch-tier request is shed while critical ones wait in the
+router's admission queue and succeed; a `minReplicas: 0` deployment serves
+its first request after scaling up (held, not failed) and returns to zero
+once idle.
 """
 from __future__ import annotations
 

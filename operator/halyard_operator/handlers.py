@@ -57,22 +57,19 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # finish its queue when the operator stops; the level-triggered reconcile
     # of the next leader (or the next start) redoes whatever was cut short.
     settings.batching.exit_timeout = 0.1
+    # A deletion waits for a reconcile in flight to end; kopf checks again
+    # only every cancellation_polling seconds (default 60), so a delete that
+    # met a running reconcile kept its finalizer for a minute.
+    settings.background.cancellation_polling = 0.5
 
 
-def build_registry(config: OperatorConfig, connection: Connection,
-                   telemetry: OperatorMetrics | None = None) -> kopf.OperatorRegistry:
-    """`telemetry`: the metrics the endpoint serves (a fresh set when None)."""
-    registry = kopf.OperatorRegistry()
-    telemetry = telemetry or OperatorMetrics()
-    state: dict[str, Any] = {}
-    locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-    resource = (API_GROUP, API_VERSION, PLURAL)
-    # At most this many reconciles at once (controller-runtime's MaxConcurrentReconciles):
-    # a burst of creates or a fleet-wide poke must not flood the API server with writes.
+def _locked_reconcile(state: dict, locks: dict, telemetry: OperatorMetrics):
+    """reconcile() under the object's lock, at most MAX_CONCURRENT_RECONCILES at once
+    (controller-runtime's MaxConcurrentReconciles): a burst of creates or a fleet-wide
+    poke must not flood the API server with writes."""
     slots = asyncio.Semaphore(MAX_CONCURRENT_RECONCILES)
 
     async def run(body: dict, sample: bool = False) -> None:
-        """reconcile() under the object's lock (handlers, pokes and loops may overlap)."""
         if "ctx" not in state:  # the operator is shutting down
             return
         owner = owner_of(body)
@@ -87,7 +84,12 @@ def build_registry(config: OperatorConfig, connection: Connection,
             telemetry.reconciled(time.perf_counter() - started)
         if plan.recheck_after is not None:
             state["trigger"].poke_later((owner.namespace, owner.name), plan.recheck_after + 0.5)
+    return run
 
+
+def _indexed_trigger(state: dict, run) -> tuple[Trigger, Any, Any, Any]:
+    """The Trigger that reconciles deployments by key from the index, with the key
+    lists the safety net (all) and the fast loop (autoscaled or spot) walk."""
     async def run_key(key: tuple[str, str], sample: bool = False) -> None:
         """Reconcile the deployment as the index last saw it (nothing when it is gone)."""
         body = state["ctx"].view.deployment(key) if "ctx" in state else None
@@ -104,6 +106,27 @@ def build_registry(config: OperatorConfig, connection: Connection,
         return [k for k in keys() if view and (body := view.deployment(k)) and _fast(body.get("spec") or {})]
 
     trigger = state["trigger"] = Trigger(run_key, keys)
+    return trigger, keys, fast_keys, run_key
+
+
+def connection_info(connection: Connection) -> kopf.ConnectionInfo:
+    """kopf's credentials from the operator's own connection (in-cluster or kubeconfig)."""
+    return kopf.ConnectionInfo(
+        server=connection.server, token=connection.bearer(), scheme="Bearer" if connection.bearer() else None,
+        ca_path=connection.ca_path, certificate_path=connection.cert_path,
+        private_key_path=connection.key_path, insecure=connection.insecure or None)
+
+
+def build_registry(config: OperatorConfig, connection: Connection,
+                   telemetry: OperatorMetrics | None = None) -> kopf.OperatorRegistry:
+    """`telemetry`: the metrics the endpoint serves (a fresh set when None)."""
+    registry = kopf.OperatorRegistry()
+    telemetry = telemetry or OperatorMetrics()
+    state: dict[str, Any] = {}
+    locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+    resource = (API_GROUP, API_VERSION, PLURAL)
+    run = _locked_reconcile(state, locks, telemetry)
+    trigger, keys, fast_keys, run_key = _indexed_trigger(state, run)
     nodes = NodeWatch(lambda: state["ctx"].view if "ctx" in state else None, trigger.poke, trigger.poke_all)
     register_indexes(registry)
     register_wakeups(registry, trigger.poke, nodes)
@@ -137,10 +160,7 @@ def build_registry(config: OperatorConfig, connection: Connection,
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
-        return kopf.ConnectionInfo(
-            server=connection.server, token=connection.bearer(), scheme="Bearer" if connection.bearer() else None,
-            ca_path=connection.ca_path, certificate_path=connection.cert_path,
-            private_key_path=connection.key_path, insecure=connection.insecure or None)
+        return connection_info(connection)
 
     @kopf.on.resume(*resource, registry=registry, backoff=10)
     @kopf.on.create(*resource, registry=registry, backoff=10)

@@ -17,6 +17,10 @@ from halyard_router.scrape import scrape_forever
 BACKENDS, PROXY, METRICS = web.AppKey("backends", Backends), web.AppKey("proxy", Proxy), \
     web.AppKey("metrics", RouterMetrics)
 GENERATE_PATHS = ("/v1/completions", "/v1/chat/completions")
+# Pooled upstream connections idle at most this long: below the workers' keep-alive
+# (uvicorn's 5 s), so the router never sends on a connection the worker is closing
+# (that would cost a retry and bench a healthy worker).
+UPSTREAM_IDLE_S = 4.0
 
 
 def build_app(config: RouterConfig, discovery=None) -> web.Application:
@@ -29,7 +33,7 @@ def build_app(config: RouterConfig, discovery=None) -> web.Application:
         backends.replace([Backend(url, url) for url in config.backends])
 
     async def lifecycle(app: web.Application):
-        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
+        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=UPSTREAM_IDLE_S)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=config.connect_timeout)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False) as session:
             cache = ResponseCache(config.cache_entries, config.cache_bytes, config.cache_ttl) \

@@ -37,6 +37,18 @@ DONE = b"data: [DONE]"
 ROUTER_TIME_HEADER = "X-Halyard-Router-Ms"
 
 
+def with_priority(raw: bytes, body: dict, priority: int) -> bytes:
+    """The client's JSON body with `"priority": priority`, re-encoded only when it
+    must be: the usual body has no priority, and the field is appended to the
+    client's own bytes (a large prompt is not serialized again)."""
+    if body.get("priority") == priority and type(body.get("priority")) is int:
+        return raw
+    text = raw.rstrip()
+    if "priority" not in body and body and text.endswith(b"}") and raw.lstrip().startswith(b"{"):
+        return b"%s,\"priority\":%d}" % (text[:-1], priority)
+    return json.dumps({**body, "priority": priority}).encode()
+
+
 def error_response(status: int, message: str, code: str, retry_after: int | None = None,
                    param: str | None = None) -> web.Response:
     kind = {400: "invalid_request_error", 429: "rate_limit_error"}.get(status, "service_unavailable")
@@ -71,9 +83,9 @@ class Proxy:
         tier = self.config.tier
         self.metrics.in_flight.inc()
         try:
-            body, klass = await self._admit(request)
+            body, raw, klass = await self._admit(request)
             tier = klass.tier
-            response = await self._serve(request, body, klass, received)
+            response = await self._serve(request, body, raw, klass, received)
         except web.HTTPException as exc:  # pragma: no cover - aiohttp's own
             raise exc
         except _Refusal as refusal:
@@ -84,9 +96,11 @@ class Proxy:
         self.metrics.requests.labels(str(response.status), tier).inc()
         return response
 
-    async def _admit(self, request: web.Request) -> tuple[dict, RequestClass]:
+    async def _admit(self, request: web.Request) -> tuple[dict, bytes, RequestClass]:
+        """(body with the class's priority, the same as bytes to send upstream, class)."""
+        raw = await request.read()
         try:
-            body = json.loads(await request.read())
+            body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise _Refusal(error_response(400, f"request body is not valid JSON: {exc}", "invalid_json"))
         if not isinstance(body, dict):
@@ -95,9 +109,9 @@ class Proxy:
             klass = request_class(self.config.tier, request.headers.get(TIER_HEADER), body.get("priority"))
         except TierError as exc:
             raise _Refusal(error_response(400, str(exc), "invalid_tier", param=TIER_HEADER))
-        return {**body, "priority": klass.priority}, klass
+        return {**body, "priority": klass.priority}, with_priority(raw, body, klass.priority), klass
 
-    async def _serve(self, request: web.Request, body: dict, klass: RequestClass,
+    async def _serve(self, request: web.Request, body: dict, raw: bytes, klass: RequestClass,
                      received: float) -> web.StreamResponse:
         key = None
         if self.cache is not None and cacheable(body):
@@ -107,13 +121,12 @@ class Proxy:
             if hit is not None:
                 return await _replay(request, hit)
         stored: list[bytes] | None = [] if key is not None else None
-        response = await self._dispatch(request, body, klass, received, stored)
+        response = await self._dispatch(request, body, raw, klass, received, stored)
         if key is not None and response.status == 200 and stored:
             self.cache.put(key, response.content_type, stored)
         return response
 
-    async def _dispatch(self, request, body, klass, received, stored) -> web.StreamResponse:
-        raw = json.dumps(body).encode()
+    async def _dispatch(self, request, body, raw, klass, received, stored) -> web.StreamResponse:
         chain = block_chain(body, self.config.block_size, self.config.prefix_blocks) \
             if self.config.policy == "prefix" else []
         prefix = chain[0] if chain else None

@@ -107,3 +107,12 @@ def test_pvc_path_is_where_the_operator_mounts_the_claim():
 
     for uri in ("pvc://store/llama/8b", "pvc://store"):
         assert parse_model_uri(uri).path == model_source(uri).path
+
+
+def test_quantization_group_size_reaches_the_worker_config(checked_paths):
+    body = {"model": {"name": "m", "uri": "/srv/models/llama"}, "replicas": 1,
+            "engine": {"quantization": "int4-awq", "quantizationGroupSize": 64}}
+    (template,) = pods(body, OperatorConfig())
+    argv, _ = expanded(template["spec"]["containers"][0], template)
+    config = config_from_args(build_parser().parse_args(argv[1:]))
+    assert (config.quantization, config.quantization_group_size) == ("int4-awq", 64)

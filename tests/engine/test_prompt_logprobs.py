@@ -34,7 +34,7 @@ def check(out, ref, k):
         assert top_ids == ref[t - 1].topk(k).indices.tolist()
 
 
-@pytest.mark.parametrize("chunk", [2048, 16])  # whole prompt in one step; chunked prefill
+@pytest.mark.parametrize("chunk", [2048, 16, 1])  # whole prompt in one step; chunked prefill; one-token chunks
 def test_prompt_logprobs_match_transformers(tiny_model, chunk):
     llm = LLM(str(tiny_model), dtype="float32", max_num_batched_tokens=chunk)
     ids = llm.tokenizer.encode(PROMPT)

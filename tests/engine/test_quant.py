@@ -5,8 +5,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from halyard_worker.model.awq import awq_search  # noqa: E402
 from halyard_worker.model.quant import (  # noqa: E402
-    Int4Linear, Int8Linear, awq_search, dequantize, int4_group_size, quantize_int4, quantize_int8,
+    Int4Linear, Int8Linear, dequantize, int4_group_size, quantize_int4, quantize_int8,
 )
 
 CALIB = "Kubernetes schedules pods onto nodes that have free GPUs. Spot instances are cheaper but can be interrupted."

@@ -144,6 +144,16 @@ def test_list_items_are_validated_with_their_index():
     assert errs["spec.template.env[1].name"] == "is required"
 
 
+def test_quantization_group_size_is_one_of_the_kernel_sizes_and_only_for_int4():
+    spec = parse_spec(base(engine={"quantization": "int4-awq", "quantizationGroupSize": 64}))
+    assert spec.engine.quantization_group_size == 64
+    assert parse_spec(base()).engine.quantization_group_size is None
+    assert "32, 64, 128" in errors_of(base(engine={"quantization": "int4", "quantizationGroupSize": 48}))[
+        "spec.engine.quantizationGroupSize"]
+    errs = errors_of(base(engine={"quantization": "int8", "quantizationGroupSize": 32}))
+    assert "only to quantization int4 or int4-awq" in errs["spec.engine.quantizationGroupSize"]
+
+
 @pytest.mark.parametrize("gpus", [3, 6, 12])
 def test_gpus_must_be_a_power_of_two_the_tensor_parallel_size(gpus):
     errors = errors_of(base(resources={"gpus": gpus}))

@@ -103,6 +103,11 @@ def test_worker_command_line_sets_only_given_flags():
     assert pod(children)["terminationGracePeriodSeconds"] == 75
 
 
+def test_quantization_group_size_becomes_its_flag():
+    args = pod(build(engine={"quantization": "int4", "quantizationGroupSize": 32}))["containers"][0]["args"]
+    assert args[args.index("--quantization-group-size") + 1] == "32"
+
+
 @pytest.mark.parametrize("uri,path,claim", [
     ("file:///srv/models/llama", "/srv/models/llama", None),
     ("/srv/models/x.gguf", "/srv/models/x.gguf", None),

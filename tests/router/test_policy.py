@@ -1,4 +1,5 @@
 """Routing policies, prefix keys, request classes and the response cache (pure)."""
+import json
 from collections import Counter
 
 import pytest
@@ -128,3 +129,16 @@ def test_prefix_table_is_bounded():
     table.record([3, 4], "b")
     assert len(table.owner) == 3 and table.longest([1]) is None and table.longest([3, 4]) == "b"
 
+
+def test_the_priority_is_added_to_the_clients_own_bytes():
+    from halyard_router.proxy import with_priority
+
+    raw = b'{"prompt": "x",  "max_tokens": 4}\n'
+    sent = with_priority(raw, json.loads(raw), 2)
+    assert sent.startswith(b'{"prompt": "x",  "max_tokens": 4') and json.loads(sent) == {
+        "prompt": "x", "max_tokens": 4, "priority": 2}
+    kept = b'{"prompt": "x", "priority": 1}'
+    assert with_priority(kept, json.loads(kept), 1) is kept
+    lowered = b'{"prompt": "x", "priority": 0}'  # a client asking for more than its class gets the class
+    assert json.loads(with_priority(lowered, json.loads(lowered), 1)) == {"prompt": "x", "priority": 1}
+    assert json.loads(with_priority(b"{}", {}, 2)) == {"priority": 2}

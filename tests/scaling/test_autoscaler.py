@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -188,3 +189,12 @@ def test_longer_prompts_at_the_same_request_rate_need_more_replicas():
 
     short, long = decide(500), decide(4000)
     assert long.recommended > 4 * short.recommended // 2 and "token rate" in long.reason
+
+
+def test_latency_pressure_without_a_queue_lowers_an_estimate_that_overshot():
+    from halyard_operator.policy.estimators import Health, update_capacity
+
+    est = CapacityEstimate(rps=20.0, best_healthy=15.0, saturated_at=None)
+    pressed = Health(ttft_ratio=0.3, itl_ratio=0.95, queue_ratio=0.0, kv_ratio=0.4)  # ITL p95 at 95% of target
+    after = update_capacity(est, 16.0, pressed, 100.0)
+    assert after.rps == pytest.approx(0.9 * 16.0) and after.saturated_at == 100.0

@@ -252,3 +252,31 @@ def test_engine_waiting_counts_as_queued_only_when_the_kv_cache_binds(tmp_path):
     _admit(full.gate, 4)
     with pytest.raises(Exception, match="admission queue is full"):
         _admit(full.gate, 1)  # 3 held back by memory + 1 > 2
+
+
+def test_an_unexpected_error_is_a_500_with_a_request_id_and_no_internals(caplog):
+    import asyncio
+
+    import httpx
+    from fastapi import FastAPI
+
+    from halyard_worker.server.errors import install_error_handlers
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/boom")
+    async def boom():
+        raise RuntimeError("secret path /srv/models/x and a stack detail")
+
+    async def call():
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://worker") as http:
+            return await http.get("/boom", headers={"x-request-id": "req-42"})
+
+    resp = asyncio.run(call())
+    assert resp.status_code == 500
+    error = resp.json()["error"]
+    assert error["code"] == "internal_error" and "req-42" in error["message"]
+    assert "secret" not in resp.text and "RuntimeError" not in resp.text
+    assert "secret path" in caplog.text  # the details go to the log

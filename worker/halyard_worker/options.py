@@ -11,6 +11,8 @@ from __future__ import annotations
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")  # "auto": the checkpoint's dtype (float32 on CPU)
 QUANTIZATIONS = ("none", "int8", "int4", "int4-awq")  # weight-only; int4-awq: int4 with calibrated scales
+INT4_GROUP_SIZES = (32, 64, 128)  # input weights per int4 scale/zero (the CUDA kernel needs multiples of 32)
+INT4_DEFAULT_GROUP_SIZE = 128
 KERNEL_MODES = ("auto", "cupy", "torch")  # hot-path ops: CUDA kernels via CuPy, or the torch reference
 
 

@@ -30,6 +30,7 @@ class Quality:
 
     model: str
     quantization: str
+    group_size: int | None  # int4 groups asked for (a pre-quantized file keeps its own); None: not int4
     text: str
     tokens: int
     window: int
@@ -54,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model directory or .gguf file")
     parser.add_argument("--quantization", choices=QUANTIZATIONS, default="int8")
     parser.add_argument("--text", help="UTF-8 text file to evaluate on (default: the stdlib's pydoc topics)")
+    parser.add_argument("--group-size", type=int, default=None,
+                        help="int4 / int4-awq group size, as the worker's --quantization-group-size "
+                             "(default: the engine's)")
     parser.add_argument("--calibration-text", help="calibration text file (int4-awq; default: built-in)")
     parser.add_argument("--tokens", type=int, default=4096, help="tokens of text to score (default 4096)")
     parser.add_argument("--window", type=int, default=512, help="tokens per independent window")
@@ -80,14 +84,14 @@ def compare_logits(ref, cand, targets) -> tuple[float, float, int, float]:
     return nll_ref, nll_cand, agree, kl
 
 
-def _load(model: str, quantization: str, calibration: tuple[str, ...], window: int):
+def _load(model: str, quantization: str, calibration: tuple[str, ...], window: int, group_size: int):
     from halyard_worker.engine.setup import build_runner
     from halyard_worker.engine.types import EngineConfig
 
     config = EngineConfig(model=model, dtype="float32", device="cpu", max_model_len=window + 1,
                           max_num_seqs=1, kernels="torch",
                           quantization=None if quantization == "none" else quantization,
-                          quantization_calibration=calibration)
+                          quantization_calibration=calibration, quantization_group_size=group_size)
     built = build_runner(config)
     return built.runner.model, built.tokenizer
 
@@ -116,9 +120,12 @@ def evaluate(args) -> Quality:
         from halyard_worker.server.config import _read_calibration
 
         calibration = _read_calibration(args.calibration_text)
+    from halyard_worker.options import INT4_DEFAULT_GROUP_SIZE
+
+    group = args.group_size or INT4_DEFAULT_GROUP_SIZE
     start = time.perf_counter()
-    ref_model, tokenizer = _load(args.model, "none", (), args.window)
-    cand_model, _ = _load(args.model, args.quantization, calibration, args.window)
+    ref_model, tokenizer = _load(args.model, "none", (), args.window, group)
+    cand_model, _ = _load(args.model, args.quantization, calibration, args.window, group)
     chunks = windows(tokenizer.encode(text, add_special_tokens=False), args.tokens, args.window)
     totals = [0.0, 0.0, 0, 0.0]
     scored = 0
@@ -132,7 +139,8 @@ def evaluate(args) -> Quality:
     nll_ref, nll_cand, agree, kl = totals
     ppl_ref, ppl = float(torch.tensor(nll_ref / scored).exp()), float(torch.tensor(nll_cand / scored).exp())
     return Quality(
-        model=args.model, quantization=args.quantization, text=source, tokens=scored, window=args.window,
+        model=args.model, quantization=args.quantization,
+        group_size=group if args.quantization.startswith("int4") else None, text=source, tokens=scored, window=args.window,
         reference_perplexity=ppl_ref, perplexity=ppl, perplexity_change_pct=100 * (ppl / ppl_ref - 1),
         top1_agreement=agree / scored, mean_kl=kl / scored, linear_weight_bytes=linear_bytes(cand_model),
         reference_linear_weight_bytes=linear_bytes(ref_model), seconds=time.perf_counter() - start)
@@ -141,7 +149,7 @@ def evaluate(args) -> Quality:
 def table(q: Quality) -> str:
     rows = [
         ("model", q.model), ("text", f"{q.text}, {q.tokens} scored tokens in windows of {q.window}"),
-        ("quantization", q.quantization),
+        ("quantization", q.quantization + (f" (group {q.group_size})" if q.group_size else "")),
         ("perplexity (unquantized)", f"{q.reference_perplexity:.4f}"),
         ("perplexity (quantized)", f"{q.perplexity:.4f}"),
         ("perplexity change", f"{q.perplexity_change_pct:+.3f} %"),
@@ -158,6 +166,12 @@ def table(q: Quality) -> str:
 def run(args) -> int:
     if args.tokens < 2 or args.window < 2:
         print("--tokens and --window must be at least 2", file=sys.stderr)
+        return 2
+    from halyard_worker.options import INT4_GROUP_SIZES
+
+    if args.group_size is not None and args.group_size not in INT4_GROUP_SIZES:
+        print(f"--group-size must be one of {', '.join(map(str, INT4_GROUP_SIZES))}, got {args.group_size}",
+              file=sys.stderr)
         return 2
     result = evaluate(args)
     print(table(result))

@@ -8,11 +8,10 @@ backends, and sends the multi-tenant workload of `halyard bench serve
 prompts, so no policy inherits another's cache). Reported per policy: prefix
 cache hit rate (cached / queried prompt tokens, from the workers' vllm:
 counters), TTFT p50/p95, request and output throughput. Then the router's
-added latency: small non-streaming requests alternate between one worker
-directly and a router in front of it; p50/p99 of both, their difference, and
-the time each routed request spent inside the router (`X-Halyard-Router-Ms`:
-before the upstream send plus after the upstream answer), which the worker's
-own jitter does not blur. `--policies none` measures only that.
+added latency against one worker directly, side by side (router_latency:
+alternating pairs of a one-token completion and a streamed request timed by
+`halyard bench serve`'s client; per-pair differences, and the time inside the
+router from `X-Halyard-Router-Ms`). `--policies none` measures only that.
 """
 from __future__ import annotations
 
@@ -21,7 +20,6 @@ import asyncio
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 POLICIES = ("round-robin", "prefix", "least-load")
@@ -41,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--kv-cache-memory", default="72Mi", help="per worker KV cache (46 KB a token for SmolLM2 in float32)")
     add("--max-num-seqs", type=int, default=4)
     add("--latency-probes", type=int, default=200, help="request pairs for the added-latency figure")
+    add("--latency-backend", choices=("worker", "stub", "both"), default="both",
+        help="what the added latency is measured against: a real worker, a stand-in that answers at once "
+             "(the router's own cost without a model's jitter), or both")
     add("--seed", type=int, default=0)
     add("--result-json", default=None, metavar="PATH")
 
@@ -76,52 +77,36 @@ def run_policy(args, policy: str, workers: list, log_dir: Path, seed: int) -> di
 
 
 def added_latency(args, worker, log_dir: Path) -> dict:
-    """Alternate direct and routed requests to one worker; latencies in ms."""
-    import httpx
-
+    """The router's added latency in front of one worker (router_latency)."""
+    from halyard.bench.router_latency import added_latency as measure
     from halyard.bench.router_procs import start_router
-    from halyard.bench.serve_stats import percentile
 
     router = start_router([worker.url], "prefix", log_dir)
-    body = {"model": "smollm2", "prompt": "Hi", "max_tokens": 1, "temperature": 0}
-    times = {"direct": [], "router": [], "inside": []}
     try:
-        with httpx.Client(timeout=60) as client:
-            for i in range(args.latency_probes + 5):
-                for name, url in (("direct", worker.url), ("router", router.url)):
-                    start = time.perf_counter()
-                    answer = client.post(f"{url}/v1/completions", json=body)
-                    answer.raise_for_status()
-                    if i >= 5:  # warm-up pairs are not counted
-                        times[name].append((time.perf_counter() - start) * 1000)
-                        if name == "router":
-                            times["inside"].append(float(answer.headers["X-Halyard-Router-Ms"]))
+        return measure(worker.url, router.url, args.latency_probes)
     finally:
         router.stop()
-    out = {name: {"p50_ms": percentile(v, 50), "p99_ms": percentile(v, 99)} for name, v in times.items()}
-    out["added_p50_ms"] = out["router"]["p50_ms"] - out["direct"]["p50_ms"]
-    out["added_p99_ms"] = out["router"]["p99_ms"] - out["direct"]["p99_ms"]
-    return out
 
 
 def table(results: dict, latency: dict) -> str:
-    lines = ["| policy | prefix cache hit rate | TTFT p50 (ms) | TTFT p95 (ms) | requests/s | output tok/s | failed |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    from halyard.bench.router_latency import latency_table
+
+    lines = []
+    if results:
+        lines += ["| policy | prefix cache hit rate | TTFT p50 (ms) | TTFT p95 (ms) | requests/s | output tok/s | "
+                  "failed |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for policy, s in results.items():
         lines.append(f"| {policy} | {s['prefix_hit_rate']:.1%} | {s['ttft']['median_ms']:.0f} | "
                      f"{s['ttft_p95_ms']:.0f} | {s['request_throughput']:.2f} | {s['output_throughput']:.1f} | "
                      f"{s['failed']} |")
-    lines += ["", "| path | p50 (ms) | p99 (ms) |", "| --- | --- | --- |"]
-    for name in ("direct", "router"):
-        lines.append(f"| {name} | {latency[name]['p50_ms']:.2f} | {latency[name]['p99_ms']:.2f} |")
-    lines.append(f"| router minus direct | {latency['added_p50_ms']:.2f} | {latency['added_p99_ms']:.2f} |")
-    lines.append(f"| time inside the router (X-Halyard-Router-Ms) | {latency['inside']['p50_ms']:.2f} | "
-                 f"{latency['inside']['p99_ms']:.2f} |")
+    for backend, figures in latency.items():
+        title = "a real worker (SmolLM2-135M, CPU)" if backend == "worker" else "a stand-in worker that answers at once"
+        lines += ["", f"Added latency in front of {title}:", "", latency_table(figures)]
     return "\n".join(lines)
 
 
 def run(args) -> int:
-    from halyard.bench.router_procs import start_worker
+    from halyard.bench.router_procs import start_stub_worker, start_worker
     from halyard.testing.smollm2 import ModelUnavailable, hf_reference_dir
 
     policies = [p.strip() for p in args.policies.split(",") if p.strip() and p.strip() != "none"]
@@ -129,23 +114,31 @@ def run(args) -> int:
     if unknown:
         print(f"halyard bench router: --policies: unknown {unknown}; use {', '.join(POLICIES)}", file=sys.stderr)
         return 2
-    try:
-        model = hf_reference_dir()
-    except ModelUnavailable as err:
-        print(f"halyard bench router: {err}", file=sys.stderr)
-        return 1
     log_dir = Path(tempfile.mkdtemp(prefix="halyard-bench-router-"))
-    workers = []
-    try:
-        workers = [start_worker(model, "smollm2", log_dir, args.kv_cache_memory, args.max_num_seqs)
-                   for _ in range(args.workers)]
-        results = {}
-        for i, policy in enumerate(policies):
-            results[policy] = run_policy(args, policy, workers, log_dir, args.seed * 100 + i)
-        latency = added_latency(args, workers[0], log_dir)
-    finally:
-        for worker in workers:
-            worker.stop()
+    results, latency = {}, {}
+    if args.latency_backend in ("stub", "both"):
+        stub = start_stub_worker(log_dir)
+        try:
+            latency["stub"] = added_latency(args, stub, log_dir)
+        finally:
+            stub.stop()
+    if policies or args.latency_backend != "stub":
+        try:
+            model = hf_reference_dir()
+        except ModelUnavailable as err:
+            print(f"halyard bench router: {err}", file=sys.stderr)
+            return 1
+        workers = []
+        try:
+            workers = [start_worker(model, "smollm2", log_dir, args.kv_cache_memory, args.max_num_seqs)
+                       for _ in range(args.workers)]
+            for i, policy in enumerate(policies):
+                results[policy] = run_policy(args, policy, workers, log_dir, args.seed * 100 + i)
+            if args.latency_backend != "stub":
+                latency["worker"] = added_latency(args, workers[0], log_dir)
+        finally:
+            for worker in workers:
+                worker.stop()
     print(table(results, latency))
     print(f"(logs: {log_dir})", file=sys.stderr)
     if args.result_json:

@@ -62,6 +62,13 @@ def start_worker(model_dir: Path, name: str, log_dir: Path, kv_cache_memory: str
     return _start(cmd, f"http://127.0.0.1:{port}", log_dir / f"worker-{port}.log", 300)
 
 
+def start_stub_worker(log_dir: Path) -> Proc:
+    """A worker stand-in that answers at once (stub_worker)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "halyard.bench.stub_worker", str(port)]
+    return _start(cmd, f"http://127.0.0.1:{port}", log_dir / f"stub-worker-{port}.log", 60)
+
+
 def start_router(backends: list[str], policy: str, log_dir: Path, *extra: str) -> Proc:
     port = free_port()
     cmd = [sys.executable, "-m", "halyard_router.main", "--host", "127.0.0.1", "--port", str(port),

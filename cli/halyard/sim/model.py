@@ -9,7 +9,10 @@ Profile JSON (one profile, or {"profiles": {name: profile, ...}}):
      "decode_step_s": {"base": 0.008,        # decode step time (s) =
                        "per_seq": 0.00012},  #   base + per_seq * running sequences
      "max_batch": 256,                       # running sequences per replica at most
-     "kv_capacity_tokens": 400000}           # KV cache tokens per replica
+     "kv_capacity_tokens": 400000,           # KV cache tokens per replica
+     "gpus": 1}                              # GPUs per replica it was measured on
+A deployment whose spec.resources.gpus differs from its profile's `gpus`
+runs the profile scaled to that tensor-parallel size (`at_gpus`).
 
 Cluster YAML: {pools: [{name, capacityType: on-demand|spot, gpusPerNode,
 maxNodes, pricePerGpuHour, provisioningDelay (node launch), imagePull,
@@ -25,7 +28,8 @@ up (image and weights cached), model GB / cachedLoadGBps + engineStart.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -51,16 +55,43 @@ class Profile:
     decode_per_seq_s: float
     max_batch: int
     kv_capacity_tokens: int
+    gpus: int = 1  # GPUs per replica (tensor-parallel size) the figures were measured on
 
     def step_time(self, batch):
         return self.decode_base_s + self.decode_per_seq_s * batch
+
+
+# Share of the ideal speed-up kept per doubling of the tensor-parallel size:
+# the two all-reduces per layer and the unsplit work (norms, sampling) cost the rest.
+TP_EFFICIENCY_PER_DOUBLING = 0.9
+
+
+def at_gpus(profile: Profile, gpus: int) -> Profile:
+    """`profile` on `gpus` GPUs per replica instead of `profile.gpus` (pure).
+
+    Tensor parallelism splits each step's weight and KV reads and its FLOPs
+    over the ranks: step times shrink and prefill grows by the GPU ratio times
+    TP_EFFICIENCY_PER_DOUBLING per doubling; the KV cache grows with the GPUs'
+    memory (the weights' share freed on each rank is not counted, a
+    conservative figure). Fewer GPUs than measured scale the other way."""
+    gpus = max(int(gpus), 1)
+    if gpus == profile.gpus:
+        return profile
+    ratio = gpus / profile.gpus
+    speedup = ratio * TP_EFFICIENCY_PER_DOUBLING ** abs(math.log2(ratio)) if ratio > 1 else \
+        ratio / TP_EFFICIENCY_PER_DOUBLING ** abs(math.log2(ratio))
+    return replace(profile, name=f"{profile.name}@{gpus}gpu", gpus=gpus,
+                   prefill_tokens_per_s=profile.prefill_tokens_per_s * speedup,
+                   decode_base_s=profile.decode_base_s / speedup,
+                   decode_per_seq_s=profile.decode_per_seq_s / speedup,
+                   kv_capacity_tokens=max(int(profile.kv_capacity_tokens * ratio), 1))
 
 
 BUILTIN_PROFILES = {
     # 8B model, bf16 weights, one H100: ~16 GB of weights read per decode step.
     "llama-8b-h100": Profile("llama-8b-h100", 25000.0, 0.008, 0.00012, 256, 400_000),
     # 70B model, tensor parallel over 8 H100s.
-    "llama-70b-h100x8": Profile("llama-70b-h100x8", 12000.0, 0.022, 0.00020, 256, 1_200_000),
+    "llama-70b-h100x8": Profile("llama-70b-h100x8", 12000.0, 0.022, 0.00020, 256, 1_200_000, gpus=8),
 }
 DEFAULT_PROFILE = "llama-8b-h100"
 
@@ -220,6 +251,7 @@ def _profile(raw: dict, where: str) -> Profile:
         decode_per_seq_s=_num(step, "per_seq", f"{where}.decode_step_s"),
         max_batch=int(_num(raw, "max_batch", where, minimum=1)),
         kv_capacity_tokens=int(_num(raw, "kv_capacity_tokens", where, minimum=1)),
+        gpus=int(_num(raw, "gpus", where, 1, 1)),
     )
 
 
@@ -257,7 +289,7 @@ def load_deployments(path: str | Path, profiles: dict[str, Profile]) -> list[Sim
         if profile_name not in profiles:
             raise SimInputError(f"{path}: {name}: unknown profile {profile_name!r}; known: {', '.join(sorted(profiles))}")
         out.append(SimDeployment(
-            params=params, profile=profiles[profile_name],
+            params=params, profile=at_gpus(profiles[profile_name], params.gpus_per_replica),
             weight=_num(notes, "weight", f"{name}: annotation {ANNOTATION}", 1.0),
             input_tokens=_num(notes, "input-tokens", f"{name}: annotation {ANNOTATION}", 512.0, 1),
             output_tokens=_num(notes, "output-tokens", f"{name}: annotation {ANNOTATION}", 256.0, 1),

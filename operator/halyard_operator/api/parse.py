@@ -138,7 +138,7 @@ def _scalar(raw: Any, shape: Shape, info: FieldInfo) -> Any:
     if isinstance(raw, bool) and shape.kind != "bool" or not isinstance(raw, expected):
         raise ValueError(f"must be a {_TYPE_WORDS[shape.kind]}, got {raw!r}")
     if info.enum is not None and raw not in info.enum:
-        raise ValueError(f"must be one of {', '.join(info.enum)}; got {raw!r}")
+        raise ValueError(f"must be one of {', '.join(map(str, info.enum))}; got {raw!r}")
     if info.pattern is not None and not re.search(info.pattern, raw):
         raise ValueError(_pattern_hint(info, raw))
     if info.max_length is not None and len(raw) > info.max_length:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from halyard_operator.api.schema import DURATION_PATTERN, Rule, spec_field
-from halyard_worker.options import DTYPES, QUANTIZATIONS
+from halyard_worker.options import DTYPES, INT4_GROUP_SIZES, QUANTIZATIONS
 
 API_GROUP = "halyard.dev"
 API_VERSION = "v1alpha1"
@@ -75,14 +75,27 @@ class ModelSpec:
 class EngineSpec:
     """Engine flags passed to `halyard-worker serve` (unset fields keep the engine's defaults)."""
 
+    RULES = (
+        Rule(cel="!has(self.quantizationGroupSize) || self.quantization in ['int4', 'int4-awq']",
+             message="spec.engine.quantizationGroupSize applies only to quantization int4 or int4-awq; "
+                     "remove it, or set spec.engine.quantization to int4 or int4-awq",
+             path="quantizationGroupSize",
+             check=lambda e: e.quantization_group_size is None or e.quantization in ("int4", "int4-awq")),
+    )
+
     dtype: str = spec_field("Weight and activation dtype; auto follows the model config.",
                             default="auto", enum=DTYPES)
     quantization: str = spec_field(
         "Weight-only quantization applied at load, layer by layer: none, int8, int4, or int4-awq (int4 with "
-        "activation-aware scales calibrated at load on built-in English text; add "
+        "activation-aware scales and clipping calibrated at load on built-in English text; add "
         "`--calibration-text FILE` to extraArgs for your own). Pre-quantized weights (GGUF Q4_0/Q4_1, AWQ) "
         "are served as they are under int8/int4/int4-awq; none dequantizes them.",
         default="none", enum=QUANTIZATIONS)
+    quantization_group_size: int | None = spec_field(
+        "int4 / int4-awq: how many input weights share one scale and zero when float weights are "
+        "quantized: 32, 64 or 128 (the worker's default, 128). Smaller groups are more accurate and "
+        "slightly larger (docs/quality.md); pre-quantized weights keep their own groups.",
+        enum=INT4_GROUP_SIZES)
     max_model_len: int | None = spec_field(
         "Context window in tokens (prompt + output); default: the model's.", minimum=1)
     max_num_seqs: int | None = spec_field("Maximum requests running at once per replica.", minimum=1)

@@ -24,6 +24,7 @@ MANAGED_FLAGS = {
     "--model": "from spec.model.uri", "--served-model-name": "from spec.model.name",
     "--host": "to the pod IP", "--port": f"to {PORT}, the Service's target port",
     "--dtype": "from spec.engine.dtype", "--quantization": "from spec.engine.quantization",
+    "--quantization-group-size": "from spec.engine.quantizationGroupSize",
     "--max-model-len": "from spec.engine.maxModelLen", "--max-num-seqs": "from spec.engine.maxNumSeqs",
     "--max-num-batched-tokens": "from spec.engine.maxNumBatchedTokens",
     "--gpu-memory-utilization": "from spec.engine.gpuMemoryUtilization",
@@ -114,7 +115,8 @@ def _engine_flags(engine: EngineSpec) -> list[str]:
     out = ["--dtype", engine.dtype]
     if engine.quantization != "none":
         out += ["--quantization", engine.quantization]
-    for flag, value in (("--max-model-len", engine.max_model_len),
+    for flag, value in (("--quantization-group-size", engine.quantization_group_size),
+                        ("--max-model-len", engine.max_model_len),
                         ("--max-num-seqs", engine.max_num_seqs),
                         ("--max-num-batched-tokens", engine.max_num_batched_tokens),
                         ("--gpu-memory-utilization", engine.gpu_memory_utilization)):

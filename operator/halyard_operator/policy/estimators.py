@@ -74,7 +74,11 @@ def update_capacity(est: CapacityEstimate, per_replica_rate: float, health: Heal
     Invariant: `rps` is None only if nothing was learned yet, else > 0.
     - throughput-bound (requests queue): replicas complete what they can, so
       the estimate drops to (a margin under) that rate, by at most 1 - MAX_CUT;
-    - latency pressure without a queue: no lower bound is learned;
+    - latency pressure without a queue (a p95 past SLO_MARGIN of its target, or
+      full KV caches): the replicas carry more than they can at the SLO (probing,
+      or learning while over-provisioned, overshot), so the estimate drops the
+      same way; without it an estimate above the truth keeps sizing the
+      deployment into latency pressure after every scale-down;
     - healthy: the observed rate is a lower bound; the estimate rises to it;
     - deep headroom, no saturation for PROBE_QUIET_S: probe upward by
       PROBE_GROWTH, at most PROBE_CEILING x the best healthy rate.
@@ -85,8 +89,10 @@ def update_capacity(est: CapacityEstimate, per_replica_rate: float, health: Heal
         measured = per_replica_rate * SATURATION_MARGIN
         rps = measured if est.rps is None else min(est.rps, max(measured, est.rps * MAX_CUT))
         return CapacityEstimate(rps, est.best_healthy, now, est.unit)
-    if health.saturated:  # latency pressure without a queue: no new lower bound, no probing
-        return est if est.rps is not None else CapacityEstimate(per_replica_rate, 0.0, now, est.unit)
+    if health.saturated:  # latency pressure without a queue: the replicas carry more than they can
+        measured = per_replica_rate * SATURATION_MARGIN
+        rps = measured if est.rps is None else min(est.rps, max(measured, est.rps * MAX_CUT))
+        return CapacityEstimate(rps, est.best_healthy, now, est.unit)
     best = max(est.best_healthy, per_replica_rate)
     rps = max(est.rps or 0.0, per_replica_rate)
     quiet = est.saturated_at is None or now - est.saturated_at >= PROBE_QUIET_S

@@ -27,7 +27,7 @@ class RowInfo:
 
 
 class InputBatch:
-    """Arrays, R rows: token_ids [R, L] int64, num_tokens [R], num_computed [R],
+    """Arrays, R rows: token_ids [R, L] int64, num_tokens [R], num_computed [R], num_prompt [R],
     block_table [R, MB] int64, num_blocks [R]; `rid[r]` is row r's request id,
     `special[r]` whether it needs the full sampler (not plain greedy argmax)."""
 
@@ -47,7 +47,8 @@ class InputBatch:
     def _grow(self, rows: int) -> None:
         old = self.capacity
         new = {"token_ids": self._array(rows, self.max_model_len), "num_tokens": self._array(rows),
-               "num_computed": self._array(rows), "block_table": self._array(rows, self.max_blocks),
+               "num_computed": self._array(rows), "num_prompt": self._array(rows),
+               "block_table": self._array(rows, self.max_blocks),
                "num_blocks": self._array(rows)}
         for name, arr in new.items():
             if old:
@@ -71,7 +72,7 @@ class InputBatch:
             row = self.free.pop()
         n, nb = len(token_ids), len(block_ids)
         self.token_ids[row, :n] = token_ids
-        self.num_tokens[row], self.num_computed[row] = n, num_computed
+        self.num_tokens[row], self.num_computed[row], self.num_prompt[row] = n, num_computed, num_prompt_tokens
         self.block_table[row, :nb] = block_ids
         self.num_blocks[row] = nb
         self.rid[row], self.special[row] = request_id, special

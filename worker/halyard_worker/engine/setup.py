@@ -205,7 +205,8 @@ def _build(config: EngineConfig, path, mc: ModelConfig, comm=None, link=None) ->
     leader = comm is None or comm.rank == 0
     tokenizer = load_tokenizer(config.tokenizer or str(path)) if leader else None  # followers never sample
     calibration = calibration_ids(config, tokenizer) if leader else None
-    model = load_model(path, mc, dtype, str(device), max_len, config.quantization, calibration, plan, comm)
+    model = load_model(path, mc, dtype, str(device), max_len, config.quantization, calibration, plan, comm,
+                       config.quantization_group_size)
     log.info("hot-path ops: %s", install_ops(config.kernels, device, local, dtype))
     graphs = None
     if comm is None:

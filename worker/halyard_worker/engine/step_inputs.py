@@ -38,7 +38,9 @@ def plan_step(batch: InputBatch, scheduled: dict[str, int]) -> StepPlan:
     rows = batch.rows_of(list(scheduled))
     counts = np.fromiter(scheduled.values(), dtype=np.int64, count=len(rows))
     starts = batch.num_computed[rows]
-    is_decode = counts == 1
+    # one new token at or past the last prompt position; a one-token chunk inside
+    # the prompt is a prefill chunk (its row may carry a prompt logprob)
+    is_decode = (counts == 1) & (starts + 1 >= batch.num_prompt[rows])
     dec_rows, dec_pos = rows[is_decode], starts[is_decode]
     order = np.argsort(dec_pos, kind="stable")
     dec_rows, dec_pos = dec_rows[order], dec_pos[order]

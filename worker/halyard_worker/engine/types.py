@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from halyard_worker.options import DTYPES, KERNEL_MODES, QUANTIZATIONS, one_of
+from halyard_worker.options import DTYPES, INT4_DEFAULT_GROUP_SIZE, INT4_GROUP_SIZES, KERNEL_MODES, QUANTIZATIONS, one_of
 
 FinishReason = str  # "stop" | "length" | "abort"
 
@@ -228,7 +228,10 @@ class EngineConfig:
     on CUDA the budget is `gpu_memory_utilization` of free memory after
     loading the weights. `quantization_calibration` texts turn on
     activation-aware (AWQ-style) scaling of the quantized weights;
-    "int4-awq" is int4 with that scaling (built-in texts when none are given). `max_model_len=None` takes the model's
+    "int4-awq" is int4 with that scaling (built-in texts when none are given).
+    `quantization_group_size` (32, 64 or 128) is how many input weights share
+    one int4 scale and zero when float weights are quantized (a pre-quantized
+    checkpoint keeps its own groups). `max_model_len=None` takes the model's
     `max_position_embeddings`.
     """
 
@@ -246,6 +249,7 @@ class EngineConfig:
     seed: int = 0
     tokenizer: str | None = None
     quantization_calibration: tuple[str, ...] = ()  # texts for AWQ-style scaling (int8/int4/int4-awq)
+    quantization_group_size: int = INT4_DEFAULT_GROUP_SIZE  # int4: input weights per scale/zero
     kernels: str = "auto"  # hot-path ops: "auto" (CUDA kernels when usable), "cupy", "torch"
     enforce_eager: bool = False  # no CUDA graphs: every decode step launches its kernels one by one
     tensor_parallel_size: int = 1  # ranks (processes, one GPU each) the model is split over
@@ -257,6 +261,9 @@ class EngineConfig:
                "quantization", f"must be {one_of(QUANTIZATIONS)}, got {self.quantization!r}")
         if self.quantization == "none":
             object.__setattr__(self, "quantization", None)
+        _check(self.quantization_group_size in INT4_GROUP_SIZES and _is_int(self.quantization_group_size),
+               "quantization_group_size",
+               f"must be {one_of(tuple(map(str, INT4_GROUP_SIZES)))}, got {self.quantization_group_size!r}")
         _check(isinstance(self.enforce_eager, bool), "enforce_eager",
                f"must be true or false, got {self.enforce_eager!r}")
         _check(self.kernels in KERNEL_MODES, "kernels", f"must be {one_of(KERNEL_MODES)}, got {self.kernels!r}")

@@ -16,18 +16,24 @@ HEAD_DIMS = (16, 32, 64, 128, 256)
 MAX_GROUP = 8  # query heads per KV head
 
 
-def _check(q, k_cache, v_cache, block_tables, context_lens) -> None:
-    require(q.dim() == 3 and q.is_contiguous(), "paged_attention_decode: q must be contiguous [S, H, D]")
+def check_caches(op: str, q, k_cache, v_cache, head_dims: tuple[int, ...]) -> None:
+    """The paged caches' layout, dtype, head dim and GQA group against q [rows, H, D]."""
     require(k_cache.dim() == 4 and k_cache.is_contiguous() and v_cache.is_contiguous()
             and v_cache.shape == k_cache.shape,
-            "paged_attention_decode: k_cache and v_cache must be contiguous [num_blocks, block_size, Hkv, D]")
-    s, h, d = q.shape
+            f"{op}: k_cache and v_cache must be contiguous [num_blocks, block_size, Hkv, D]")
+    _, h, d = q.shape
     hkv = k_cache.shape[2]
-    require(k_cache.dtype == q.dtype == v_cache.dtype, "paged_attention_decode: q and the caches must share a dtype")
-    require(k_cache.shape[3] == d and d in HEAD_DIMS,
-            f"paged_attention_decode: head dim must be one of {HEAD_DIMS} and match the cache, got {d}")
+    require(k_cache.dtype == q.dtype == v_cache.dtype, f"{op}: q and the caches must share a dtype")
+    require(k_cache.shape[3] == d and d in head_dims,
+            f"{op}: head dim must be one of {head_dims} and match the cache, got {d}")
     require(h % hkv == 0 and h // hkv <= MAX_GROUP,
-            f"paged_attention_decode: H / Hkv must be an integer <= {MAX_GROUP}, got {h} / {hkv}")
+            f"{op}: H / Hkv must be an integer <= {MAX_GROUP}, got {h} / {hkv}")
+
+
+def _check(q, k_cache, v_cache, block_tables, context_lens) -> None:
+    require(q.dim() == 3 and q.is_contiguous(), "paged_attention_decode: q must be contiguous [S, H, D]")
+    check_caches("paged_attention_decode", q, k_cache, v_cache, HEAD_DIMS)
+    s = q.shape[0]
     require(block_tables.dtype == torch.int64 and block_tables.dim() == 2 and block_tables.shape[0] == s
             and block_tables.is_contiguous(), f"paged_attention_decode: block_tables must be contiguous int64 [{s}, MB]")
     require(context_lens.dtype == torch.int64 and context_lens.shape == (s,) and context_lens.is_contiguous(),

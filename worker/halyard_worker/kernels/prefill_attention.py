@@ -11,26 +11,18 @@ import numpy as np
 import torch
 
 from halyard_worker.kernels.loader import aligned16, dtype_tag, launch, ptr, require
+from halyard_worker.kernels.paged_attention import check_caches
 from halyard_worker.model.prefill import TILE
 
 HEAD_DIMS = (32, 64, 128, 256)
-MAX_GROUP = 8  # query heads per KV head
 KERNEL_TILE = 4  # TILE in prefill_attention.cu
 
 
 def _check(q, k_cache, v_cache, prefill) -> None:
     require(TILE == KERNEL_TILE, f"prefill_attention: model.prefill.TILE ({TILE}) must equal the kernel's {KERNEL_TILE}")
     require(q.dim() == 3, "paged_attention_prefill: q must be [Tp, H, D]")
-    require(k_cache.dim() == 4 and k_cache.is_contiguous() and v_cache.is_contiguous()
-            and v_cache.shape == k_cache.shape,
-            "paged_attention_prefill: k_cache and v_cache must be contiguous [num_blocks, block_size, Hkv, D]")
-    tp, h, d = q.shape
-    hkv = k_cache.shape[2]
-    require(k_cache.dtype == q.dtype == v_cache.dtype, "paged_attention_prefill: q and the caches must share a dtype")
-    require(k_cache.shape[3] == d and d in HEAD_DIMS,
-            f"paged_attention_prefill: head dim must be one of {HEAD_DIMS} and match the cache, got {d}")
-    require(h % hkv == 0 and h // hkv <= MAX_GROUP,
-            f"paged_attention_prefill: H / Hkv must be an integer <= {MAX_GROUP}, got {h} / {hkv}")
+    check_caches("paged_attention_prefill", q, k_cache, v_cache, HEAD_DIMS)
+    tp = q.shape[0]
     require(tp == prefill.num_tokens, f"paged_attention_prefill: q has {tp} rows, the batch {prefill.num_tokens}")
     for name in ("q_lens", "ctx_lens", "cu_q", "block_tables", "tiles"):
         t = getattr(prefill, name)

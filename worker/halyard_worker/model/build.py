@@ -21,9 +21,10 @@ Rules for each linear weight:
 - quantization None: float in the model dtype (quantized ones dequantized);
 - a `QuantizedWeight` in the file and a quantization mode: kept as it is
   (the file's own values: GGUF Q4_0/Q4_1, AWQ -> int4);
-- a float weight and a mode: quantized to that mode ("int4-awq": int4 with
-  activation-aware scales from the calibration prompts, run layer by layer
-  through the float layer).
+- a float weight and a mode: quantized to that mode, int4 in groups of
+  `group_size` input weights ("int4-awq": int4 with activation-aware scales
+  and clipping from the calibration prompts, run layer by layer through the
+  float layer; `model/awq.py`).
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from halyard_worker.model.llama import LlamaModel, rope_cache
 from halyard_worker.model.tp_plan import ROW_PARALLEL
 from halyard_worker.model.tp_shard import shard_layer, shard_vocab
 from halyard_worker.model.weights import QuantizedWeight, as_float
+from halyard_worker.options import INT4_GROUP_SIZES, one_of
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +80,18 @@ def quantized_module(w: QuantizedWeight, input_scale, bias, dtype, device) -> nn
     return new
 
 
-def quantize_weight(mode: str, w: torch.Tensor, x: torch.Tensor | None):
+def quantize_weight(mode: str, w: torch.Tensor, x: torch.Tensor | None,
+                    group_size: int = quant.INT4_GROUP_SIZE):
     """Float w [out, in] -> (QuantizedWeight, input_scale or None); x: calibration inputs."""
+    from halyard_worker.model.awq import quantize_calibrated
+
     bits = "int8" if mode == "int8" else "int4"  # int4-awq is int4 with calibration
-    g = quant.int4_group_size(w.shape[1])
-    s = quant.awq_search(bits, w, x, g) if x is not None else None
-    entry = quant._quantize_weight(bits, w * s[None, :] if s is not None else w, g)
-    qw = QuantizedWeight(bits, entry["qweight"], entry["scales"], entry.get("zeros"), g)
-    return qw, (1.0 / s) if s is not None else None
+    g = quant.int4_group_size(w.shape[1], group_size)
+    if x is not None:
+        entry, input_scale = quantize_calibrated(bits, w, x, g)
+    else:
+        entry, input_scale = quant._quantize_weight(bits, w, g), None
+    return QuantizedWeight(bits, entry["qweight"], entry["scales"], entry.get("zeros"), g), input_scale
 
 
 def _linears(layer: nn.Module) -> list[str]:
@@ -99,7 +105,8 @@ def _require(weights: dict, names: list[str], where: str) -> None:
 
 
 def place_layer(layer: nn.Module, weights: dict, dtype, device, mode: str | None,
-                inputs: dict[str, torch.Tensor] | None = None, where: str = "a layer") -> None:
+                inputs: dict[str, torch.Tensor] | None = None, where: str = "a layer",
+                group_size: int = quant.INT4_GROUP_SIZE) -> None:
     """Put one decoder layer's weights in place (quantizing its linears)."""
     _require(weights, [n for n, _ in layer.named_parameters()], where)
     for name, module in list(layer.named_modules()):
@@ -115,14 +122,17 @@ def place_layer(layer: nn.Module, weights: dict, dtype, device, mode: str | None
             continue
         scale = None
         if not isinstance(w, QuantizedWeight):
-            w, scale = quantize_weight(mode, w.float(), inputs.get(name) if inputs else None)
+            w, scale = quantize_weight(mode, w.float(), inputs.get(name) if inputs else None, group_size)
         parent, _, child = name.rpartition(".")
         setattr(layer.get_submodule(parent), child, quantized_module(w, scale, bias, dtype, device))
 
 
-def _check_modes(quantization, calibration, plan) -> None:
+def _check_modes(quantization, calibration, plan, group_size) -> None:
     if quantization not in MODES:
         raise ValueError(f"quantization must be one of none, int8, int4, int4-awq; got {quantization!r}")
+    if group_size not in INT4_GROUP_SIZES:
+        raise ValueError(f"quantization group size must be one of {one_of(tuple(map(str, INT4_GROUP_SIZES)))}; "
+                         f"got {group_size!r}")
     if quantization == "int4-awq" and not calibration:
         raise ValueError("quantization int4-awq needs calibration text (quantization_calibration)")
     if plan is not None and plan.sharded and calibration:
@@ -132,8 +142,8 @@ def _check_modes(quantization, calibration, plan) -> None:
 
 def build_model(source, dtype: torch.dtype, device: str, max_positions: int,
                 quantization: str | None = None, calibration: list[list[int]] | None = None,
-                plan=None, comm=None) -> LlamaModel:
-    _check_modes(quantization, calibration, plan)
+                plan=None, comm=None, group_size: int = quant.INT4_GROUP_SIZE) -> LlamaModel:
+    _check_modes(quantization, calibration, plan, group_size)
     plan = plan if plan is not None and plan.sharded else None
     config = plan.local_config() if plan else source.config
     with torch.device("meta"):
@@ -149,7 +159,7 @@ def build_model(source, dtype: torch.dtype, device: str, max_positions: int,
     for i, layer in enumerate(model.layers):
         weights = _layer_weights(source, i, plan, quantization)
         inputs = calib.capture(layer, weights, dtype, device) if calib else None
-        place_layer(layer, weights, dtype, device, quantization, inputs, where=f"layer {i}")
+        place_layer(layer, weights, dtype, device, quantization, inputs, where=f"layer {i}", group_size=group_size)
         del weights, inputs
     if calib:
         calib.close()

@@ -16,6 +16,7 @@ import torch
 
 from halyard_worker.model.config import ModelConfig, parse_config
 from halyard_worker.model.llama import LlamaModel
+from halyard_worker.options import INT4_DEFAULT_GROUP_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +68,16 @@ def choose_dtype(requested: str, config: ModelConfig, device: str) -> torch.dtyp
 
 def load_model(path: Path, config: ModelConfig, dtype: torch.dtype, device: str,
                max_positions: int, quantization: str | None = None,
-               calibration: list[list[int]] | None = None, plan=None, comm=None) -> LlamaModel:
+               calibration: list[list[int]] | None = None, plan=None, comm=None,
+               group_size: int = INT4_DEFAULT_GROUP_SIZE) -> LlamaModel:
     """Build the model layer by layer from the checkpoint at `path` (quantizing
-    while loading); `config` must be the checkpoint's own (`load_config`).
+    while loading, int4 in groups of `group_size`); `config` must be the
+    checkpoint's own (`load_config`).
     With a `ShardPlan` and its `TPComm`: this rank's slices only."""
     from halyard_worker.model.build import build_model
 
     source = open_source(path)
     if source.config != config:
         raise ValueError(f"model config given for {str(path)!r} differs from the checkpoint's")
-    return build_model(source, dtype, device, max_positions, quantization, calibration, plan, comm)
+    return build_model(source, dtype, device, max_positions, quantization, calibration, plan, comm,
+                       group_size)

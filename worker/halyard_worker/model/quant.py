@@ -5,14 +5,13 @@
 - int4: group-wise asymmetric along the input dim. `qweight` uint8
   [out, in/2] holds two 4-bit values per byte (low nibble = even column);
   `scales`, `zeros` [out, in/group]; w ~= (q - zero) * scale. Group size is
-  128 by default; when `in_features` is not a multiple of it, the largest of
-  64, 32, 16, 8 that divides `in_features` is used, else one group per row.
-- AWQ-style activation-aware scaling (when calibration token ids are given):
-  per linear, input channel i is scaled by s_i = mean|x_i|^alpha before
-  quantization, with alpha picked from a grid to minimise the output error on
-  the calibration activations; the layer divides its input by s at run time
-  (`input_scale` = 1/s). alpha = 0 is plain quantization, so calibration never
-  makes the calibration-set error worse.
+  128 by default (32 or 64 on request: `INT4_GROUP_SIZES`); when
+  `in_features` is not a multiple of it, the largest smaller one of 64, 32,
+  16, 8 that divides `in_features` is used, else one group per row.
+- AWQ (when calibration token ids are given): per linear, an
+  activation-aware input-channel scale (`input_scale` = 1/s, applied at run
+  time) and, for int4, a per-group clipping of the weight range, both
+  searched on the calibration activations (`model/awq.py`).
 - lm_head and embeddings stay in the model dtype.
 
 `create_quantized_state_dict()` computes the quantized tensors from a float
@@ -25,9 +24,9 @@ import torch
 from torch import nn
 
 from halyard_worker.model import ops
+from halyard_worker.options import INT4_DEFAULT_GROUP_SIZE
 
-INT4_GROUP_SIZE = 128
-AWQ_GRID = tuple(i / 10 for i in range(11))
+INT4_GROUP_SIZE = INT4_DEFAULT_GROUP_SIZE
 
 
 def int4_group_size(in_features: int, preferred: int = INT4_GROUP_SIZE) -> int:
@@ -116,23 +115,6 @@ def _quantize_weight(mode: str, w: torch.Tensor, group_size: int) -> dict:
     return {"qweight": q, "scales": s, "zeros": z}
 
 
-def awq_search(mode: str, w: torch.Tensor, x: torch.Tensor, group_size: int) -> torch.Tensor | None:
-    """Best per-input-channel scale s ([in]) for weight w [out, in] given
-    calibration inputs x [N, in]; None when plain quantization is best."""
-    w, x = w.float(), x.float()
-    ref = x @ w.T
-    act = x.abs().mean(dim=0).clamp(min=1e-6)
-    best, best_err = None, float("inf")
-    for alpha in AWQ_GRID:
-        s = act.pow(alpha)
-        s = s / (s.max() * s.min()).sqrt()
-        deq = dequantize(mode, _quantize_weight(mode, w * s[None, :], group_size), group_size)
-        err = ((x / s) @ deq.T - ref).pow(2).mean().item()
-        if err < best_err:
-            best, best_err = (None if alpha == 0 else s), err
-    return best
-
-
 def create_quantized_state_dict(model: nn.Module, mode: str, group_size: int = INT4_GROUP_SIZE,
                                 activations: dict[str, torch.Tensor] | None = None) -> dict:
     """Quantized tensors for every quantizable linear, keyed by module name."""
@@ -142,9 +124,13 @@ def create_quantized_state_dict(model: nn.Module, mode: str, group_size: int = I
     for name, lin in quantizable_linears(model).items():
         w = lin.weight.detach()
         g = int4_group_size(lin.in_features, group_size)
-        s = awq_search(mode, w, activations[name], g) if activations and name in activations else None
-        entry = _quantize_weight(mode, w * s[None, :] if s is not None else w, g)
-        entry["input_scale"] = (1.0 / s) if s is not None else None
+        if activations and name in activations:
+            from halyard_worker.model.awq import quantize_calibrated
+
+            entry, input_scale = quantize_calibrated(mode, w, activations[name], g)
+        else:
+            entry, input_scale = _quantize_weight(mode, w, g), None
+        entry["input_scale"] = input_scale
         entry["group_size"] = g
         state[name] = entry
     return state

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from halyard_worker.server.auth import ApiKeyMiddleware
+from halyard_worker.server.body import OffLoopBodyRoute
 from halyard_worker.server.chat import create_chat_completion
 from halyard_worker.server.completions import create_completion
 from halyard_worker.server.errors import APIError, install_error_handlers
@@ -27,6 +28,7 @@ def build_app(state: AppState, load=None) -> FastAPI:
     """The app over `state`; `load()` (blocking) returns the ModelRuntime when
     the model is loaded in the background after the server starts."""
     app = FastAPI(title="Halyard worker", lifespan=_lifespan(state, load))
+    app.router.route_class = OffLoopBodyRoute  # large JSON bodies are parsed on a thread
     app.state.halyard = state
     install_error_handlers(app)
     # added innermost first: count 5xx (outermost) -> API key -> body limit -> app

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from halyard_worker.kernels.ops import add_kernels_argument
-from halyard_worker.options import DTYPES, QUANTIZATIONS
+from halyard_worker.options import DTYPES, INT4_DEFAULT_GROUP_SIZE, INT4_GROUP_SIZES, QUANTIZATIONS
 
 API_KEY_ENV = "HALYARD_API_KEY"
 DEFAULT_MAX_REQUEST_BYTES = 8 * 2**20
@@ -22,6 +22,7 @@ class ServerConfig:
     `gpu_memory_utilization` (fraction in (0, 1]) and `kv_cache_memory`
     (bytes) is set; `quantization` is None or "int8"/"int4"/"int4-awq";
     `calibration` holds the texts read from --calibration-text (may be empty);
+    `quantization_group_size` is one of 32, 64, 128;
     `api_key` is None or non-empty; `max_request_bytes` > 0.
     """
 
@@ -34,6 +35,7 @@ class ServerConfig:
     dtype: str = "auto"
     quantization: str | None = None
     calibration: tuple[str, ...] = ()
+    quantization_group_size: int = INT4_DEFAULT_GROUP_SIZE  # int4: input weights per scale/zero
     max_model_len: int | None = None
     max_num_seqs: int = 64
     max_num_batched_tokens: int | None = None
@@ -80,6 +82,17 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _group_size(text: str) -> int:
+    sizes = ", ".join(map(str, INT4_GROUP_SIZES))
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value not in INT4_GROUP_SIZES:
+        raise argparse.ArgumentTypeError(f"must be one of {sizes} (the int4 kernel's group sizes), got {text!r}")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 65535:
@@ -120,6 +133,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     add("--calibration-text", metavar="FILE",
         help="UTF-8 text for activation-aware scaling (int4-awq, int8, int4); blank lines split it into "
              "samples (default for int4-awq: built-in English text)")
+    add("--quantization-group-size", type=_group_size, default=INT4_DEFAULT_GROUP_SIZE, metavar="N",
+        help=f"int4 / int4-awq: input weights sharing one scale and zero, one of "
+             f"{', '.join(map(str, INT4_GROUP_SIZES))} (default {INT4_DEFAULT_GROUP_SIZE}; smaller is more "
+             f"accurate and larger; a pre-quantized checkpoint keeps its own)")
     add("--max-model-len", type=_positive_int, help="context window in tokens (default: the model's)")
     add("--max-num-seqs", type=_positive_int, default=64, help="requests running at once")
     add("--max-num-batched-tokens", type=_positive_int, help="token budget per engine step")
@@ -258,6 +275,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         dtype=args.dtype,
         quantization=None if args.quantization == "none" else args.quantization,
         calibration=_read_calibration(args.calibration_text),
+        quantization_group_size=args.quantization_group_size,
         max_model_len=args.max_model_len,
         max_num_seqs=args.max_num_seqs,
         max_num_batched_tokens=args.max_num_batched_tokens,

@@ -20,6 +20,7 @@ from halyard_worker.engine.types import EngineStats, RequestOutput, SamplingPara
 from halyard_worker.server.config import ServerConfig
 from halyard_worker.server.errors import APIError
 from halyard_worker.server.metrics import EngineGauges
+from halyard_worker.server.tokens import OverlongPrompt, encode_prompt
 
 
 T = TypeVar("T")
@@ -68,13 +69,14 @@ class ModelRuntime:
         """Run `fn(*args)` (tokenizing, templating) on the tokenizer thread."""
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
-    def encode(self, text: str) -> list[int]:
-        return list(self.tokenizer.encode(text, add_special_tokens=True))
+    def encode(self, text: str) -> list[int] | OverlongPrompt:
+        """Token ids of a prompt (only the count of one too long for the context)."""
+        return encode_prompt(self.tokenizer, text, True, self.max_model_len)
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False)
 
-    def render_chat(self, messages: list[dict], add_generation_prompt: bool = True) -> list[int]:
+    def render_chat(self, messages: list[dict], add_generation_prompt: bool = True) -> list[int] | OverlongPrompt:
         """Messages -> prompt token ids through the chat template (400 when none)."""
         template = self.chat_template or getattr(self.tokenizer, "chat_template", None)
         if not template:
@@ -86,7 +88,7 @@ class ModelRuntime:
                 chat_template=template)
         except Exception as err:  # template errors are the request's or the template's
             raise APIError(400, f"chat template failed on these messages: {err}", param="messages")
-        return list(self.tokenizer.encode(text, add_special_tokens=False))
+        return encode_prompt(self.tokenizer, text, False, self.max_model_len)
 
     def gauges(self) -> EngineGauges:
         s = self.engine.stats()
@@ -129,7 +131,7 @@ def engine_config(config: ServerConfig, model: str | None = None):
 
     kwargs = dict(
         model=model or config.model, dtype=config.dtype, quantization=config.quantization,
-        quantization_calibration=config.calibration,
+        quantization_calibration=config.calibration, quantization_group_size=config.quantization_group_size,
         device=_device(config.device), max_model_len=config.max_model_len,
         max_num_seqs=config.max_num_seqs, block_size=config.block_size,
         kv_cache_memory=config.kv_cache_memory, enable_prefix_caching=config.prefix_caching,

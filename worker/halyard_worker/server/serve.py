@@ -27,6 +27,11 @@ from halyard_worker.termination import MODEL_LOAD_FAILED, write_termination_mess
 log = logging.getLogger("halyard_worker.server")
 
 
+# Idle HTTP keep-alive (uvicorn's default, made explicit): a proxy in front (the
+# router) must let its pooled connections idle less than this.
+KEEP_ALIVE_S = 5
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its signal handlers (we install ours on the loop)."""
 
@@ -56,7 +61,7 @@ async def serve_async(config: ServerConfig, on_state=lambda state: None) -> int:
     on_state(state)
     app = build_app(state, load=lambda: build_runtime(config))
     uv_config = uvicorn.Config(app, host=config.host, port=config.port, log_level="info",
-                               timeout_graceful_shutdown=5, access_log=False)
+                               timeout_graceful_shutdown=5, timeout_keep_alive=KEEP_ALIVE_S, access_log=False)
     server = _Server(uv_config)
     state.on_fatal = lambda: setattr(server, "should_exit", True)
     loop = asyncio.get_running_loop()
