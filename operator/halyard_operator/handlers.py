@@ -129,7 +129,7 @@ def build_registry(config: OperatorConfig, connection: Connection,
     trigger, keys, fast_keys, run_key = _indexed_trigger(state, run)
     nodes = NodeWatch(lambda: state["ctx"].view if "ctx" in state else None, trigger.poke, trigger.poke_all)
     register_indexes(registry)
-    register_wakeups(registry, trigger.poke, nodes)
+    register_wakeups(registry, trigger.poke, nodes, gpus_freed=lambda: _poke_held_back(state, trigger))
 
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
@@ -170,16 +170,35 @@ def build_registry(config: OperatorConfig, connection: Connection,
 
     @kopf.on.delete(*resource, registry=registry, optional=True)
     async def deleted(body: kopf.Body, **_: Any) -> None:
-        key = key_of(owner_of(_plain(body)))
-        if "ctx" in state:
-            state["ctx"].hub.forget(key)
-            state["ctx"].book.forget(key)
-            state["ctx"].telemetry.forget(owner_of(_plain(body)))
-            state["ctx"].written.forget(memo_key(owner_of(_plain(body))))
-        locks.pop(key, None)
-        trigger.poke_all()  # its GPUs are free: the tier arbiter may grant them to the others
+        _forget(state, locks, trigger, _plain(body))
+
+    @kopf.on.event(*resource, id="halyard_llmd_events", registry=registry)
+    async def gone(body: kopf.Body, type: str | None, **_: Any) -> None:
+        """The deletion itself (kopf may not call `deleted` for an object deleted without its finalizer)."""
+        if type == "DELETED":
+            _forget(state, locks, trigger, _plain(body))
 
     return registry
+
+
+def _forget(state: dict, locks: dict, trigger: Trigger, body: dict) -> None:
+    """A deleted deployment: drop its in-memory signals, demand and own-writes memory;
+    its GPUs are free, so the deployments the tier arbiter held back are re-decided."""
+    owner = owner_of(body)
+    if "ctx" in state:
+        state["ctx"].hub.forget(key_of(owner))
+        state["ctx"].book.forget(key_of(owner))
+        state["ctx"].telemetry.forget(owner)
+        state["ctx"].written.forget(memo_key(owner))
+    locks.pop(key_of(owner), None)
+    _poke_held_back(state, trigger)
+
+
+def _poke_held_back(state: dict, trigger: Trigger) -> None:
+    """GPUs came free (a GPU pod is gone): the deployments the tier arbiter held back may fit now."""
+    if "ctx" in state:
+        for key in state["ctx"].view.held_back_keys():
+            trigger.poke(key)
 
 
 def _fast(spec: dict) -> bool:

@@ -19,6 +19,7 @@ import kopf
 
 from halyard_operator.api import API_GROUP, API_VERSION, PLURAL
 from halyard_operator.observe import read_node
+from halyard_operator.observe.read import pod_gpus
 from halyard_operator.observe.index import child_entries, llmd_entries, node_entries, pod_entries, poked_deployment
 from halyard_operator.observe.view import LLMDS, NODES, PODS, ClusterView
 from halyard_operator.policy.interruption import detect
@@ -59,15 +60,21 @@ def view_of(kwargs: dict) -> ClusterView:
 
 
 def register_wakeups(registry: kopf.OperatorRegistry, poke: Callable[[tuple[str, str]], None],
-                     nodes: "NodeWatch") -> None:
-    """Pod and child events poke their deployment; Node events go through `nodes`."""
+                     nodes: "NodeWatch", gpus_freed: Callable[[], None]) -> None:
+    """Pod and child events poke their deployment; a GPU pod that goes away also calls
+    `gpus_freed` (deployments held back for GPUs may now fit); Node events go through `nodes`."""
 
     async def object_event(body: kopf.Body, **_: Any) -> None:
         key = poked_deployment(body)
         if key is not None:
             poke(key)
 
-    kopf.on.event("", "v1", "pods", id="halyard_pod_events", registry=registry)(object_event)
+    async def pod_event(body: kopf.Body, type: str | None, **kwargs: Any) -> None:
+        await object_event(body)
+        if type == "DELETED" and pod_gpus(body):
+            gpus_freed()
+
+    kopf.on.event("", "v1", "pods", id="halyard_pod_events", registry=registry)(pod_event)
     for name, (group, version, plural, _) in CHILD_KINDS.items():
         kopf.on.event(group, version, plural, id=f"{name}_events", registry=registry)(object_event)
 

@@ -9,9 +9,10 @@ from halyard_operator.builders.meta import Owner
 from halyard_operator.indexing import NodeWatch
 from halyard_operator.names import INTERRUPTION_KEY
 from halyard_operator.observe.index import (
-    CLAIMS, ROUTERS, WORKERS, child_entries, node_entries, pod_entries, poked_deployment,
+    CLAIMS, ROUTERS, WORKERS, child_entries, llmd_entries, node_entries, pod_entries, poked_deployment,
 )
-from halyard_operator.observe.view import NODES, PODS, ClusterView
+from halyard_operator.observe.read import pod_gpus
+from halyard_operator.observe.view import LLMDS, NODES, PODS, ClusterView
 from halyard_operator.reconcile.failures import recheck_after
 from halyard_operator.trigger import Trigger, fast_loop
 
@@ -79,6 +80,17 @@ def test_view_reads_children_across_kinds_and_ages_pods_at_read_time():
     assert [c.gpus for c in view.gpu_claims()] == [2]
     assert view.owners_on("n1") == {("team-a", "chat")} and view.owners_on("n2") == set()
     assert view.children(Owner("other", "team-a", "u2")) == {}
+
+
+def test_deployments_held_back_for_gpus_are_found_when_gpus_come_free():
+    def llmd(name: str, constrained: str | None) -> dict:
+        conditions = [] if constrained is None else [{"type": "CapacityConstrained", "status": constrained}]
+        return {"metadata": {"name": name, "namespace": "team-a"}, "status": {"conditions": conditions}}
+
+    view = view_of(*((LLMDS, llmd_entries(llmd(n, c))) for n, c in
+                     (("batch", "True"), ("chat", "False"), ("fresh", None))))
+    assert view.held_back_keys() == [("team-a", "batch")]
+    assert pod_gpus(pod("worker", {}, gpus=2)) == 2 and pod_gpus(pod("web", {})) == 0
 
 
 def test_nodes_unknown_without_permission():

@@ -86,6 +86,12 @@ def _unschedulable(status: Mapping) -> tuple[str | None, float | None]:
     return cond.get("message") or "the scheduler found no node", _epoch(cond.get("lastTransitionTime"))
 
 
+def pod_gpus(pod: Mapping) -> int:
+    """GPUs the pod's containers request (limits when no requests are given)."""
+    return sum(_gpus((c.get("resources") or {}).get("requests") or (c.get("resources") or {}).get("limits"))
+               for c in (pod.get("spec") or {}).get("containers") or ())
+
+
 def read_gpu_claims(pods: Iterable[Mapping]) -> tuple[GpuClaim, ...]:
     """GPUs requested by live, bound pods outside Halyard (any namespace)."""
     claims = []
@@ -95,8 +101,7 @@ def read_gpu_claims(pods: Iterable[Mapping]) -> tuple[GpuClaim, ...]:
             continue
         if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             continue
-        gpus = sum(_gpus((c.get("resources") or {}).get("requests") or (c.get("resources") or {}).get("limits"))
-                   for c in spec.get("containers") or ())
+        gpus = pod_gpus(pod)
         if gpus:
             claims.append(GpuClaim(spec["nodeName"], gpus))
     return tuple(claims)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Iterable, Mapping
 
 from halyard_operator.builders.meta import Owner
+from halyard_operator.names import CAPACITY_CONSTRAINED
 from halyard_operator.observe.index import CLAIMS, ROUTERS, WORKERS
 from halyard_operator.observe.types import GpuClaim, NodeInfo, ObservedPod
 
@@ -58,11 +59,32 @@ class ClusterView:
         """The LLMDeployment body last watched, None when it is gone."""
         return next(iter(self._values(LLMDS, key)), None)
 
+    @property
+    def deployments_known(self) -> bool:
+        """Whether LLMDeployments are indexed here (False for a bare view in tests)."""
+        return LLMDS in self._ix
+
+    def deployment_exists(self, key: str) -> bool:
+        """`key`: "namespace/name" (reconcile.scaling.key_of)."""
+        namespace, _, name = key.partition("/")
+        return self.deployment((namespace, name)) is not None
+
     def deployment_keys(self) -> list[tuple[str, str]]:
         return list(self._ix.get(LLMDS) or {})
+
+    def held_back_keys(self) -> list[tuple[str, str]]:
+        """Deployments whose status says they wait for GPUs (CapacityConstrained True):
+        a scan, only for GPU pods that go away."""
+        index = self._ix.get(LLMDS) or {}
+        return [key for key in list(index) for body in index[key] if _held_back(body)]
 
     def owners_on(self, node: str) -> set[tuple[str, str]]:
         """The deployments with a worker pod on `node` (a scan: only for rare node events)."""
         index = self._ix.get(PODS) or {}
         return {(key[1], key[2]) for key in list(index) if key[0] == WORKERS
                 and any(s.pod.node == node for s in index[key])}
+
+
+def _held_back(body: Mapping) -> bool:
+    conditions = (body.get("status") or {}).get("conditions") or ()
+    return any(c.get("type") == CAPACITY_CONSTRAINED and c.get("status") == "True" for c in conditions)

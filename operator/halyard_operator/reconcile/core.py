@@ -137,7 +137,8 @@ async def _decide(ctx: ReconcileContext, body: dict, owner: Owner, spec: LLMDepl
     inputs = ScalingInputs(metrics=ctx.hub.metrics(key, now), loads=ctx.hub.loads(key),
                            now=now, state=ScalingState.from_json(annotations.get(STATE_ANNOTATION)),
                            gpu_claims=ctx.view.gpu_claims(),
-                           demand_floor=await _demand_floor(ctx, owner, spec, now))
+                           demand_floor=await _demand_floor(ctx, owner, spec, now),
+                           alive=ctx.view.deployment_exists if ctx.view.deployments_known else None)
     return decide(owner, spec, ctx.config, pools.spot is not None, observed, inputs, ctx.book)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from halyard_operator.config import TierConfig
 from halyard_operator.names import GPU_PRODUCT_LABEL
@@ -39,19 +39,23 @@ def foreign_gpus(claims: Iterable[GpuClaim], nodes: Iterable[str]) -> int:
 class FleetBook:
     """Last known demand of every LLMDeployment (mutable, one per operator process).
 
-    Entries not refreshed within `ttl_s` are dropped (a deployment deleted
-    while the operator was down never blocks GPUs).
+    With `alive` (is this deployment still in the cluster?, from the watch-fed
+    index) an entry lasts exactly as long as its deployment, however rarely it
+    is reconciled; without it, entries not refreshed within `ttl_s` are dropped
+    (a deployment deleted while the operator was down never blocks GPUs).
     """
 
     ttl_s: float = 120.0
     entries: dict = field(default_factory=dict)  # key -> (product, Demand, seen_at)
 
     def grant(self, key: str, product: str | None, demand: Demand, budget: int,
-              tiers: Mapping[str, TierConfig], now: float | None = None) -> Grant:
+              tiers: Mapping[str, TierConfig], now: float | None = None,
+              alive: Callable[[str], bool] | None = None) -> Grant:
         """Record `demand` and arbitrate `budget` GPUs among deployments of the same product."""
         at = time.monotonic() if now is None else now
         self.entries[key] = (product, demand, at)
-        for other in [k for k, (_, _, seen) in self.entries.items() if at - seen > self.ttl_s]:
+        for other in [k for k, (_, _, seen) in self.entries.items()
+                      if k != key and (not alive(k) if alive is not None else at - seen > self.ttl_s)]:
             del self.entries[other]
         group = tuple(d for p, d, _ in self.entries.values() if p == product and d.tier in tiers)
         return arbitrate(group, budget, tiers)[key]
