@@ -165,17 +165,37 @@ def _parse(body: dict) -> tuple[LLMDeploymentSpec | None, list[Problem]]:
         return None, [Problem(Reason.INVALID_SPEC, f"{exc}; fix the spec and apply it again")]
 
 
+# Written after everything else of a plan: the API server checks a RoleBinding
+# against its Role (an operator without the `bind` verb may only bind a Role
+# that exists and whose rules it holds).
+WRITTEN_LAST = frozenset({"RoleBinding"})
+
+
+async def _write_all(kube: KubeClient, writes: tuple[dict, ...]) -> list:
+    """Write `writes` concurrently, RoleBindings after the rest; each result is the
+    server's answer or the exception that write raised."""
+    results: dict[int, object] = {}
+    for last in (False, True):
+        batch = [i for i, obj in enumerate(writes) if (obj["kind"] in WRITTEN_LAST) == last]
+        answers = await asyncio.gather(*(write(kube, writes[i]) for i in batch), return_exceptions=True)
+        results.update(zip(batch, answers))
+    return [results[i] for i in range(len(writes))]
+
+
 async def _apply(ctx: ReconcileContext, body: dict, plan: Plan, live: dict, indexed: dict) -> dict:
     """Write and delete what the plan says, all at once; returns the children as the
-    server answered (the watch brings the same objects to the index a moment later)."""
+    server answered (the watch brings the same objects to the index a moment later).
+    Every write that succeeded is remembered and gets its Event even when another
+    failed; the first failure is raised afterwards (the retry redoes the rest)."""
     ns = body["metadata"]["namespace"]
-    written = await asyncio.gather(*(write(ctx.kube, obj) for obj in plan.writes))
+    results = await _write_all(ctx.kube, plan.writes)
+    done = [(obj, answer) for obj, answer in zip(plan.writes, results) if not isinstance(answer, BaseException)]
     deleted = await asyncio.gather(*(ctx.kube.delete(kind, name, ns) for kind, name in plan.deletes))
     children = dict(live)
     ctx.written.wrote_children(memo_key(owner_of(body)), {
-        **{(o["kind"], o["metadata"]["name"]): a for o, a in zip(plan.writes, written) if a is not None},
+        **{(o["kind"], o["metadata"]["name"]): a for o, a in done if a is not None},
         **{child: None for child, gone in zip(plan.deletes, deleted)}}, indexed)
-    for obj, answer in zip(plan.writes, written):
+    for obj, answer in done:
         key = (obj["kind"], obj["metadata"]["name"])
         verb = EventReason.UPDATED if key in live else EventReason.CREATED
         children[key] = answer if answer is not None else obj
@@ -187,6 +207,9 @@ async def _apply(ctx: ReconcileContext, body: dict, plan: Plan, live: dict, inde
         if gone:
             log.info("Deleted %s", describe(kind, name, ns))
             ctx.events(body, NORMAL, EventReason.DELETED, f"Deleted {describe(kind, name, ns)}")
+    failed = next((answer for answer in results if isinstance(answer, BaseException)), None)
+    if failed is not None:
+        raise failed
     return children
 
 
