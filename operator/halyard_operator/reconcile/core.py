@@ -33,7 +33,8 @@ from halyard_operator.observe.view import ClusterView
 from halyard_operator.reconcile.plan import Plan, make_plan, observed_pools
 from halyard_operator.reconcile.scaling import ScalingInputs, apply_decision, decide, key_of
 from halyard_operator.builders.args import PORT
-from halyard_operator.signals.demand import demand_floor, router_targets, scrape_demand
+from halyard_operator.signals.demand import RouterDemand, demand_floor, router_targets, scrape_demand, \
+    with_router_queue
 from halyard_operator.signals.hub import MetricsHub, scrape_targets
 from halyard_operator.reconcile.status import current_conditions, current_cost, status_fields
 from halyard_operator.reconcile.validate import Problem
@@ -134,10 +135,11 @@ async def _decide(ctx: ReconcileContext, body: dict, owner: Owner, spec: LLMDepl
     pools = observed_pools(spec, ctx.config, observed) or resolve_pools(spec, ctx.config, ())
     annotations = (body.get("metadata") or {}).get("annotations") or {}
     key, now = key_of(owner), ctx.clock()
-    inputs = ScalingInputs(metrics=ctx.hub.metrics(key, now), loads=ctx.hub.loads(key),
+    demand = await _router_demand(ctx, owner, spec)
+    inputs = ScalingInputs(metrics=with_router_queue(ctx.hub.metrics(key, now), demand), loads=ctx.hub.loads(key),
                            now=now, state=ScalingState.from_json(annotations.get(STATE_ANNOTATION)),
                            gpu_claims=ctx.view.gpu_claims(),
-                           demand_floor=await _demand_floor(ctx, owner, spec, now),
+                           demand_floor=_demand_floor(spec, demand, now),
                            alive=ctx.view.deployment_exists if ctx.view.deployments_known else None)
     return decide(owner, spec, ctx.config, pools.spot is not None, observed, inputs, ctx.book)
 
@@ -150,11 +152,17 @@ def _count_decision(ctx: ReconcileContext, body: dict, owner: Owner, decision: C
     ctx.telemetry.drained(owner, drained)
 
 
-async def _demand_floor(ctx: ReconcileContext, owner: Owner, spec: LLMDeploymentSpec, now: float) -> int | None:
-    """For `minReplicas: 0` behind a router: what the router pods' demand needs."""
+async def _router_demand(ctx: ReconcileContext, owner: Owner, spec: LLMDeploymentSpec) -> RouterDemand | None:
+    """What an autoscaled deployment's router pods hold, queue and serve (None: no router answered)."""
+    if spec.scaling is None or not spec.router.enabled:
+        return None
+    return await scrape_demand(router_targets(ctx.view.router_pods(owner), PORT))
+
+
+def _demand_floor(spec: LLMDeploymentSpec, demand: RouterDemand | None, now: float) -> int | None:
+    """For `minReplicas: 0` behind a router: the replicas the routers' demand needs."""
     if spec.scaling is None or spec.scaling.min_replicas != 0 or not spec.router.enabled:
         return None
-    demand = await scrape_demand(router_targets(ctx.view.router_pods(owner), PORT))
     return demand_floor(demand, now, spec.scaling.behavior.scale_down.stabilization_window)
 
 
