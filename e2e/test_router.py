@@ -10,8 +10,13 @@ once idle.
 """
 from __future__ import annotations
 
+import contextlib
+import json
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -21,6 +26,9 @@ from e2e_kube import DEPLOYMENT_LABEL, is_ready, llmd, pool_of, wait_for
 pytestmark = pytest.mark.e2e
 LOAD_TIMEOUT = 300
 ENGINE = {"dtype": "float32", "maxModelLen": 512, "maxNumSeqs": 2}
+LONG_ENGINE = {**ENGINE, "maxModelLen": 8192}
+QUEUED_CRITICAL = 'halyard:router_requests_queued{tier="critical"}'
+SHED_BATCH = 'halyard:router_shed_total{reason="timeout",tier="batch"}'
 SHARED = "You answer questions for the support team of tenant {0}. Keep every answer short and kind. " * 3
 
 
@@ -44,6 +52,29 @@ def _complete(url, name, prompt, headers=None, max_tokens=4, timeout=120.0):
     return httpx.post(f"{url}/v1/completions", json=body, headers=headers, timeout=timeout)
 
 
+def _hold_stream(url, name, prompt, max_tokens) -> socket.socket:
+    """A streaming completion on a bare connection that the caller never reads and closes when it likes."""
+    where = urlparse(url)
+    body = json.dumps({"model": name, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0,
+                       "ignore_eos": True, "stream": True}).encode()
+    sock = socket.create_connection((where.hostname, where.port), timeout=10)
+    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n%s" % (where.netloc.encode(), len(body), body))
+    return sock
+
+
+def _metric(url, series) -> float:
+    """The value of one series (name and labels as Prometheus prints them) at url/metrics; 0 when absent."""
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        if line.startswith(series + " ") or line.startswith(series + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def _engine_load(worker_url) -> tuple[float, float]:
+    return _metric(worker_url, "vllm:num_requests_running"), _metric(worker_url, "vllm:num_requests_waiting")
+
+
 def _prefix_counters(pods) -> tuple[float, float]:
     hits = queries = 0.0
     for pod in pods:
@@ -55,8 +86,8 @@ def _prefix_counters(pods) -> tuple[float, float]:
     return hits, queries
 
 
-def _ready_deployment(kubectl, ns, name, model_uri, replicas=3, **spec):
-    kubectl.apply(llmd(name, ns, model_uri, replicas=replicas, engine=ENGINE, **spec))
+def _ready_deployment(kubectl, ns, name, model_uri, replicas=3, engine=ENGINE, **spec):
+    kubectl.apply(llmd(name, ns, model_uri, replicas=replicas, engine=engine, **spec))
     workers = wait_for(lambda: (ws := _workers(kubectl, ns, name)) and len(ws) == replicas
                        and all(map(is_ready, ws)) and ws, LOAD_TIMEOUT, f"{replicas} Ready workers")
     routers = wait_for(lambda: _routers(kubectl, ns, name), 120, "2 Ready routers")
@@ -116,6 +147,48 @@ def test_spot_node_deleted_under_load_loses_no_request(kubectl, operator, namesp
     assert results and not failed, failed[:3]
     served_by = {r.headers["X-Halyard-Backend"] for r in results}
     assert len(served_by) >= 2
+
+
+@pytest.fixture(scope="module")
+def long_model_uri(tmp_path_factory):
+    """The tiny model with room for 8192 positions: a stream of 8000 tokens keeps a worker busy for minutes."""
+    from halyard.testing.tiny import build_tiny_model
+
+    path = build_tiny_model(tmp_path_factory.mktemp("long-model"), max_position_embeddings=8192)
+    return f"file://{Path(path).resolve()}"
+
+
+def test_batch_is_shed_before_critical_when_the_worker_is_saturated(kubectl, operator, namespace, long_model_uri):
+    name = "tiered"
+    # saturation 2 (maxNumSeqs): on the one worker critical requests may have 4 in flight, batch ones 2
+    waits = {"batch": "2s", "standard": "2s", "critical": "280s"}
+    workers, routers = _ready_deployment(kubectl, namespace, name, long_model_uri, replicas=1, tier="critical",
+                                         engine=LONG_ENGINE, router={"queue": {"maxWait": waits}})
+    router, worker = _url(routers[0]), _url(workers[0])
+    wait_for(lambda: httpx.get(f"{router}/ready", timeout=5).json().get("backends") == 1, 60, "1 backend")
+    pool = ThreadPoolExecutor(1)
+    try:
+        with contextlib.ExitStack() as held:
+            # four 8000-token streams nobody reads or ends: 2 run and 2 wait in the engine until closed
+            for i in range(4):
+                held.callback(_hold_stream(router, name, f"Long story {i}", 8000).close)
+            wait_for(lambda: _engine_load(worker) == (2.0, 2.0), 120, "2 running + 2 waiting on the worker")
+            critical = pool.submit(_complete, router, name, "Critical question", timeout=300)
+            wait_for(lambda: _metric(router, QUEUED_CRITICAL) == 1, 60, "the critical request in the admission queue")
+            shed = _complete(router, name, "Batch question", headers={"X-Halyard-Tier": "batch"}, timeout=60)
+            still = _engine_load(worker), _metric(router, QUEUED_CRITICAL), critical.done()
+        # the streams are closed: the router ends them upstream and the queued critical request takes a slot
+        answer = critical.result(timeout=300)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    assert shed.status_code == 429, shed.text
+    message = shed.json()["error"]["message"]
+    assert "batch-tier" in message and "--queue-wait-batch" in message and shed.headers["Retry-After"]
+    assert _metric(router, SHED_BATCH) == 1
+    assert still == ((2.0, 2.0), 1, False), "the worker stayed saturated and the critical request waited"
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["X-Halyard-Backend"] == workers[0]["metadata"]["name"]
+    assert 'halyard:router_shed_total{reason="timeout",tier="critical"}' not in httpx.get(f"{router}/metrics").text
 
 
 def test_scale_from_zero_holds_the_first_request_and_returns_to_zero(kubectl, operator, namespace, model_uri):
