@@ -121,7 +121,7 @@ def test_interruption_drains_the_spot_pod_after_starting_its_replacement(kubectl
                                                                           model_uri, nodes):
     name = "hedged"
     kubectl.apply(llmd(name, namespace, model_uri, replicas=2,
-                       engine={"dtype": "float32", "maxModelLen": 512, "maxNumSeqs": 1, "drainTimeout": "90s"},
+                       engine={"dtype": "float32", "maxModelLen": 512, "maxNumSeqs": 1, "drainTimeout": "600s"},
                        capacity={"spot": {"enabled": True, "onDemandFloor": 1}}))
     pods = wait_for(lambda: _ready_pods(kubectl, namespace, name, 2), LOAD_TIMEOUT, "2 Ready replicas")
     victim = next(p for p in pods if pool_of(p, nodes()) == "spot")
@@ -129,7 +129,7 @@ def test_interruption_drains_the_spot_pod_after_starting_its_replacement(kubectl
     before = {p["metadata"]["uid"] for p in pods}
 
     requests = ThreadPoolExecutor(INFLIGHT)
-    inflight = [requests.submit(_stream, _client(victim, timeout=300), name, 480) for _ in range(INFLIGHT)]
+    inflight = [requests.submit(_stream, _client(victim, timeout=600), name, 480) for _ in range(INFLIGHT)]
     time.sleep(1.0)  # admitted; one runs, the rest wait in the engine's queue
     _set_taint(kubectl, node, True)
     try:
@@ -144,7 +144,9 @@ def test_interruption_drains_the_spot_pod_after_starting_its_replacement(kubectl
         if gone is not None:  # the replacement was created no later than the drain began
             assert min(p["metadata"]["creationTimestamp"] for p in fresh) <= gone["metadata"]["deletionTimestamp"]
         assert not all(f.done() for f in inflight), "requests ended before the drain: nothing was in flight"
-        results = [f.result(timeout=240) for f in inflight]
+        # The drain lets every admitted stream finish (16 x 306 tokens one at a time: minutes
+        # on a loaded CPU), so the timeout is generous; the worker exits as soon as it is empty.
+        results = [f.result(timeout=600) for f in inflight]
         assert all(reason == "length" and chunks > 0 for reason, chunks in results), results
         drained = [m for m in _events(kubectl, namespace, "Draining") if victim_name in m]
         assert drained and node in drained[0] and INTERRUPTION_TAINT in drained[0]

@@ -119,7 +119,7 @@ class OperatorConfig:
 
     default_image: str = "halyard/worker:0.1.0"
     router_image: str = "halyard/operator:0.1.0"  # the base install: it carries halyard-router, no torch
-    reconcile_interval: float = 30.0  # seconds between periodic reconciles of each object
+    reconcile_interval: float = 300.0  # seconds between safety-net reconciles of each object (events drive the rest)
     metrics_interval: float = 10.0  # seconds between scrapes (and scaling decisions) of autoscaled objects
     metrics_window: float = 60.0  # seconds of samples behind rates and p95s
     prometheus_url: str | None = None  # read serving signals from this Prometheus instead of scraping pods
@@ -157,7 +157,7 @@ def parse_config(data: Mapping[str, Any]) -> OperatorConfig:
         base,
         default_image=str(data.get("defaultImage", base.default_image)),
         router_image=str(data.get("routerImage", base.router_image)),
-        reconcile_interval=_duration(data, "reconcileInterval", "30s"),
+        reconcile_interval=_duration(data, "reconcileInterval", "5m"),
         metrics_interval=_duration(data, "metricsInterval", "10s"),
         metrics_window=_duration(data, "metricsWindow", "60s"),
         prometheus_url=str(prometheus) if prometheus is not None else None,

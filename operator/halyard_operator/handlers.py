@@ -1,11 +1,13 @@
 """kopf handlers: thin shims into reconcile().
 
 `build_registry()` returns a fresh kopf registry, so the console script and
-the integration tests run exactly the same handlers. create/update/resume,
-the periodic timer, the metrics timer (autoscaled objects: scrape, then
-reconcile) and Node interruption notices all call `reconcile()`, one at a
-time per object; deletion only forgets the object's in-memory signals
-(owner references let the garbage collector remove the children).
+the integration tests run exactly the same handlers. The cluster is read from
+watch-fed indexes (`indexing.py`); create/update/resume, events of a
+deployment's children and pods, Node changes that matter, the fast loop
+(autoscaled and spot objects: scrape, then reconcile) and the slow safety
+net all call `reconcile()`, one at a time per object; deletion only forgets
+the object's in-memory signals (owner references let the garbage collector
+remove the children).
 """
 from __future__ import annotations
 
@@ -22,23 +24,23 @@ from halyard_operator.config import OperatorConfig
 from halyard_operator.kube.client import KubeClient
 from halyard_operator.kube.connection import Connection
 from halyard_operator.kube.events import EventRecorder
-from halyard_operator.observe import read_node
-from halyard_operator.names import (
-    DEPLOYMENT_LABEL, KOPF_DIFFBASE_KEY, KOPF_FINALIZER, KOPF_PREFIX, STATE_ANNOTATION,
-)
-from halyard_operator.policy.interruption import detect
+from halyard_operator.indexing import NodeWatch, register_indexes, register_wakeups, view_of
+from halyard_operator.names import KOPF_DIFFBASE_KEY, KOPF_FINALIZER, KOPF_PREFIX, STATE_ANNOTATION
+from halyard_operator.observe.live import SecretCache
 from halyard_operator.reconcile import ReconcileContext, reconcile
 from halyard_operator.reconcile.scaling import key_of
-from halyard_operator.reconcile.core import owner_of
+from halyard_operator.reconcile.core import memo_key, owner_of
 from halyard_operator.signals.hub import MetricsHub
 from halyard_operator.telemetry import OperatorMetrics
+from halyard_operator.trigger import Trigger, fast_loop, safety_net
 
 log = logging.getLogger(__name__)
+MAX_CONCURRENT_RECONCILES = 8
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
-    """Operator-wide kopf settings: no peering (one replica, Recreate
-    strategy), no CRD/namespace scanning, state in halyard.dev annotations, and no Events from
+    """Operator-wide kopf settings: no peering (one replica runs kopf: the Lease holder),
+    no CRD/namespace scanning, state in halyard.dev annotations, and no Events from
     kopf itself: the operator's EventRecorder writes every Event (reportingComponent halyard-operator)."""
     settings.peering.standalone = True
     # No CRD or namespace watching: the watched namespaces are given exactly
@@ -55,26 +57,56 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # finish its queue when the operator stops; the level-triggered reconcile
     # of the next leader (or the next start) redoes whatever was cut short.
     settings.batching.exit_timeout = 0.1
-    # A deletion waits for a timer's reconcile in flight to end; kopf checks
-    # again only every cancellation_polling seconds (default 60), so a delete
-    # that met a periodic reconcile kept its finalizer for a minute.
+    # A deletion waits for a reconcile in flight to end; kopf checks again
+    # only every cancellation_polling seconds (default 60), so a delete that
+    # met a running reconcile kept its finalizer for a minute.
     settings.background.cancellation_polling = 0.5
 
 
 def _locked_reconcile(state: dict, locks: dict, telemetry: OperatorMetrics):
+    """reconcile() under the object's lock, at most MAX_CONCURRENT_RECONCILES at once
+    (controller-runtime's MaxConcurrentReconciles): a burst of creates or a fleet-wide
+    poke must not flood the API server with writes."""
+    slots = asyncio.Semaphore(MAX_CONCURRENT_RECONCILES)
+
     async def run(body: dict, sample: bool = False) -> None:
-        """reconcile() under the object's lock (handlers, timers and node notices may overlap)."""
         if "ctx" not in state:  # the operator is shutting down
             return
-        async with locks[key_of(owner_of(body))]:
+        owner = owner_of(body)
+        async with locks[key_of(owner)], slots:
+            state["trigger"].started((owner.namespace, owner.name))
             started = time.perf_counter()
             try:
-                await reconcile(state["ctx"], body, sample=sample)
+                plan = await reconcile(state["ctx"], body, sample=sample)
             except Exception as exc:
                 telemetry.reconciled(time.perf_counter() - started, exc)
                 raise
             telemetry.reconciled(time.perf_counter() - started)
+        if plan.recheck_after is not None:
+            state["trigger"].poke_later((owner.namespace, owner.name), plan.recheck_after + 0.5)
     return run
+
+
+def _indexed_trigger(state: dict, run) -> tuple[Trigger, Any, Any, Any]:
+    """The Trigger that reconciles deployments by key from the index, with the key
+    lists the safety net (all) and the fast loop (autoscaled or spot) walk."""
+    async def run_key(key: tuple[str, str], sample: bool = False) -> None:
+        """Reconcile the deployment as the index last saw it (nothing when it is gone)."""
+        body = state["ctx"].view.deployment(key) if "ctx" in state else None
+        if body is not None and not (body.get("metadata") or {}).get("deletionTimestamp"):
+            await run(body, sample=sample)
+        else:
+            trigger.started(key)
+
+    def keys() -> list[tuple[str, str]]:
+        return state["ctx"].view.deployment_keys() if "ctx" in state else []
+
+    def fast_keys() -> list[tuple[str, str]]:
+        view = state["ctx"].view if "ctx" in state else None
+        return [k for k in keys() if view and (body := view.deployment(k)) and _fast(body.get("spec") or {})]
+
+    trigger = state["trigger"] = Trigger(run_key, keys)
+    return trigger, keys, fast_keys, run_key
 
 
 def connection_info(connection: Connection) -> kopf.ConnectionInfo:
@@ -93,24 +125,33 @@ def build_registry(config: OperatorConfig, connection: Connection,
     state: dict[str, Any] = {}
     locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
     resource = (API_GROUP, API_VERSION, PLURAL)
-
     run = _locked_reconcile(state, locks, telemetry)
+    trigger, keys, fast_keys, run_key = _indexed_trigger(state, run)
+    nodes = NodeWatch(lambda: state["ctx"].view if "ctx" in state else None, trigger.poke, trigger.poke_all)
+    register_indexes(registry)
+    register_wakeups(registry, trigger.poke, nodes, gpus_freed=lambda: _poke_held_back(state, trigger))
 
     @kopf.on.startup(registry=registry)
-    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
         configure(settings)
         state["kube"] = await KubeClient(connection).__aenter__()
         hub = MetricsHub(window_s=config.metrics_window, stale_after_s=3 * config.metrics_interval,
                          prometheus_url=config.prometheus_url)
         state["events"] = EventRecorder(state["kube"])
         state["ctx"] = ReconcileContext(kube=state["kube"], config=config, events=state["events"], hub=hub,
-                                        telemetry=telemetry)
+                                        telemetry=telemetry, view=view_of(kwargs),
+                                        secrets=SecretCache(ttl_s=config.reconcile_interval))
+        state["loops"] = [asyncio.create_task(fast_loop(config.metrics_interval, fast_keys,
+                                                        lambda key: run_key(key, sample=True))),
+                          asyncio.create_task(safety_net(config.reconcile_interval, keys, trigger.poke))]
         telemetry.leader.set(1)
-        state["noticed"] = set()
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
-        state.pop("ctx", None)  # late timer ticks see no context and return
+        state.pop("ctx", None)  # late pokes see no context and return
+        for task in state.pop("loops", []):
+            task.cancel()
+        trigger.cancel()
         telemetry.leader.set(0)
         if "events" in state:
             await state.pop("events").aclose()
@@ -127,60 +168,40 @@ def build_registry(config: OperatorConfig, connection: Connection,
     async def changed(body: kopf.Body, **_: Any) -> None:
         await run(_plain(body))
 
-    @kopf.timer(*resource, registry=registry, interval=config.reconcile_interval,
-                initial_delay=config.reconcile_interval, idle=None)
-    async def periodic(body: kopf.Body, **_: Any) -> None:
-        await run(_plain(body))
-
-    @kopf.timer(*resource, registry=registry, interval=config.metrics_interval, idle=None, when=_fast)
-    async def autoscale(body: kopf.Body, **_: Any) -> None:
-        """Sample the serving signals (autoscaled objects), then decide with them; spot
-        users are re-decided as often, so a spot pool that cannot schedule falls back
-        close to its pendingTimeout."""
-        await run(_plain(body), sample=True)
-
     @kopf.on.delete(*resource, registry=registry, optional=True)
     async def deleted(body: kopf.Body, **_: Any) -> None:
-        key = key_of(owner_of(_plain(body)))
-        if "ctx" in state:
-            state["ctx"].hub.forget(key)
-            state["ctx"].book.forget(key)
-            state["ctx"].telemetry.forget(owner_of(_plain(body)))
-        locks.pop(key, None)
+        _forget(state, locks, trigger, _plain(body))
 
-    @kopf.on.event("", "v1", "nodes", registry=registry)
-    async def node_event(body: kopf.Body, type: str | None, **_: Any) -> None:
-        """An interruption notice reconciles every LLMDeployment with pods on that node at once."""
-        if "ctx" in state and type != "DELETED":
-            await on_node(state["ctx"], dict(body), state["noticed"], run)
+    @kopf.on.event(*resource, id="halyard_llmd_events", registry=registry)
+    async def gone(body: kopf.Body, type: str | None, **_: Any) -> None:
+        """The deletion itself (kopf may not call `deleted` for an object deleted without its finalizer)."""
+        if type == "DELETED":
+            _forget(state, locks, trigger, _plain(body))
 
     return registry
 
 
-async def on_node(ctx: ReconcileContext, node: dict, noticed: set, run) -> None:
-    """Reconcile once per new interruption notice (`noticed`: nodes already handled)."""
-    name, notice = node["metadata"]["name"], detect(read_node(node))
-    if notice is None:
-        noticed.discard(name)
-        return
-    if name in noticed:
-        return
-    noticed.add(name)
-    log.info("Node %s has %s: reconciling its LLMDeployments", name, notice.source)
-    await reconcile_node(ctx, name, run)
+def _forget(state: dict, locks: dict, trigger: Trigger, body: dict) -> None:
+    """A deleted deployment: drop its in-memory signals, demand and own-writes memory;
+    its GPUs are free, so the deployments the tier arbiter held back are re-decided."""
+    owner = owner_of(body)
+    if "ctx" in state:
+        state["ctx"].hub.forget(key_of(owner))
+        state["ctx"].book.forget(key_of(owner))
+        state["ctx"].telemetry.forget(owner)
+        state["ctx"].written.forget(memo_key(owner))
+    locks.pop(key_of(owner), None)
+    _poke_held_back(state, trigger)
 
 
-async def reconcile_node(ctx: ReconcileContext, node: str, run) -> None:
-    """Reconcile the LLMDeployments whose worker pods run on `node`."""
-    pods = await ctx.kube.list("Pod", labels=DEPLOYMENT_LABEL, fields=f"spec.nodeName={node}")
-    owners = {(p["metadata"]["namespace"], p["metadata"]["labels"][DEPLOYMENT_LABEL]) for p in pods}
-    for ns, name in sorted(owners):
-        body = await ctx.kube.get("LLMDeployment", name, ns)
-        if body is not None:
-            await run(body)
+def _poke_held_back(state: dict, trigger: Trigger) -> None:
+    """GPUs came free (a GPU pod is gone): the deployments the tier arbiter held back may fit now."""
+    if "ctx" in state:
+        for key in state["ctx"].view.held_back_keys():
+            trigger.poke(key)
 
 
-def _fast(spec: kopf.Spec, **_: Any) -> bool:
+def _fast(spec: dict) -> bool:
     """Objects whose decisions depend on live signals: autoscaled, or using spot."""
     return bool(spec.get("scaling")) or bool(((spec.get("capacity") or {}).get("spot") or {}).get("enabled"))
 

@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:  # kopf's per-event "Handler ... succeeded" lines: one per pod, child and node event
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if not args.namespace and not args.all_namespaces:
         print("halyard-operator: pass --namespace NS (repeatable) or --all-namespaces", file=sys.stderr)
         return 2

@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(config.backends)} static backends"
     logging.getLogger("halyard_router").info("Routing %s with policy %s on %s:%d", where, config.policy,
                                              config.host, config.port)
-    web.run_app(app, host=config.host, port=config.port, access_log=None, print=None)
+    # handler_cancellation: a client that leaves cancels its handler, which closes the upstream
+    # request (the worker aborts it) and frees its backend slot or admission-queue place at once
+    web.run_app(app, host=config.host, port=config.port, access_log=None, print=None, handler_cancellation=True)
     return 0
 
 

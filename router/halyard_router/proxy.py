@@ -235,7 +235,10 @@ class Proxy:
             raise aiohttp.ClientPayloadError("stream ended before its first chunk")
         response = web.StreamResponse(status=200, headers={**_answer_headers(upstream, name),
                                                            "Cache-Control": "no-cache"})
-        await response.prepare(request)
+        try:
+            await response.prepare(request)
+        except ConnectionError:  # the client left while the first chunk was on its way: not the backend's fault
+            return response
         chunk, tail = first, b""
         try:
             while chunk:

@@ -6,17 +6,21 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from halyard_worker.engine.sampler import (  # noqa: E402
-    SamplingRow, apply_min_p, apply_penalties, apply_top_k, apply_top_p, mask_min_tokens, sample,
+    SamplingRow, apply_min_p, apply_penalties, apply_top_k, apply_top_p, mask_min_tokens, sample, table_of,
 )
 from halyard_worker.engine.types import SamplingParams  # noqa: E402
 
 INF = float("-inf")
 
 
-def row(params=None, prompt=(), output=(), seed=None):
+def row(params=None, prompt=(), output=(), seed=None, num_output=None):
     params = params or SamplingParams()
-    gen = torch.Generator().manual_seed(seed) if seed is not None else None
-    return SamplingRow(params, list(prompt), list(output), gen, eos_token_ids=(0,))
+    return SamplingRow(params, list(prompt), list(output), seed, eos_token_ids=(0,), num_output=num_output)
+
+
+def penalize(logits, rows):
+    table = table_of(rows, logits.device)
+    return apply_penalties(logits, table.floats, table.history)
 
 
 def test_top_k_keeps_k_largest_per_row_and_zero_disables():
@@ -42,14 +46,14 @@ def test_min_p_scales_with_top_probability():
 
 def test_repetition_penalty_divides_positive_and_multiplies_negative():
     logits = torch.tensor([[2.0, -2.0, 2.0, 1.0]])
-    out = apply_penalties(logits.clone(), [row(SamplingParams(repetition_penalty=2.0), prompt=[0], output=[1])])
+    out = penalize(logits, [row(SamplingParams(repetition_penalty=2.0), prompt=[0], output=[1])])
     assert out[0].tolist() == [1.0, -4.0, 2.0, 1.0]
 
 
 def test_presence_and_frequency_penalties_use_output_counts():
     logits = torch.zeros(1, 4)
     params = SamplingParams(presence_penalty=0.5, frequency_penalty=0.25)
-    out = apply_penalties(logits.clone(), [row(params, prompt=[3], output=[1, 1, 2])])
+    out = penalize(logits, [row(params, prompt=[3], output=[1, 1, 2])])
     assert out[0].tolist() == [0.0, -1.0, -0.75, 0.0]
 
 
@@ -73,16 +77,26 @@ def test_seeded_sampling_is_reproducible_and_independent_of_batch():
     logits = torch.randn(3, 50)
     params = SamplingParams(temperature=1.0, seed=123)
 
-    def draw(batch_rows, idx, steps=20):
-        rows = batch_rows()
-        return [sample(logits[idx], rows)[0][0] for _ in range(steps)]
+    def draw(seed, steps=20):  # one draw per output position, as a request makes them
+        return [sample(logits[[0]], [row(params, seed=seed, num_output=k)])[0][0] for k in range(steps)]
 
-    alone = draw(lambda: [row(params, seed=123)], [0])
-    again = draw(lambda: [row(params, seed=123)], [0])
-    assert alone == again
+    alone = draw(123)
+    assert alone == draw(123)
     assert len(set(alone)) > 1  # it does sample
-    other = draw(lambda: [row(params, seed=124)], [0])
-    assert other != alone
+    assert draw(124) != alone
+
+
+def test_a_seeded_row_draws_the_same_tokens_whatever_its_neighbours():
+    torch.manual_seed(0)
+    logits = torch.randn(4, 50)
+    seeded = SamplingParams(temperature=1.0, seed=123)
+    others = [SamplingParams(temperature=0.7, top_p=0.5, seed=5), SamplingParams(temperature=0),
+              SamplingParams(temperature=2.0, top_k=3, presence_penalty=1.0)]
+    for k in range(10):
+        alone = sample(logits[[0]], [row(seeded, seed=123, num_output=k)])[0][0]
+        rows = [row(p, output=[1, 2], seed=p.seed) for p in others] + [row(seeded, seed=123, num_output=k)]
+        batched = sample(torch.cat([logits[1:], logits[[0]]]), rows)[0]
+        assert batched[-1] == alone
 
 
 def test_top_k_one_equals_greedy_even_at_high_temperature():
@@ -95,10 +109,9 @@ def test_top_k_one_equals_greedy_even_at_high_temperature():
 
 def test_sampling_follows_the_distribution():
     logits = torch.tensor([[0.0, 1.0, 2.0]])
-    gen_row = row(SamplingParams(temperature=1.0), seed=7)
     counts = [0, 0, 0]
-    for _ in range(3000):
-        counts[sample(logits, [gen_row])[0][0]] += 1
+    for k in range(3000):  # successive output positions of one seeded request
+        counts[sample(logits, [row(SamplingParams(temperature=1.0), seed=7, num_output=k)])[0][0]] += 1
     expected = torch.softmax(logits[0], -1).tolist()
     assert all(abs(c / 3000 - e) < 0.03 for c, e in zip(counts, expected))
 

@@ -15,17 +15,19 @@ from halyard_worker.engine.sampling_table import (  # noqa: E402
 
 def test_rows_follow_set_clear_and_growth():
     table = SamplingTable(2, torch.device("cpu"), pin=False)
-    table.set(1, sampling_values(SamplingParams(temperature=0.5, top_k=7, top_p=0.9)))
-    rows = table.rows(np.array([1, 0]), torch.tensor([1, 0]))
+    table.set(1, sampling_values(SamplingParams(temperature=0.5, top_k=7, top_p=0.9, seed=99)))
+    rows = table.rows(np.array([1, 0]), torch.tensor([1, 0]), torch.tensor([3, 0]))
     assert rows.column(TEMPERATURE).tolist() == [0.5, 1.0] and rows.top_k.tolist() == [7, 0]
+    assert rows.seeds.tolist() == [99, 0] and rows.offsets.tolist() == [3, 0]
     assert rows.uses_top_k and rows.uses_top_p and not rows.uses_min_p
     table.ensure(5)
     table.set(4, sampling_values(SamplingParams(temperature=2.0, min_p=0.1)))
-    rows = table.rows(np.array([4, 1]), torch.tensor([4, 1]))
+    rows = table.rows(np.array([4, 1]), torch.tensor([4, 1]), torch.zeros(2, dtype=torch.int64))
     assert rows.column(TEMPERATURE).tolist() == [2.0, 0.5] and rows.uses_min_p  # row 1 kept across growth
     table.clear(1)
-    cleared = table.rows(np.array([1]), torch.tensor([1]))
+    cleared = table.rows(np.array([1]), torch.tensor([1]), torch.zeros(1, dtype=torch.int64))
     assert tuple(cleared.floats[0].tolist()) == pytest.approx(NEUTRAL) and cleared.top_k.tolist() == [0]
+    assert cleared.seeds.tolist() == [0]
     assert not (cleared.uses_top_k or cleared.uses_top_p or cleared.uses_min_p)
 
 

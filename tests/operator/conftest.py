@@ -12,11 +12,13 @@ from pathlib import Path
 import kopf
 import pytest
 import yaml
-from kmock import ResourceInfo
+from kmock import KubernetesEmulator, ResourceInfo
+from kmock._internal.enums import action
 
 from halyard_operator.config import OperatorConfig
 from halyard_operator.handlers import build_registry
 from halyard_operator.kube.connection import Connection
+from halyard_operator.telemetry import OperatorMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "manifests" / "samples"
@@ -24,14 +26,18 @@ NAMESPACE = "team-a"
 LLMD = "halyard.dev/v1alpha1/llmdeployments"
 _uids = itertools.count(1)
 
+_WATCHED = {"get", "list", "watch", "patch", "create", "delete"}
 RESOURCES = {
     LLMD: ResourceInfo(kind="LLMDeployment", namespaced=True, subresources={"status", "scale"},
                        verbs={"get", "list", "watch", "patch", "create", "delete"}),
-    "apps/v1/deployments": ResourceInfo(kind="Deployment", namespaced=True),
-    "v1/services": ResourceInfo(kind="Service", namespaced=True),
-    "policy/v1/poddisruptionbudgets": ResourceInfo(kind="PodDisruptionBudget", namespaced=True),
+    # Watched into the operator's indexes.
+    **{resource: ResourceInfo(kind=kind, namespaced=True, verbs=_WATCHED)
+       for resource, kind in (("apps/v1/deployments", "Deployment"), ("v1/services", "Service"),
+                              ("policy/v1/poddisruptionbudgets", "PodDisruptionBudget"), ("v1/pods", "Pod"),
+                              ("v1/serviceaccounts", "ServiceAccount"),
+                              ("rbac.authorization.k8s.io/v1/roles", "Role"),
+                              ("rbac.authorization.k8s.io/v1/rolebindings", "RoleBinding"))},
     "v1/nodes": ResourceInfo(kind="Node", namespaced=False, verbs={"get", "list", "watch"}),
-    "v1/pods": ResourceInfo(kind="Pod", namespaced=True),
     "v1/secrets": ResourceInfo(kind="Secret", namespaced=True),
     "v1/events": ResourceInfo(kind="Event", namespaced=True),
     # kopf's backbone resources: discovered, never watched (scanning is disabled).
@@ -101,6 +107,13 @@ class Cluster:
     def requests(self) -> list:
         return list(self.kmock)
 
+    def calls(self) -> list:
+        """Every request but watches (kopf's watch streams stay open and reopen on their own)."""
+        return [r for r in self.requests() if "watch=true" not in str(r.url).lower()]
+
+    def reconciles(self) -> float:
+        return self.telemetry.reconciles.labels(result="ok")._value.get()
+
     def writes(self, path_part: str) -> list:
         return [r for r in self.requests()
                 if r.method in ("POST", "PATCH", "PUT", "DELETE") and path_part in str(r.url)]
@@ -121,17 +134,34 @@ def operator_config() -> OperatorConfig:
     return OperatorConfig(reconcile_interval=1.0, default_image="halyard/worker:test")
 
 
+class Emulator(KubernetesEmulator):
+    """kmock that gives every created object a uid, as an API server does: kopf's
+    indexes key objects by namespace, name and uid, and children share names across kinds."""
+
+    async def _handle(self, request):
+        data = request.data
+        if request.action == action.CREATE and isinstance(data, dict) and isinstance(data.get("metadata"), dict):
+            data["metadata"].setdefault("uid", f"uid-{next(_uids)}")
+        return await super()._handle(request)
+
+
+@pytest.fixture
+def kmock_options(kmock_options):
+    return {**kmock_options, "cls": Emulator}
+
+
 @pytest.fixture
 async def cluster(kmock, operator_config):
     """kmock with the resources and nodes declared, and the operator running."""
     for key, info in RESOURCES.items():
         kmock.resources[key] = info
     c = Cluster(kmock)
+    c.telemetry = OperatorMetrics()
     for node in NODES:
         await c.post("/api/v1/nodes", seeded({"apiVersion": "v1", "kind": "Node",
                                               "metadata": {"name": node["name"], "labels": node["labels"]}},
                                              namespace=None))
-    registry = build_registry(operator_config, Connection(server=str(kmock.url).rstrip("/")))
+    registry = build_registry(operator_config, Connection(server=str(kmock.url).rstrip("/")), c.telemetry)
     # kopf cancels every task it did not see at start-up when it stops, so it
     # runs in its own thread and event loop, as in production.
     stop = threading.Event()

@@ -117,6 +117,29 @@ def test_scarce_gpus_go_to_the_critical_tier_first():
     assert held.status == "True" and held.reason == "GPUsHeldByHigherTiers" and "team-a/c" in held.message
 
 
+def test_a_quiet_critical_deployment_keeps_its_gpus_until_it_is_deleted():
+    """Event-driven reconciles can be minutes apart: the book keeps a demand as long as
+    its deployment exists (not for a fixed time), and drops it once it is gone."""
+    book, live = FleetBook(ttl_s=120.0), {"team-a/b", "team-a/c"}
+    nodes = (node("l4", "ON_DEMAND", gpus=2, product="L4"),)
+    batch_pods = (pod("b-1", "b", "ondemand", "l4"), pod("b-2", "b", "ondemand", "l4"))
+    batch = spec(replicas=2, tier="batch", resources={"gpus": 1, "gpuProduct": "L4"})
+    crit = spec(replicas=1, tier="critical", resources={"gpus": 1, "gpuProduct": "L4"})
+
+    def at(now, alive):
+        return ScalingInputs(metrics=None, loads={}, now=now, state=ScalingState(), gpu_claims=(), alive=alive)
+
+    decide(Owner("c", "team-a", "u2"), crit, CONFIG, False, Observed(nodes=nodes), at(NOW, live.__contains__), book)
+    book.entries["team-a/c"] = (*book.entries["team-a/c"][:2], book.entries["team-a/c"][2] - 600)  # 10 min ago
+    later = decide(Owner("b", "team-a", "u1"), batch, CONFIG, False, Observed(nodes=nodes, pods=batch_pods),
+                   at(NOW + 600, live.__contains__), book)
+    assert later.desired == 1  # the critical deployment still holds its GPU
+    live.discard("team-a/c")
+    gone = decide(Owner("b", "team-a", "u1"), batch, CONFIG, False, Observed(nodes=nodes, pods=batch_pods),
+                  at(NOW + 601, live.__contains__), book)
+    assert gone.desired == 2 and "team-a/c" not in book.entries
+
+
 def test_gpu_budget_skips_interrupted_cordoned_and_foreign_use():
     nodes = [node("a", "ON_DEMAND"), node("b", "SPOT", taints=("karpenter.sh/disrupted",)),
              {**node("c", "ON_DEMAND"), "spec": {"unschedulable": True}}, node("d", "ON_DEMAND", product="L4")]

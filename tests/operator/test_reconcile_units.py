@@ -1,6 +1,10 @@
 """Pure parts of reconcile: write detection, conditions, status, plans."""
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from halyard_operator.api import parse_spec
 from halyard_operator.builders.meta import Owner
 from halyard_operator.config import OperatorConfig, TierConfig
@@ -9,7 +13,9 @@ from halyard_operator.kube.apply import is_subset, needs_write, with_hash
 from halyard_operator.names import HASH_ANNOTATION
 from halyard_operator.reconcile.conditions import merge_conditions
 from halyard_operator.observe import NodeInfo, Observed
-from halyard_operator.reconcile.plan import make_plan
+from halyard_operator.kube.client import KubeError
+from halyard_operator.reconcile.core import ReconcileContext, _apply
+from halyard_operator.reconcile.plan import Plan, make_plan
 from halyard_operator.reconcile.status import current_conditions, replica_counts
 
 OWNER = Owner("chat", "team-a", "u-1")
@@ -106,3 +112,34 @@ def test_no_matching_node_is_reported_but_not_blocking():
     assert "nvidia.com/gpu.product=NVIDIA-B200" in plan.problems[0].message
     karpenter = spec(resources={"gpuProduct": "NVIDIA-B200"}, capacity={"provider": "karpenter"})
     assert make_plan(OWNER, karpenter, [], Observed(nodes=nodes(())), CONFIG).problems == ()
+
+
+class _BindingsNeedRoles:
+    """A client that refuses a RoleBinding whose Role it has not seen (the API
+    server's escalation check for an operator without the `bind` verb), and a Service."""
+
+    def __init__(self):
+        self.seen: list[str] = []
+
+    async def apply(self, obj):
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        await asyncio.sleep(0.01 if kind == "Role" else 0)  # the Role is the slowest write
+        if kind == "RoleBinding" and f"Role/{name}" not in self.seen:
+            raise KubeError(404, "POST", f"rolebindings/{name}", "not found")
+        if kind == "Service":
+            raise KubeError(500, "PATCH", f"services/{name}", "etcd timeout")
+        self.seen.append(f"{kind}/{name}")
+        return 200, obj
+
+
+def test_a_plan_binds_roles_after_creating_them_and_reports_what_it_wrote_when_one_write_fails():
+    events = []
+    ctx = ReconcileContext(kube=_BindingsNeedRoles(), config=CONFIG, events=lambda *e: events.append(e[-1]))
+    body = {"metadata": {"name": "chat", "namespace": "team-a", "uid": "u-1"}}
+    writes = tuple({"kind": k, "metadata": {"name": "chat-router", "namespace": "team-a"}}
+                   for k in ("RoleBinding", "Role", "Deployment", "Service"))
+    with pytest.raises(KubeError, match="etcd timeout"):
+        asyncio.run(_apply(ctx, body, Plan(writes=writes), {}, {}))
+    assert ctx.kube.seen[-1] == "RoleBinding/chat-router"  # bound after its Role existed
+    assert sorted(events) == ["Created Deployment team-a/chat-router", "Created Role team-a/chat-router",
+                              "Created RoleBinding team-a/chat-router"]  # the Service failed; the rest is told

@@ -22,6 +22,7 @@ class FakeWorker:
     chunks: int = 4
     delay: float = 0.0
     bodies: list = field(default_factory=list)
+    gone: int = 0  # requests whose client (the router) left before the answer ended
     server: TestServer | None = None
 
     @property
@@ -46,6 +47,13 @@ class FakeWorker:
         return web.Response(text=text)
 
     async def generate(self, request):
+        try:
+            return await self._generate(request)
+        except asyncio.CancelledError:
+            self.gone += 1
+            raise
+
+    async def _generate(self, request):
         body = await request.json()
         self.bodies.append(body)
         if self.mode == "draining":

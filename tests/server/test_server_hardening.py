@@ -134,19 +134,24 @@ def test_health_answers_while_large_prompts_are_tokenized(server):
 
 # -- 4. client ids never collide with engine ids; drain aborts everything ------
 def test_colliding_request_ids_still_drain_at_the_deadline(server_factory, long_model):
-    srv = server_factory("--drain-timeout", "0.5", model=long_model)
+    from halyard_worker.server.drain import FLUSH_GRACE
+
+    drain, max_tokens = 0.5, 4000
+    srv = server_factory("--drain-timeout", str(drain), model=long_model)
     results, first = {}, threading.Barrier(4)
 
     def run(name, rid, prompt):
-        body = {"model": MODEL, "prompt": prompt, "max_tokens": 4000, "ignore_eos": True, "stream": True}
+        body = {"model": MODEL, "prompt": prompt, "max_tokens": max_tokens, "ignore_eos": True, "stream": True,
+                "stream_options": {"include_usage": True}}
         with httpx.stream("POST", f"{srv.url}/v1/completions", json=body, headers={"X-Request-Id": rid},
                           timeout=120) as resp:
             lines = resp.iter_lines()
             next(lines)
             first.wait(60)
             chunks = [json.loads(line[6:]) for line in lines if line.startswith("data: {")]
-        results[name] = (resp, [c["choices"][0]["finish_reason"] for c in chunks
-                                if c["choices"] and c["choices"][0]["finish_reason"]])
+        results[name] = (resp, time.monotonic(), chunks[-1].get("usage"),
+                         [c["choices"][0]["finish_reason"] for c in chunks
+                          if c["choices"] and c["choices"][0]["finish_reason"]])
 
     threads = [threading.Thread(target=run, args=("a", "foo", ["one", "two"])),
                threading.Thread(target=run, args=("b", "foo/0", "three")),
@@ -154,16 +159,21 @@ def test_colliding_request_ids_still_drain_at_the_deadline(server_factory, long_
     for t in threads:
         t.start()
     first.wait(60)  # every stream has sent its first chunk
-    started = time.monotonic()
+    signalled = time.monotonic()
     srv.proc.send_signal(signal.SIGTERM)
     for t in threads:
-        t.join(60)
-    assert srv.proc.wait(30) == 0
-    assert time.monotonic() - started < 8  # the drain deadline, not the requests' own end
+        t.join(120)
+    assert srv.proc.wait(60) == 0
+    assert "drain deadline passed: aborted 3 requests" in srv.output()
     for name, rid, n in (("a", "foo", 2), ("b", "foo/0", 1), ("c", "foo-0", 1)):
-        resp, reasons = results[name]
+        assert name in results, f"stream {name} was cut before its final chunk"
+        resp, ended, usage, reasons = results[name]
         assert resp.status_code == 200 and resp.headers["x-request-id"] == rid
-        assert reasons == ["drain"] * n
+        # every choice, the colliding ids' too, was cut short by the deadline
+        assert reasons == ["drain"] * n and usage["completion_tokens"] < n * max_tokens
+        # ...at the deadline: a choice the drain cannot abort holds it for the whole
+        # flush grace (and then runs on, or is cut without a finish reason)
+        assert ended - signalled < drain + FLUSH_GRACE
 
 
 # -- 5/6. abandoned queued requests free their slot; impossible ones are 400 ---

@@ -10,6 +10,8 @@ import threading
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from server_helpers import MODEL
 
@@ -32,7 +34,7 @@ def app(tiny_model):
     runtime.engine.shutdown()
 
 
-def _post(app, path: str, raw: str):
+def _post(app, path: str, raw: str | bytes):
     async def go():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://worker") as http:
@@ -68,14 +70,57 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("path,raw", BAD)
+# bodies that are not JSON text in UTF-8: json.loads decides them (FastAPI's parser)
+BAD_BYTES = [
+    b'{"model": "tiny", "prompt": "\xff", "user": "PAD"}',  # not UTF-8
+    b'{"model": "tiny", "user": "PAD", "prompt": ' + b"[" * 5000 + b"]" * 5000 + b"}",  # nested too deep
+    '{"model": "tiny", "prompt": "p", "seed": -1, "user": "PAD"}'.encode("utf-16"),  # UTF-16 (valid JSON)
+    b'\xef\xbb\xbf{"model": "tiny", "prompt": "p", "seed": -1, "user": "PAD"}',  # UTF-8 with a BOM
+    b'{"model": "tiny", "prompt": "p", "seed": NaN, "user": "PAD"}',
+]
+
+
+def _pad(raw: str | bytes, pad: str) -> str | bytes:
+    if isinstance(raw, str):
+        return raw.replace("PAD", pad)
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16").replace("PAD", pad).encode("utf-16")
+    return raw.replace(b"PAD", pad.encode())
+
+
+@pytest.mark.parametrize("path,raw", BAD + [("/v1/completions", raw) for raw in BAD_BYTES])
 def test_a_large_bad_body_gets_the_same_400_as_a_small_one(app, parse_threads, path, raw):
-    small = _post(app[0], path, raw.replace("PAD", "x"))
+    small = _post(app[0], path, _pad(raw, "x"))
     assert not parse_threads  # small bodies take FastAPI's own path
-    large = _post(app[0], path, raw.replace("PAD", PAD))
+    large = _post(app[0], path, _pad(raw, PAD))
     assert parse_threads and all(name.startswith("halyard-body") for name in parse_threads)
     assert small.status_code == large.status_code == 400
     assert small.json() == large.json()
+
+
+def _outcome(parse, raw: bytes):
+    try:
+        value = parse(raw)
+    except Exception as err:
+        return "error", type(err), str(err)
+    return "value", repr(value)  # repr: 1 and 1.0 differ, nan equals nan
+
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=12)
+_documents = st.builds(
+    lambda value, ascii, errors: json.dumps(value, ensure_ascii=ascii).encode("utf-8", errors),
+    _values, st.booleans(), st.sampled_from(["surrogatepass", "replace"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_documents, st.binary(max_size=40), st.text(max_size=40).map(str.encode)))
+def test_the_large_body_parser_reads_every_body_as_json_loads_does(raw):
+    from halyard_worker.server.body import loads
+
+    assert _outcome(loads, raw) == _outcome(json.loads, raw)
 
 
 def test_a_large_valid_body_is_served(app, parse_threads):

@@ -4,7 +4,12 @@
    from its create call to its first worker pod reaching phase Running
    (scheduled by the real scheduler, started by kwok). Reports p50/p95/max.
 2. Footprint: grow to M LLMDeployments, wait until every one has a Running
-   pod, then sample the operator process's CPU use and RSS over a window.
+   pod, then sample the operator process's CPU use and RSS and the API
+   server's requests per second by verb (`apiserver_request_total`) over a
+   window; then create a few more, one at a time, and time each to Running
+   while the fleet is live.
+3. Scale (`--scale-deployments N`, optional): add `--scale-nodes` fake GPU
+   nodes, grow to N LLMDeployments and measure the same.
 Worker pods are placeholders (no pod runner, no processes), so the figures
 are the operator's and the control plane's alone.
 """
@@ -16,6 +21,9 @@ import statistics
 import sys
 import time
 
+import yaml
+
+from halyard.bench.operator_fleet import request_counts, request_rates, scale_nodes
 from halyard.bench.operator_watch import RunningTimes, proc_usage
 
 NAMESPACE = "bench"
@@ -26,6 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--footprint-deployments", type=int, default=500,
                         help="LLMDeployments alive while CPU/RSS are sampled")
     parser.add_argument("--window", type=float, default=60.0, help="footprint sampling window, seconds")
+    parser.add_argument("--probes", type=int, default=10,
+                        help="new LLMDeployments timed one at a time while the fleet is live")
+    parser.add_argument("--scale-deployments", type=int, default=0,
+                        help="scale phase: grow to this many LLMDeployments (0: skip the phase)")
+    parser.add_argument("--scale-nodes", type=int, default=2000, help="scale phase: fake GPU nodes added first")
+    parser.add_argument("--ramp-timeout", type=float, default=900.0,
+                        help="seconds a phase waits for every pod to run before sampling anyway")
     parser.add_argument("--name", default="bench", help="dev environment name (its own cluster)")
     parser.add_argument("--keep", action="store_true", help="leave the cluster up afterwards")
     parser.add_argument("--json", dest="json_path", help="also write the figures to this JSON file")
@@ -71,22 +86,59 @@ def latency_phase(api, times: RunningTimes, n: int) -> dict:
             "operator_p95_s": round(percentile(op, 0.95), 3) if op else None}
 
 
-def footprint_phase(api, times: RunningTimes, first: int, total: int, pid: int, window: float,
-                    ramp_timeout: float = 600) -> dict:
+class Fleet:
+    """The cluster under test: creates, the pod watch, the operator's pid, the API server's metrics."""
+
+    def __init__(self, api, times: RunningTimes, pid: int, kubectl):
+        self.api, self.times, self.pid, self.kubectl = api, times, pid, kubectl
+
+    def requests(self) -> dict:
+        return request_counts(self.kubectl.run("get", "--raw", "/metrics", timeout=60))
+
+
+def fleet_phase(fleet: Fleet, first: int, total: int, args: argparse.Namespace, label: str) -> dict:
+    """Grow to `total` deployments, sample the steady state, then time `args.probes` new ones."""
     t0 = time.monotonic()
-    create_all(api, first, total, times)
+    create_all(fleet.api, first, total, fleet.times)
     names = [f"bench-{i:04d}" for i in range(total)]
     try:
-        times.wait_all(names, timeout=ramp_timeout)
+        fleet.times.wait_all(names, timeout=args.ramp_timeout)
     except RuntimeError as err:  # report what was reached rather than nothing
-        print(f"footprint: {err}; sampling anyway", file=sys.stderr)
+        print(f"{label}: {err}; sampling anyway", file=sys.stderr)
     ramp_s = time.monotonic() - t0
-    running = sum(1 for n in names if n in times.running)
-    cpu0, _ = proc_usage(pid)
-    time.sleep(window)
-    cpu1, rss = proc_usage(pid)
-    return {"deployments": total, "running": running, "ramp_s": round(ramp_s, 1),
-            "steady_cpu_percent": round(100 * (cpu1 - cpu0) / window, 1), "rss_mb": round(rss / 2**20, 1)}
+    time.sleep(min(10.0, args.window / 4))  # let the ramp's last events settle
+    running = sum(1 for n in names if n in fleet.times.running)
+    cpu0, _ = proc_usage(fleet.pid)
+    req0, w0 = fleet.requests(), time.monotonic()
+    time.sleep(args.window)
+    cpu1, rss = proc_usage(fleet.pid)
+    window = time.monotonic() - w0
+    rates = request_rates(req0, fleet.requests(), window)
+    out = {"deployments": total, "running": running, "ramp_s": round(ramp_s, 1),
+           "steady_cpu_percent": round(100 * (cpu1 - cpu0) / window, 1), "rss_mb": round(rss / 2**20, 1),
+           "apiserver_requests": rates}
+    print(f"{label} (steady state): {json.dumps(out)}", flush=True)
+    out["live"] = probe_phase(fleet, label, args.probes)
+    return out
+
+
+def probe_phase(fleet: Fleet, label: str, count: int) -> dict | None:
+    """Apply -> Running of new deployments, one at a time, while the fleet is live."""
+    lat, late = [], 0
+    for i in range(count):
+        body = manifest(i)
+        name = body["metadata"]["name"] = f"probe-{label}-{i:02d}"
+        fleet.times.started(name)
+        fleet.api.create_namespaced_custom_object("halyard.dev", "v1alpha1", NAMESPACE, "llmdeployments", body)
+        try:
+            fleet.times.wait_all([name], timeout=60)
+            lat.append(fleet.times.latency(name))
+        except RuntimeError:
+            late += 1  # counted, not timed: a p95 over the others would flatter
+    if not lat:
+        return {"probes": count, "not_running_after_60s": late}
+    return {"probes": count, "not_running_after_60s": late, "p50_s": round(statistics.median(lat), 3),
+            "p95_s": round(percentile(lat + [60.0] * late, 0.95), 3), "max_s": round(max(lat + [60.0] * late), 3)}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,9 +166,18 @@ def run(args: argparse.Namespace) -> int:
         times.start()
         report = {"latency": latency_phase(client.CustomObjectsApi(api_client), times, args.deployments)}
         print(f"latency: {json.dumps(report['latency'])}", flush=True)
-        report["footprint"] = footprint_phase(client.CustomObjectsApi(api_client), times, args.deployments,
-                                              args.footprint_deployments, pid, args.window)
+        fleet = Fleet(client.CustomObjectsApi(api_client), times, pid, kubectl)
+        report["footprint"] = fleet_phase(fleet, args.deployments, args.footprint_deployments, args, "footprint")
         print(f"footprint: {json.dumps(report['footprint'])}", flush=True)
+        if args.scale_deployments > args.footprint_deployments:
+            kubectl.run("create", "-f", "-", stdin=yaml.safe_dump_all(scale_nodes(args.scale_nodes)), timeout=900)
+            report["scale"] = fleet_phase(fleet, args.footprint_deployments, args.scale_deployments, args, "scale")
+            report["scale"]["nodes"] = args.scale_nodes + plan.on_demand_nodes
+            print(f"scale: {json.dumps(report['scale'])}", flush=True)
+        time.sleep(5)  # idle: no creates in flight
+        t0 = time.monotonic()
+        operator.stop()  # SIGTERM, then wait for the process to exit
+        report["shutdown_s"] = round(time.monotonic() - t0, 2)
         _report(report, args)
         return 0
     finally:
@@ -125,16 +186,31 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(report: dict, args) -> None:
-    lat, fp = report["latency"], report["footprint"]
-    print(f"\noperator benchmark ({lat['deployments']} then {fp['deployments']} LLMDeployments)")
+    lat = report["latency"]
+    print(f"\noperator benchmark ({lat['deployments']} LLMDeployments created back to back)")
     print(f"  create -> first pod Running: p50 {lat['p50_s']:.2f}s  p95 {lat['p95_s']:.2f}s  "
           f"max {lat['max_s']:.2f}s   (target p95 <= 2s)")
     if lat["operator_p50_s"] is not None:
         print(f"    of which create -> first child Deployment (the operator): p50 {lat['operator_p50_s']:.2f}s  "
               f"p95 {lat['operator_p95_s']:.2f}s")
-    print(f"  {fp['running']}/{fp['deployments']} deployments with a Running pod; operator steady CPU {fp['steady_cpu_percent']:.1f}% of a core, "
-          f"RSS {fp['rss_mb']:.0f} MB (target <= 300 MB); ramp {fp['ramp_s']:.0f}s")
+    for phase in ("footprint", "scale"):
+        if phase in report:
+            _report_fleet(phase, report[phase])
+    print(f"  idle operator SIGTERM -> exit: {report['shutdown_s']:.2f}s (polled every 0.1 s; target < 1s)")
     if args.json_path:
         with open(args.json_path, "w") as f:
             json.dump(report, f, indent=2)
     sys.stdout.flush()
+
+
+def _report_fleet(phase: str, fp: dict) -> None:
+    nodes = f", {fp['nodes']} nodes" if "nodes" in fp else ""
+    print(f"  {phase}: {fp['running']}/{fp['deployments']} deployments with a Running pod{nodes}; ramp {fp['ramp_s']:.0f}s")
+    print(f"    operator steady CPU {fp['steady_cpu_percent']:.1f}% of a core, RSS {fp['rss_mb']:.0f} MB")
+    req = fp["apiserver_requests"]
+    verbs = "  ".join(f"{v} {n:g}" for v, n in req["by_verb_per_s"].items())
+    print(f"    API server requests/s (all clients): {req['total_per_s']:g}  ({verbs})")
+    if fp.get("live") and "p50_s" in fp["live"]:
+        live = fp["live"]
+        print(f"    new deployment while live, create -> Running ({live['probes']}): p50 {live['p50_s']:.2f}s  "
+              f"p95 {live['p95_s']:.2f}s  max {live['max_s']:.2f}s")

@@ -54,7 +54,8 @@ class StatusMetrics:
 
     ttft_p95: str | None = spec_field("Observed p95 time to first token, e.g. 412ms.")
     itl_p95: str | None = spec_field("Observed p95 inter-token latency, e.g. 38ms.")
-    queue: float | None = spec_field("Requests waiting across replicas.")
+    queue: float | None = spec_field("Requests waiting: in the replicas' queues plus the routers' "
+                                      "admission queues.")
     kv_cache_usage: float | None = spec_field("Mean KV cache usage across replicas, 0..1.")
     request_rate: float | None = spec_field("Requests per second across replicas.")
     stale_pods: int | None = spec_field("Ready replicas whose last scrape failed (their last good "

@@ -47,13 +47,15 @@ def needs_write(desired: dict, live: dict | None) -> bool:
     return not is_subset(desired, live)
 
 
-async def write(kube: KubeClient, desired: dict) -> None:
-    """Server-side apply. An API server without apply-creates (the in-memory
-    emulator used in tests answers 404 for a PATCH of a missing object) gets a
-    create instead; a real API server never takes that branch."""
-    status, _ = await kube.apply(desired)
+async def write(kube: KubeClient, desired: dict) -> dict | None:
+    """Server-side apply; returns the live object the server answered with.
+    An API server without apply-creates (the in-memory emulator used in tests
+    answers 404 for a PATCH of a missing object) gets a create instead; a real
+    API server never takes that branch."""
+    status, live = await kube.apply(desired)
     if status != 404:
-        return
-    status, _ = await kube.create(desired)
+        return live
+    status, live = await kube.create(desired)
     if status == 409:  # created concurrently: apply over it
-        await kube.apply(desired)
+        _, live = await kube.apply(desired)
+    return live

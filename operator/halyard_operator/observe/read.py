@@ -1,6 +1,7 @@
 """Kubernetes API dicts -> typed observations (pure)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Iterable, Mapping
 
@@ -8,7 +9,7 @@ from halyard_operator.builders.pools import ON_DEMAND
 from halyard_operator.names import (
     DELETION_COST_ANNOTATION, DEPLOYMENT_LABEL, DRAINING_ANNOTATION, GPU_RESOURCE, POOL_LABEL,
 )
-from halyard_operator.observe.types import ContainerState, GpuClaim, NodeInfo, Observed, ObservedPod
+from halyard_operator.observe.types import ContainerState, GpuClaim, NodeInfo, Observed, ObservedPod, PodSnapshot
 
 
 def _gpus(resources: Mapping | None) -> int:
@@ -35,22 +36,35 @@ def read_node(obj: Mapping) -> NodeInfo:
     )
 
 
-def read_pod(obj: Mapping, now: float) -> ObservedPod:
-    """A worker Pod object -> ObservedPod. `now`: epoch seconds."""
+def _epoch(stamp: str | None) -> float | None:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else None
+
+
+def snapshot_pod(obj: Mapping) -> PodSnapshot:
+    """A worker Pod object -> PodSnapshot (ages are taken later, at each read)."""
     meta, status = obj.get("metadata") or {}, obj.get("status") or {}
-    created = meta.get("creationTimestamp")
-    born = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp() if created else now
-    return ObservedPod(
+    annotations = meta.get("annotations") or {}
+    message, since = _unschedulable(status)
+    pod = ObservedPod(
         name=meta.get("name", ""), pool=(meta.get("labels") or {}).get(POOL_LABEL, ON_DEMAND),
-        node=(obj.get("spec") or {}).get("nodeName"), ready=_ready(status), age_s=max(0.0, now - born),
+        node=(obj.get("spec") or {}).get("nodeName"), ready=_ready(status), age_s=0.0,
         scheduled=status.get("phase", "Pending") != "Pending",
         deleting=meta.get("deletionTimestamp") is not None,
         ip=status.get("podIP") or None,
-        deletion_cost=(meta.get("annotations") or {}).get(DELETION_COST_ANNOTATION),
-        draining=(meta.get("annotations") or {}).get(DRAINING_ANNOTATION),
+        deletion_cost=annotations.get(DELETION_COST_ANNOTATION),
+        draining=annotations.get(DRAINING_ANNOTATION),
         containers=tuple(read_container(c) for c in (*(status.get("initContainerStatuses") or ()),
                                                       *(status.get("containerStatuses") or ()))),
-        **_unschedulable(status, now))
+        unschedulable=message)
+    return PodSnapshot(pod, created=_epoch(meta.get("creationTimestamp")), unschedulable_since=since)
+
+
+def read_pod(obj: Mapping, now: float) -> ObservedPod:
+    """A worker Pod object -> ObservedPod. `now`: epoch seconds (a missing timestamp counts as now)."""
+    snap = snapshot_pod(obj)
+    return replace(snap, created=snap.created if snap.created is not None else now,
+                   unschedulable_since=snap.unschedulable_since if snap.unschedulable_since is not None
+                   else now).at(now)
 
 
 def read_container(status: Mapping) -> ContainerState:
@@ -64,14 +78,18 @@ def read_container(status: Mapping) -> ContainerState:
         last_message=(last.get("message") or "").strip())
 
 
-def _unschedulable(status: Mapping, now: float) -> dict:
-    """The scheduler's verdict, while it cannot place the pod, and for how long."""
+def _unschedulable(status: Mapping) -> tuple[str | None, float | None]:
+    """The scheduler's verdict while it cannot place the pod, and since when (epoch s)."""
     cond = next((c for c in status.get("conditions") or () if c.get("type") == "PodScheduled"), None)
     if not cond or cond.get("status") != "False" or cond.get("reason") != "Unschedulable":
-        return {}
-    since = cond.get("lastTransitionTime")
-    start = datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp() if since else now
-    return {"unschedulable": cond.get("message") or "the scheduler found no node", "unschedulable_s": max(0.0, now - start)}
+        return None, None
+    return cond.get("message") or "the scheduler found no node", _epoch(cond.get("lastTransitionTime"))
+
+
+def pod_gpus(pod: Mapping) -> int:
+    """GPUs the pod's containers request (limits when no requests are given)."""
+    return sum(_gpus((c.get("resources") or {}).get("requests") or (c.get("resources") or {}).get("limits"))
+               for c in (pod.get("spec") or {}).get("containers") or ())
 
 
 def read_gpu_claims(pods: Iterable[Mapping]) -> tuple[GpuClaim, ...]:
@@ -83,8 +101,7 @@ def read_gpu_claims(pods: Iterable[Mapping]) -> tuple[GpuClaim, ...]:
             continue
         if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             continue
-        gpus = sum(_gpus((c.get("resources") or {}).get("requests") or (c.get("resources") or {}).get("limits"))
-                   for c in spec.get("containers") or ())
+        gpus = pod_gpus(pod)
         if gpus:
             claims.append(GpuClaim(spec["nodeName"], gpus))
     return tuple(claims)

@@ -5,7 +5,7 @@ take these and never a Kubernetes dict; `observe.read` makes them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 
@@ -66,6 +66,24 @@ class ObservedPod:
     unschedulable: str | None = None
     unschedulable_s: float = 0.0
     draining: str | None = None  # the halyard.dev/draining annotation (routers skip the pod)
+
+
+@dataclass(frozen=True)
+class PodSnapshot:
+    """A worker pod as its last watch event showed it, kept in the operator's
+    index; `at(now)` is the ObservedPod with its ages taken at `now` (epoch s).
+    `pod.age_s` and `pod.unschedulable_s` are 0 here; `created` and
+    `unschedulable_since` are epoch seconds (None: not known, age 0)."""
+
+    pod: ObservedPod
+    created: float | None = None
+    unschedulable_since: float | None = None
+
+    def at(self, now: float) -> ObservedPod:
+        age = max(0.0, now - self.created) if self.created is not None else 0.0
+        if self.pod.unschedulable is None or self.unschedulable_since is None:
+            return replace(self.pod, age_s=age)
+        return replace(self.pod, age_s=age, unschedulable_s=max(0.0, now - self.unschedulable_since))
 
 
 @dataclass(frozen=True)

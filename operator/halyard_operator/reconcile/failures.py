@@ -83,3 +83,11 @@ def failure_problems(pods: Iterable[ObservedPod], namespace: str) -> list[Proble
         fix = FIXES[reason].format(namespace=namespace, pod=first)
         problems.append(Problem(reason, f"{where}: {cause}; {fix}", blocking=False))
     return problems
+
+
+def recheck_after(pods: Iterable[ObservedPod]) -> float | None:
+    """Seconds until an unschedulable pod has waited UNSCHEDULABLE_AFTER_S (and so
+    counts as a failure), for the soonest such pod; None when no pod is waiting."""
+    waits = [UNSCHEDULABLE_AFTER_S - p.unschedulable_s for p in pods
+             if p.unschedulable is not None and not p.deleting and p.unschedulable_s < UNSCHEDULABLE_AFTER_S]
+    return min(waits, default=None)

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from halyard_operator.config import TierConfig
-from halyard_operator.kube.client import KubeClient, KubeError
 from halyard_operator.names import GPU_PRODUCT_LABEL
-from halyard_operator.observe import GpuClaim, NodeInfo, read_gpu_claims
+from halyard_operator.observe import GpuClaim, NodeInfo
 from halyard_operator.policy.interruption import detect
 from halyard_operator.policy.tiers import Demand, Grant, arbitrate
 
@@ -40,46 +39,26 @@ def foreign_gpus(claims: Iterable[GpuClaim], nodes: Iterable[str]) -> int:
 class FleetBook:
     """Last known demand of every LLMDeployment (mutable, one per operator process).
 
-    Entries not refreshed within `ttl_s` are dropped (a deployment deleted
-    while the operator was down never blocks GPUs).
+    With `alive` (is this deployment still in the cluster?, from the watch-fed
+    index) an entry lasts exactly as long as its deployment, however rarely it
+    is reconciled; without it, entries not refreshed within `ttl_s` are dropped
+    (a deployment deleted while the operator was down never blocks GPUs).
     """
 
     ttl_s: float = 120.0
     entries: dict = field(default_factory=dict)  # key -> (product, Demand, seen_at)
 
     def grant(self, key: str, product: str | None, demand: Demand, budget: int,
-              tiers: Mapping[str, TierConfig], now: float | None = None) -> Grant:
+              tiers: Mapping[str, TierConfig], now: float | None = None,
+              alive: Callable[[str], bool] | None = None) -> Grant:
         """Record `demand` and arbitrate `budget` GPUs among deployments of the same product."""
         at = time.monotonic() if now is None else now
         self.entries[key] = (product, demand, at)
-        for other in [k for k, (_, _, seen) in self.entries.items() if at - seen > self.ttl_s]:
+        for other in [k for k, (_, _, seen) in self.entries.items()
+                      if k != key and (not alive(k) if alive is not None else at - seen > self.ttl_s)]:
             del self.entries[other]
         group = tuple(d for p, d, _ in self.entries.values() if p == product and d.tier in tiers)
         return arbitrate(group, budget, tiers)[key]
 
     def forget(self, key: str) -> None:
         self.entries.pop(key, None)
-
-
-@dataclass
-class ClusterPods:
-    """GPUs that pods outside Halyard request, from a list of every pod in the
-    cluster taken at most once per `max_age_s` (one list serves all reconciles)."""
-
-    max_age_s: float = 10.0
-    claims: tuple[GpuClaim, ...] = ()
-    listed_at: float | None = None
-    allowed: bool = True
-
-    async def get(self, kube: KubeClient) -> tuple[GpuClaim, ...]:
-        now = time.monotonic()
-        if not self.allowed or (self.listed_at is not None and now - self.listed_at < self.max_age_s):
-            return self.claims
-        try:
-            self.claims = read_gpu_claims(await kube.list("Pod"))
-        except KubeError as exc:
-            if exc.status not in (401, 403):
-                raise
-            self.allowed = False  # namespaced RBAC: budget from node allocatable alone
-        self.listed_at = now
-        return self.claims

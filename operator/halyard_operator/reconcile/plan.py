@@ -25,6 +25,7 @@ class Plan:
     problems: tuple[Problem, ...] = ()
     counts: PoolCounts | None = None
     target: int = 0
+    recheck_after: float | None = None  # seconds: reconcile again then, even without an event
 
 
 def observed_pools(spec: LLMDeploymentSpec, config: OperatorConfig, observed: Observed) -> Pools | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from typing import Callable
 
 from halyard_operator.api import LLMDeploymentSpec
 from halyard_operator.builders.meta import Owner
@@ -39,6 +40,7 @@ class ScalingInputs:
     state: ScalingState
     gpu_claims: tuple[GpuClaim, ...]  # GPUs used outside Halyard; () when unknown
     demand_floor: int | None = None  # replicas the routers' demand needs (minReplicas 0 only); None: unknown
+    alive: Callable[[str], bool] | None = None  # does the deployment with this key_of() still exist? None: unknown
 
 
 def key_of(owner: Owner) -> str:
@@ -75,7 +77,7 @@ def decide(owner: Owner, spec: LLMDeploymentSpec, config: OperatorConfig, spot_a
     running = sum(1 for p in pods if p.node in usable and not p.deleting)
     minimum = spec.scaling.min_replicas if spec.scaling is not None else first.wanted
     demand = Demand(key, spec.tier, spec.resources.gpus, min(minimum, first.wanted), first.wanted, running)
-    grant = book.grant(key, spec.resources.gpu_product, demand, budget, config.tiers)
+    grant = book.grant(key, spec.resources.gpu_product, demand, budget, config.tiers, alive=inputs.alive)
     if grant.granted >= first.desired:
         return first
     capped = plan_capacity(key, spec, tier, spot_available, pods, nodes, metrics, inputs.now, inputs.state,

@@ -1,4 +1,4 @@
-"""Scale from zero: the routers' demand signal.
+"""The routers' demand signal: scale from zero, and the admission queue.
 
 A deployment with `scaling.minReplicas: 0` has no worker to scrape while it
 is at zero, so the operator reads its router pods instead: requests held
@@ -7,27 +7,39 @@ is at zero, so the operator reads its router pods instead: requests held
 `halyard:router_last_request_timestamp_seconds`). `demand_floor` is pure:
 any held or in-flight request, or one within the scale-down window, keeps at
 least one replica; a deployment idle for the whole window goes to zero.
+
+A saturated deployment's excess waits in the routers' admission queues
+(`halyard:router_requests_queued{tier}`), not in the workers' queues: a router
+sends a backend at most its tier's headroom (batch: 1x the engine's running
+batch, so a batch-tier worker reports almost no queue at all). `with_router_queue`
+(pure) adds those requests to the workers' queue, so the autoscaler's queue and
+surge signals see all the demand that waits.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from halyard_operator.signals.exposition import ExpositionError, parse_exposition
 from halyard_operator.signals.scraper import ScrapeTarget
+from halyard_operator.signals.types import DeploymentMetrics
 
 HELD = "halyard:router_requests_held"
 IN_FLIGHT = "halyard:router_requests_in_flight"
 LAST_REQUEST = "halyard:router_last_request_timestamp_seconds"
+QUEUED = "halyard:router_requests_queued"
 
 
 @dataclass(frozen=True)
 class RouterDemand:
     """Summed over the router pods that answered. `last_request`: Unix seconds
-    of the newest request any router saw (0 when none has)."""
+    of the newest request any router saw (0 when none has). `queued`: requests
+    in the admission queues (every tier), waiting for a worker with room; they
+    are also counted in `in_flight`."""
 
     held: float = 0.0
     in_flight: float = 0.0
     last_request: float = 0.0
+    queued: float = 0.0
 
     @property
     def busy(self) -> bool:
@@ -36,7 +48,7 @@ class RouterDemand:
 
 def demand_of(texts: list[str]) -> RouterDemand | None:
     """Sum router /metrics bodies; None when none could be read (demand unknown)."""
-    held = in_flight = last = 0.0
+    held = in_flight = last = queued = 0.0
     read = 0
     for text in texts:
         try:
@@ -48,7 +60,16 @@ def demand_of(texts: list[str]) -> RouterDemand | None:
         held += values.get(HELD, 0.0)
         in_flight += values.get(IN_FLIGHT, 0.0)
         last = max(last, values.get(LAST_REQUEST, 0.0))
-    return RouterDemand(held, in_flight, last) if read else None
+        queued += sum(s.value for s in samples if s.name == QUEUED)
+    return RouterDemand(held, in_flight, last, queued) if read else None
+
+
+def with_router_queue(metrics: DeploymentMetrics | None, demand: RouterDemand | None) -> DeploymentMetrics | None:
+    """The workers' signals with the routers' admission queues added to `queue`
+    (unchanged when either is unknown: a router that did not answer adds nothing)."""
+    if metrics is None or demand is None or not demand.queued:
+        return metrics
+    return replace(metrics, queue=metrics.queue + demand.queued)
 
 
 def demand_floor(demand: RouterDemand | None, now: float, window_s: float) -> int | None:

@@ -22,7 +22,6 @@ class RowInfo:
     row: int
     num_prompt_tokens: int
     params: object  # SamplingParams
-    generator: torch.Generator | None
     special: bool  # needs the full sampler (not plain greedy argmax)
 
 
@@ -62,7 +61,7 @@ class InputBatch:
         self.capacity = rows
 
     def add(self, request_id: str, token_ids, num_prompt_tokens: int, block_ids, num_computed: int,
-            params, generator, special: bool) -> None:
+            params, special: bool) -> None:
         """Place (or replace, after preemption) a request's row."""
         if request_id in self.info:
             row = self.info[request_id].row
@@ -76,7 +75,7 @@ class InputBatch:
         self.block_table[row, :nb] = block_ids
         self.num_blocks[row] = nb
         self.rid[row], self.special[row] = request_id, special
-        self.info[request_id] = RowInfo(row, num_prompt_tokens, params, generator, special)
+        self.info[request_id] = RowInfo(row, num_prompt_tokens, params, special)
         self.row_of[request_id] = row
 
     def remove(self, request_id: str) -> None:
@@ -105,8 +104,8 @@ class InputBatch:
         self.token_ids[rows, self.num_tokens[rows]] = tokens
         self.num_tokens[rows] += 1
 
-    def tokens_of(self, request_id: str) -> tuple[list[int], list[int]]:
-        """(prompt ids, output ids) of one request, for the full sampler."""
-        info = self.info[request_id]
-        ids = self.token_ids[info.row, :self.num_tokens[info.row]].tolist()
-        return ids[:info.num_prompt_tokens], ids[info.num_prompt_tokens:]
+    def histories(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(token ids [P, L], num_prompt [P], num_tokens [P]) of `rows`, L their longest
+        (ids past a row's num_tokens are stale and must be masked)."""
+        n = self.num_tokens[rows]
+        return self.token_ids[rows, :max(1, int(n.max()))], self.num_prompt[rows], n

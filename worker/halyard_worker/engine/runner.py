@@ -19,7 +19,9 @@ import torch
 from halyard_worker.engine.graph_plan import replayable
 from halyard_worker.engine.input_batch import InputBatch
 from halyard_worker.engine.sampler import SamplingRow, sample, sample_isolated
-from halyard_worker.engine.sampling_table import SamplingTable, SamplingValues, sampling_values
+from halyard_worker.engine.sampling_table import (
+    SamplingRows, SamplingTable, SamplingValues, TokenHistory, sampling_values,
+)
 from halyard_worker.engine.scheduler import RunnerOutput, SchedulerOutput
 from halyard_worker.engine.step_inputs import StepPlan, plan_step
 from halyard_worker.engine.types import SamplingParams
@@ -54,8 +56,7 @@ class ModelRunner:
         max_len = max_model_len or model.rope_cos.shape[0]
         self.batch = InputBatch(max_num_seqs, max_len, block_size, pin=self.device.type == "cuda")
         self.sampling = SamplingTable(max_num_seqs, self.device, pin=self.device.type == "cuda")
-        self.generators: dict[str, torch.Generator | None] = {}  # built at intake, kept across preemption
-        self.values: dict[str, SamplingValues] = {}  # each request's sampling-table row, from intake
+        self.values: dict[str, SamplingValues] = {}  # each request's sampling-table row (and seed), from intake
         self.seed = seed
         self._counter = 0
         self.graphs = None  # a GraphRunner once `capture_graphs` ran
@@ -68,10 +69,9 @@ class ModelRunner:
             self.link.close()
 
     def add_request(self, request_id: str, params: SamplingParams) -> None:
-        """Build the request's own torch state (its RNG) at intake, outside the
-        shared step: a failure here fails this request alone."""
-        self.values[request_id] = sampling_values(params)
-        self.generators[request_id] = self._generator(params)
+        """Build the request's own tensors (parameters, draw seed) at intake,
+        outside the shared step: a failure here fails this request alone."""
+        self.values[request_id] = sampling_values(params, self._seed(params))
 
     def capture_graphs(self, plan) -> None:
         """Capture decode graphs for `plan`'s buckets (GPU, graph-safe ops only)."""
@@ -87,15 +87,12 @@ class ModelRunner:
             if rid in batch.row_of:
                 self.sampling.clear(batch.row_of[rid])
             batch.remove(rid)
-            self.generators.pop(rid, None)
             self.values.pop(rid, None)
         for new in out.new_requests:
-            old = batch.info.get(new.request_id)
-            if old is None and new.request_id not in self.generators:  # added without add_request (tests)
+            if new.request_id not in self.values:  # added without add_request (tests)
                 self.add_request(new.request_id, new.params)
-            gen = old.generator if old else self.generators[new.request_id]
             batch.add(new.request_id, new.token_ids, new.num_prompt_tokens, new.block_ids,
-                      new.num_computed_tokens, new.params, gen, needs_full_sampler(new.params))
+                      new.num_computed_tokens, new.params, needs_full_sampler(new.params))
             self.sampling.ensure(batch.capacity)
             self.sampling.set(batch.row_of[new.request_id], self.values[new.request_id])
         cached = out.cached_requests
@@ -104,12 +101,12 @@ class ModelRunner:
         for rid, block_ids in cached.new_block_ids.items():
             batch.append_blocks(rid, block_ids)
 
-    def _generator(self, params: SamplingParams) -> torch.Generator | None:
+    def _seed(self, params: SamplingParams) -> int:
+        """The request's draw seed: its own, else one from the engine seed and an intake counter."""
         if params.greedy:
-            return None
+            return 0
         self._counter += 1
-        seed = params.seed if params.seed is not None else hash((self.seed, self._counter)) & 0x7FFFFFFF
-        return torch.Generator(device=self.device).manual_seed(seed)
+        return params.seed if params.seed is not None else hash((self.seed, self._counter)) & 0x7FFFFFFF
 
     # -- batch building -----------------------------------------------------
     def _to_device(self, arr: np.ndarray) -> torch.Tensor:
@@ -196,7 +193,7 @@ class ModelRunner:
         lps, failed = None, {}
         if batch.special[plan.sample_batch_rows].any():
             rows = [self._sampling_row(r) for r in rids]
-            table = self.sampling.rows(plan.sample_batch_rows, self._to_device(plan.sample_batch_rows))
+            table = self._sampling_rows(plan.sample_batch_rows)
             try:
                 tokens, lps = sample(logits, rows, table)
             except Exception:  # find the request(s) at fault; the others still get their token
@@ -218,12 +215,21 @@ class ModelRunner:
         sampled = {rids[i]: tokens[i] for i in keep}
         return RunnerOutput(sampled, logprobs, {}, failed)
 
+    def _sampling_rows(self, batch_rows: np.ndarray) -> SamplingRows:
+        """The sampled rows' device parameters, draw offsets (outputs so far) and
+        the penalty rows' token histories, gathered from the persistent batch."""
+        batch = self.batch
+        offsets = batch.num_tokens[batch_rows] - batch.num_prompt[batch_rows]
+        history = None
+        pen = np.nonzero(self.sampling.penalized(batch_rows))[0]
+        if len(pen):
+            ids, num_prompt, num_tokens = batch.histories(batch_rows[pen])
+            history = TokenHistory(self._to_device(pen), pen, self._to_device(ids), self._to_device(num_prompt),
+                                   self._to_device(num_tokens))
+        return self.sampling.rows(batch_rows, self._to_device(batch_rows), self._to_device(offsets), history)
+
     def _sampling_row(self, request_id: str) -> SamplingRow:
-        """Token histories only for rows whose penalties or min_tokens read them."""
+        """What the per-row masks read (the table carries seeds and histories)."""
         info = self.batch.info[request_id]
-        p = info.params
         n_out = int(self.batch.num_tokens[info.row]) - info.num_prompt_tokens
-        if p.repetition_penalty != 1.0 or p.presence_penalty or p.frequency_penalty:
-            prompt, output = self.batch.tokens_of(request_id)
-            return SamplingRow(p, prompt, output, info.generator, self.eos_token_ids)
-        return SamplingRow(p, (), (), info.generator, self.eos_token_ids, n_out)
+        return SamplingRow(info.params, (), (), None, self.eos_token_ids, n_out)

@@ -8,7 +8,11 @@ the event loop cannot run meanwhile. For long texts `encode_prompt` calls the
 Rust tokenizer directly (what transformers' fast tokenizer calls, with the
 same options) and reads only the token count when the prompt is too long for
 the context: such a prompt is refused with its count, so its ids are never
-needed.
+needed. It asks for an encoding without character offsets
+(`encode_batch_fast`, the same ids): a full encoding of millions of tokens
+(offsets, token strings, word ids) is freed with the GIL held, 0.2-0.3 s for
+a 5 MB prompt on 2 busy cores, and `/health` cannot answer meanwhile; the
+offset-free one is freed in a few ms and is computed 2-3x faster.
 """
 from __future__ import annotations
 
@@ -44,7 +48,8 @@ def encode_prompt(tokenizer, text: str, add_special_tokens: bool, max_model_len:
     backend = _backend(tokenizer) if len(text) >= DIRECT_CHARS else None
     if backend is None:
         return list(tokenizer.encode(text, add_special_tokens=add_special_tokens))
-    (encoding,) = backend.encode_batch([text], add_special_tokens=add_special_tokens)
+    encode_batch = getattr(backend, "encode_batch_fast", backend.encode_batch)  # tokenizers >= 0.20
+    (encoding,) = encode_batch([text], add_special_tokens=add_special_tokens)
     if len(encoding) >= max_model_len:
         return OverlongPrompt(len(encoding))
     return list(encoding.ids)
