@@ -4,9 +4,10 @@ Three worker pods behind `<name>-router`: shared-prefix requests land on one
 worker and hit its prefix cache more than round robin over the same pods; a
 spot node deleted under load loses no request; when every worker is
 saturated a batch-tier request is shed while critical ones wait in the
-router's admission queue and succeed; a `minReplicas: 0` deployment serves
-its first request after scaling up (held, not failed) and returns to zero
-once idle.
+router's admission queue and succeed; requests waiting in the router's
+queue scale a deployment up although its worker reports no queue; a
+`minReplicas: 0` deployment serves its first request after scaling up (held,
+not failed) and returns to zero once idle.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from e2e_kube import DEPLOYMENT_LABEL, is_ready, llmd, pool_of, wait_for
+from e2e_kube import DEPLOYMENT_LABEL, condition, is_ready, llmd, pool_of, wait_for
 
 pytestmark = pytest.mark.e2e
 LOAD_TIMEOUT = 300
@@ -189,6 +190,39 @@ def test_batch_is_shed_before_critical_when_the_worker_is_saturated(kubectl, ope
     assert answer.status_code == 200, answer.text
     assert answer.headers["X-Halyard-Backend"] == workers[0]["metadata"]["name"]
     assert 'halyard:router_shed_total{reason="timeout",tier="critical"}' not in httpx.get(f"{router}/metrics").text
+
+
+def _events(kubectl, ns, reason):
+    return [e["message"] for e in kubectl.items("events", "-n", ns, "--field-selector", f"reason={reason}")]
+
+
+def test_requests_waiting_in_the_router_scale_the_deployment_up(kubectl, operator, namespace, long_model_uri):
+    name = "queued"
+    # batch tier, maxNumSeqs 2: the router sends the worker at most 2 requests, so the worker's own queue
+    # stays <= 2 and never passes targetQueuePerReplica 2; only the router's queue can
+    waits = {"batch": "280s", "standard": "280s", "critical": "280s"}
+    kubectl.apply(llmd(name, namespace, long_model_uri, engine=LONG_ENGINE, tier="batch",
+                       router={"queue": {"maxWait": waits}},
+                       scaling={"minReplicas": 1, "maxReplicas": 2, "targetQueuePerReplica": 2,
+                                "behavior": {"scaleUp": {"stabilizationWindow": "0s"}}}))
+    workers = wait_for(lambda: (ws := _workers(kubectl, namespace, name)) and all(map(is_ready, ws)) and ws,
+                       LOAD_TIMEOUT, "1 Ready worker")
+    routers = wait_for(lambda: _routers(kubectl, namespace, name), 120, "2 Ready routers")
+    router, worker = _url(routers[0]), _url(workers[0])
+    wait_for(lambda: httpx.get(f"{router}/ready", timeout=5).json().get("backends") == 1, 60, "1 backend")
+    wait_for(lambda: (c := condition(kubectl.get_json("llmd", name, "-n", namespace), "ScalingActive"))
+             and c["status"] == "True", 60, "ScalingActive=True from scraped metrics")
+    with contextlib.ExitStack() as held:
+        for i in range(5):  # 2 run on the worker, 3 wait in the router's admission queue
+            held.callback(_hold_stream(router, name, f"Long story {i}", 8000).close)
+        wait_for(lambda: _engine_load(worker) == (2.0, 0.0), 120, "2 running and none waiting on the worker")
+        wait_for(lambda: _metric(router, 'halyard:router_requests_queued{tier="batch"}') == 3, 60,
+                 "3 requests in the router's queue")
+        obj = wait_for(lambda: (o := kubectl.get_json("llmd", name, "-n", namespace))
+                       and o["status"].get("desiredReplicas") == 2 and o, 120, "scale-up to 2")
+    assert obj["status"]["metrics"]["queue"] >= 3, obj["status"]["metrics"]
+    scaled = [m for m in _events(kubectl, namespace, "Scaled") if "1 -> 2" in m]
+    assert scaled and "queue" in scaled[0], scaled
 
 
 def test_scale_from_zero_holds_the_first_request_and_returns_to_zero(kubectl, operator, namespace, model_uri):

@@ -198,3 +198,35 @@ def test_latency_pressure_without_a_queue_lowers_an_estimate_that_overshot():
     pressed = Health(ttft_ratio=0.3, itl_ratio=0.95, queue_ratio=0.0, kv_ratio=0.4)  # ITL p95 at 95% of target
     after = update_capacity(est, 16.0, pressed, 100.0)
     assert after.rps == pytest.approx(0.9 * 16.0) and after.saturated_at == 100.0
+
+
+def test_start_up_time_is_learned_from_a_scale_up_that_needed_new_pods():
+    from halyard_operator.policy.estimators import StartTime, update_start_time
+
+    st0 = update_start_time(StartTime(), ready=4, desired=8, now=100.0)  # decided: 4 new pods
+    assert st0.waiting == (100.0, 8)
+    still = update_start_time(st0, ready=6, desired=8, now=300.0)
+    assert still == st0  # not all Ready yet
+    done = update_start_time(still, ready=8, desired=8, now=640.0)
+    assert done.learned_s == 540.0 and done.waiting is None
+    # a scale-up cut back to what is Ready is dropped, unmeasured
+    cut = update_start_time(update_start_time(done, ready=8, desired=12, now=700.0), ready=8, desired=8, now=715.0)
+    assert cut == StartTime(540.0, None)
+
+
+def test_growth_headroom_covers_the_measured_start_up_when_it_is_longer_than_lookahead():
+    # a rising rate; the spec's lookahead is 60 s but replicas were measured to take 600 s to serve
+    params = ScalingParams(min_replicas=1, max_replicas=200, slo=SLO(ttft_p95_s=0.5, itl_p95_s=0.05),
+                           predictive=True, lead_time_s=60.0)
+    from halyard_operator.policy.estimators import HoltState, StartTime
+
+    state = replace(_learned("requests", 10.0), holt=HoltState(level=100.0, trend=0.1, at=0.0))
+    m = metrics(rate=100.0 + 0.1 * 15, pods=12, at=15.0)
+
+    def decide(learned_s):
+        return autoscale(params, ReplicaObservation(current=12, ready=12), m, 15.0,
+                         replace(state, start=StartTime(learned_s, None)))
+
+    short, measured = decide(None), decide(600.0)
+    assert measured.desired > short.desired  # +0.1 req/s per s over 600 s: ~60 req/s more planned
+    assert AutoscalerState.from_dict(measured.state.to_dict()) == measured.state

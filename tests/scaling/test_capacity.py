@@ -4,7 +4,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from halyard_operator.policy.capacity import CapacityState, PoolObservation, plan_pools
+from halyard_operator.policy.capacity import SPOT_STABLE_S, CapacityState, PoolObservation, plan_pools
 from halyard_operator.policy.params import SpotParams
 
 SPOT = SpotParams(enabled=True, on_demand_floor=1, overprovision_replicas=1, fallback=True, pending_timeout_s=120)
@@ -41,13 +41,62 @@ def test_stuck_spot_moves_to_on_demand_then_back_when_spot_is_ready():
     assert plan.on_demand == 1 + 3  # floor + (5 spot wanted - 2 ready)
     cond = conditions(plan)["SpotFallbackActive"]
     assert cond.status == "True" and cond.reason == "SpotUnavailable" and "Pending longer than 120s" in cond.message
-    # spot comes back partly: the on-demand share shrinks with it
+    # a stock-out took nothing that ran: as spot comes back, the on-demand share shrinks with it
     partly = plan_pools(6, SPOT, True, PoolObservation(ready=4), PoolObservation(ready=4), 200.0, plan.state)
     assert partly.on_demand == 1 + 1 and conditions(partly)["SpotFallbackActive"].status == "True"
-    # all spot Ready: back to the floor, fallback off
     back = plan_pools(6, SPOT, True, PoolObservation(ready=2), PoolObservation(ready=6), 300.0, partly.state)
     assert back.on_demand == 1 and back.state.fallback_since is None
     assert conditions(back)["SpotFallbackActive"].status == "False"
+
+
+def test_after_a_reclaim_wave_replacements_stay_until_spot_has_been_stable():
+    first = plan_pools(6, SPOT, True, PoolObservation(ready=1), PoolObservation(ready=5, lost=1), 40.0, CapacityState())
+    assert first.on_demand == 1 and first.state.held == 0  # one loss, absorbed by the spare: no wave
+    lost = PoolObservation(ready=1, lost=4)  # a second loss a minute later: a reclaim wave
+    plan = plan_pools(6, SPOT, True, PoolObservation(ready=1), lost, 100.0, first.state)
+    assert plan.on_demand == 1 + 4 + 1  # floor + the 4 of 5 spot replicas lost + the spare's cover
+    # spot comes back, partly then fully: the replacements keep serving while spot has not been stable long
+    partly = plan_pools(6, SPOT, True, PoolObservation(ready=6), PoolObservation(ready=3), 200.0, plan.state)
+    assert partly.on_demand == 6 and conditions(partly)["SpotFallbackActive"].status == "True"
+    ready = plan_pools(6, SPOT, True, PoolObservation(ready=6), PoolObservation(ready=6), 300.0, partly.state)
+    assert ready.on_demand == 6 and "until spot has been stable" in conditions(ready)["SpotFallbackActive"].message
+    # no loss for SPOT_STABLE_S: back to the floor, fallback off
+    back = plan_pools(6, SPOT, True, PoolObservation(ready=6), PoolObservation(ready=6), 100.0 + SPOT_STABLE_S,
+                      ready.state)
+    assert back.on_demand == 1 and back.state.fallback_since is None and back.state.held == 0
+    assert conditions(back)["SpotFallbackActive"].status == "False"
+
+
+def test_while_spot_is_unstable_a_new_shortfall_moves_to_on_demand_without_waiting():
+    lost = plan_pools(6, SPOT, True, PoolObservation(ready=1), PoolObservation(ready=4, lost=1), 0.0,
+                      CapacityState(short_at=-60.0))  # the second loss in a minute
+    assert lost.on_demand == 1 + 2  # 5 spot + 1 spare wanted, 4 Ready
+    # the deployment grows: the new spot pods are young, yet spot was just lost
+    bigger = plan_pools(9, SPOT, True, PoolObservation(ready=3), PoolObservation(ready=6, pending_ages_s=(5.0,) * 3),
+                        120.0, lost.state)
+    assert bigger.on_demand == 1 + 3  # 8 spot + 1 spare wanted, 6 Ready: no pendingTimeout wait
+    calm = plan_pools(9, SPOT, True, PoolObservation(ready=1), PoolObservation(ready=6, pending_ages_s=(5.0,) * 3),
+                      120.0, CapacityState())
+    assert calm.on_demand == 1  # a stable market waits pendingTimeout as before
+
+
+def test_a_stock_out_seen_recently_makes_a_new_shortfall_move_at_once():
+    stuck = PoolObservation(ready=2, pending_ages_s=(200.0,) * 3)
+    first = plan_pools(6, SPOT, True, PoolObservation(ready=1), stuck, 0.0, CapacityState())
+    served = plan_pools(6, SPOT, True, PoolObservation(ready=4), PoolObservation(ready=5), 60.0, first.state)
+    assert served.on_demand == 1  # spot came back: no replacement held (nothing running was lost)
+    grown = plan_pools(9, SPOT, True, PoolObservation(ready=1), PoolObservation(ready=5, pending_ages_s=(5.0,) * 3),
+                       120.0, served.state)
+    assert grown.on_demand == 1 + 3  # young spot pods, but the pool was short minutes ago
+    later = plan_pools(9, SPOT, True, PoolObservation(ready=1), PoolObservation(ready=5, pending_ages_s=(5.0,) * 3),
+                       SPOT_STABLE_S + 1.0, CapacityState())
+    assert later.on_demand == 1
+
+
+def test_capacity_state_round_trips():
+    state = CapacityState(fallback_since=10.0, unstable_at=20.0, held=3, short_at=30.0)
+    assert CapacityState.from_dict(state.to_dict()) == state
+    assert CapacityState.from_dict({"fallbackSince": 5.0}) == CapacityState(fallback_since=5.0)
 
 
 def test_lost_spot_pods_trigger_fallback_at_once():
@@ -82,4 +131,4 @@ def test_invariants(desired, floor, extra, fallback, od_ready, spot_ready, ages,
                       CapacityState(fallback_since=since))
     assert plan.on_demand >= min(floor, desired)
     assert plan.on_demand + plan.spot >= desired
-    assert plan.on_demand <= desired  # fallback never buys more on-demand than the target
+    assert plan.on_demand <= desired  # fallback never buys more on-demand than the target (no reclaim wave here)

@@ -26,7 +26,8 @@ import math
 from dataclasses import dataclass, replace
 
 from halyard_operator.policy.estimators import (
-    SLO_MARGIN, CapacityEstimate, Health, HoltState, holt_forecast, holt_update, update_capacity,
+    SLO_MARGIN, CapacityEstimate, Health, HoltState, StartTime, holt_forecast, holt_update, update_capacity,
+    update_start_time,
 )
 from halyard_operator.policy.params import ScalingParams
 from halyard_operator.signals.types import DeploymentMetrics
@@ -64,6 +65,7 @@ class AutoscalerState:
     holt: HoltState | None = None
     last_change_at: float | None = None
     queue_seen: tuple[float, float] | None = None  # (time_s, waiting requests) at the last evaluation
+    start: StartTime = StartTime()
 
     def to_dict(self) -> dict:
         return {
@@ -73,6 +75,7 @@ class AutoscalerState:
             "holt": None if self.holt is None else [self.holt.level, self.holt.trend, self.holt.at],
             "lastChangeAt": self.last_change_at,
             "queue": None if self.queue_seen is None else list(self.queue_seen),
+            "start": [self.start.learned_s, None if self.start.waiting is None else list(self.start.waiting)],
         }
 
     @classmethod
@@ -86,7 +89,15 @@ class AutoscalerState:
             holt=None if holt is None else HoltState(*map(float, holt)),
             last_change_at=raw.get("lastChangeAt"),
             queue_seen=tuple(map(float, raw["queue"])) if raw.get("queue") else None,
+            start=_start_from(raw.get("start")),
         )
+
+
+def _start_from(raw) -> StartTime:
+    if not raw:
+        return StartTime()
+    learned, waiting = raw
+    return StartTime(learned, None if waiting is None else (float(waiting[0]), int(waiting[1])))
 
 
 @dataclass(frozen=True)
@@ -233,7 +244,10 @@ def autoscale(
     capacity = update_capacity(learned, per_replica, health, now)
     if params.predictive and metrics.window_s >= MIN_FORECAST_WINDOW_S:
         holt = holt_update(holt, load, now)
-    planned = max(load, holt_forecast(holt, params.lead_time_s)) if holt else load
+    # Headroom for growth: the forecast at the time new replicas take to serve (the
+    # spec's lookahead, or the start-up time measured here when that is longer).
+    lead_s = max(params.lead_time_s, state.start.learned_s or 0.0)
+    planned = max(load, holt_forecast(holt, lead_s)) if holt else load
     signals = _signals(params, obs, metrics, health, capacity.rps, planned, state.queue_seen)
     recommended, why = max(signals, key=lambda item: item[0])
     horizon = max(params.behavior.scale_up_window_s, params.behavior.scale_down_window_s)
@@ -244,7 +258,8 @@ def autoscale(
     reason = _reason(name, obs.current, desired, recommended, why, hi)
     new_state = replace(state, history=history, capacity=capacity, holt=holt,
                         last_change_at=now if changed else state.last_change_at,
-                        queue_seen=(metrics.at, metrics.queue))
+                        queue_seen=(metrics.at, metrics.queue),
+                        start=update_start_time(state.start, obs.ready, desired, now))
     at_risk = not health.slo_met or recommended > hi
     return ScaleDecision(desired, recommended, reason, at_risk, new_state)
 

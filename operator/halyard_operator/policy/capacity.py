@@ -9,6 +9,18 @@ Rule (SpotHedge-style, pure):
 Fallback turns on when a spot pod stays Pending beyond `pendingTimeout` or
 spot pods are lost (interrupted/preempted), and off once `ready_spot >=
 spot_base` again: the share moves to on-demand and then back.
+
+A pool known to be short (spot pods lost or stuck Pending within the last
+SPOT_STABLE_S) gets no new `pendingTimeout` wait: any spot shortfall moves to
+on-demand at once. Spot re-entry waits for a stable market: once spot pods
+are lost to an interruption while the pool is known short (a reclaim wave, or
+a loss spot cannot refill; not one node's bad luck), the on-demand
+replacements made are kept even when spot pods become Ready again, so the
+next reclaim finds them serving instead of starting cold, and the spare spot
+replicas (overprovision) spot cannot refill get on-demand cover too, since
+they are there to absorb the next loss. All of it is removed once spot has
+had no such loss for SPOT_STABLE_S. (A stock-out alone, spot pods stuck
+Pending, takes nothing that runs: its replacements follow spot back as before.)
 """
 from __future__ import annotations
 
@@ -17,6 +29,8 @@ from dataclasses import dataclass
 from halyard_operator.api import Condition
 from halyard_operator.names import CAPACITY_CONSTRAINED, SPOT_FALLBACK_ACTIVE, Reason
 from halyard_operator.policy.params import SpotParams
+
+SPOT_STABLE_S = 900.0  # this long without a loss or stuck spot pod: spot is trusted again
 
 
 @dataclass(frozen=True)
@@ -41,16 +55,29 @@ class PoolObservation:
 
 @dataclass(frozen=True)
 class CapacityState:
-    """Remembered between evaluations: whether fallback is on, and since when."""
+    """Remembered between evaluations: whether fallback is on, and since when;
+    `unstable_at`: the last loss to an interruption while the pool was known short;
+    `short_at`: the last time spot pods were lost or stuck Pending;
+    `held`: on-demand replacements kept until spot is stable again (>= 0)."""
 
     fallback_since: float | None = None
+    unstable_at: float | None = None
+    held: int = 0
+    short_at: float | None = None
 
     def to_dict(self) -> dict:
-        return {"fallbackSince": self.fallback_since}
+        return {"fallbackSince": self.fallback_since, "unstableAt": self.unstable_at, "held": self.held,
+                "shortAt": self.short_at}
 
     @classmethod
     def from_dict(cls, raw: dict | None) -> "CapacityState":
-        return cls(fallback_since=(raw or {}).get("fallbackSince"))
+        raw = raw or {}
+        return cls(fallback_since=raw.get("fallbackSince"), unstable_at=raw.get("unstableAt"),
+                   held=int(raw.get("held") or 0), short_at=raw.get("shortAt"))
+
+
+def _recent(at: float | None, now: float) -> bool:
+    return at is not None and now - at < SPOT_STABLE_S
 
 
 @dataclass(frozen=True)
@@ -99,13 +126,24 @@ def plan_pools(
     spot_base = desired - floor
     spot_total = spot_base + (spot.extra_spot(spot_base) if spot_base else 0)
     trigger = _fallback_trigger(spot, spot_obs)
-    shortfall = max(0, spot_base - spot_obs.ready)
-    active = spot.fallback and shortfall > 0 and (trigger is not None or state.fallback_since is not None)
-    on_demand = floor + (shortfall if active else 0)
+    wave = spot_obs.lost and (_recent(state.short_at, now) or _recent(state.unstable_at, now))
+    unstable_at = now if wave else state.unstable_at
+    short_at = now if trigger is not None else state.short_at
+    unstable, short = _recent(unstable_at, now), _recent(short_at, now)
+    # While reclaims go on, the spares' cover counts too: they exist to absorb the next loss.
+    shortfall = max(0, (spot_total if unstable else spot_base) - spot_obs.ready)
+    active = spot.fallback and shortfall > 0 and (
+        trigger is not None or state.fallback_since is not None or short)
+    moved = shortfall if active else 0
+    held = min(max(moved, state.held), spot_total) if spot.fallback and unstable else 0
+    on_demand = floor + max(moved, held)
     since = (state.fallback_since if state.fallback_since is not None else now) if active else None
     if active:
         fallback = Condition.of(SPOT_FALLBACK_ACTIVE, True, Reason.SPOT_UNAVAILABLE,
                              f"{shortfall} replica(s) moved to on-demand: {trigger or 'spot not Ready yet'}")
+    elif held:
+        fallback = Condition.of(SPOT_FALLBACK_ACTIVE, True, Reason.SPOT_UNAVAILABLE,
+                             f"{held} on-demand replica(s) kept until spot has been stable for {SPOT_STABLE_S:g}s")
     elif trigger and not spot.fallback:
         fallback = Condition.of(SPOT_FALLBACK_ACTIVE, False, Reason.FALLBACK_DISABLED,
                              f"{trigger}; spot.fallback is false, so no on-demand replacement")
@@ -114,4 +152,6 @@ def plan_pools(
     constrained = _constrained(on_demand_obs, spot)
     if not spot.fallback and trigger and shortfall:
         constrained = Condition.of(CAPACITY_CONSTRAINED, True, Reason.SPOT_UNAVAILABLE, trigger)
-    return CapacityPlan(on_demand, spot_total, (fallback, constrained), CapacityState(fallback_since=since))
+    return CapacityPlan(on_demand, spot_total, (fallback, constrained),
+                        CapacityState(fallback_since=since, unstable_at=unstable_at if unstable else None, held=held,
+                                      short_at=short_at if short else None))

@@ -131,3 +131,32 @@ def holt_forecast(state: HoltState | None, horizon_s: float) -> float:
     if state is None:
         return 0.0
     return min(max(0.0, state.level + state.trend * horizon_s), MAX_GROWTH * state.level)
+
+
+@dataclass(frozen=True)
+class StartTime:
+    """How long new replicas take to serve, learned from scale-ups (node provisioning +
+    image pull + weight load, as this deployment sees them).
+
+    `learned_s`: the latest completed scale-up's time from decision to Ready (None
+    until one completed); `waiting`: (decided at, replicas wanted) of the scale-up
+    in flight, or None.
+    """
+
+    learned_s: float | None = None
+    waiting: tuple[float, int] | None = None
+
+
+def update_start_time(st: StartTime, ready: int, desired: int, now: float) -> StartTime:
+    """Time a scale-up that needs new pods (desired > ready) until `ready` reaches it;
+    a scale-up cut back below what is Ready is dropped unmeasured."""
+    if st.waiting is not None:
+        since, wanted = st.waiting
+        if ready >= wanted:
+            return StartTime(now - since, None)
+        if desired < wanted:
+            return StartTime(st.learned_s, None if desired <= ready else (since, desired))
+        return st
+    if desired > ready:
+        return StartTime(st.learned_s, (now, desired))
+    return st

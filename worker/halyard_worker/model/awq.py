@@ -1,90 +1,135 @@
 """Activation-aware weight quantization (AWQ) from calibration inputs.
 
-Two searches, both minimising the output error on the calibration inputs
-x [N, in] of one linear with weight w [out, in], in AutoAWQ's order:
+Every step minimises the output error of one linear with weight w [out, in]
+on its calibration inputs x [N, in], E_x ||x (w_hat - w)^T||^2, computed from
+the inputs' second moment G = X^T X / N, so every calibration row counts at
+no extra cost per candidate (`model/int4_fit.py`). In order:
 
 1. `awq_search`: a per-input-channel scale s_i = mean|x_i|^alpha, alpha from
-   `AWQ_GRID`; the weight is quantized as w * s and the layer divides its
+   `AWQ_GRID` and then refined around the best by `AWQ_REFINE`; the weight is quantized as w * s and the layer divides its
    input by s at run time. alpha = 0 is plain quantization.
-2. `clip_search` (int4 only): per quantization group, the range [min, max]
-   is shrunk by a ratio from `CLIP_GRID` before rounding, trading a few large
-   weights for a finer grid. The ratio minimises the group's own output error
-   E_x[(x_g . (q(w_g) - w_g))^2] = d^T (X_g^T X_g / N) d, computed from one
-   Gram matrix per group, so every calibration row counts at no extra cost.
-   Ratio 1 is no clipping.
+2. int4 only, per quantization group, on w * s (with G scaled to match):
+   - `clip_search`: the group's range [lo, hi] is shrunk, first hi then lo,
+     by a ratio from `CLIP_GRID` (1 = no clipping), and quantized with a float
+     zero point so the grid ends exactly on the shrunk range;
+   - `refine`: `REFITS` rounds of a least-squares refit of (scale, zero) for
+     the chosen codes, then re-rounding to the refitted grid, each kept only
+     where it lowers the group's error.
+3. Fallback: if the result's output error is not below that of plain rounding
+   (`quant._quantize_weight`, no scale), plain rounding is used.
 
-Both grids contain the plain choice, so calibration never makes the
-calibration-set error of a linear worse.
+So calibration never makes a linear's calibration-set error worse than plain
+rounding.
 """
 from __future__ import annotations
 
 import torch
 
+from halyard_worker.model import int4_fit as fit
 from halyard_worker.model import quant
 
-AWQ_GRID = tuple(i / 10 for i in range(11))
-CLIP_GRID = tuple(1 - i / 20 for i in range(11))  # 1.0, 0.95, ..., 0.5 (AutoAWQ's max_shrink 0.5)
+AWQ_GRID = tuple(i / 10 for i in range(11))  # 0, 0.1, ..., 1
+AWQ_REFINE = (-0.05, 0.05, -0.025, 0.025)  # then around the best: steps of 0.025 (AutoAWQ's are 0.05)
+CLIP_GRID = tuple(1 - i / 40 for i in range(21))  # 1.0, 0.975, ..., 0.5 (AutoAWQ's max_shrink 0.5)
+REFITS = 3
 
 
-def awq_search(mode: str, w: torch.Tensor, x: torch.Tensor, group_size: int) -> torch.Tensor | None:
+def output_error(w_hat: torch.Tensor, w: torch.Tensor, gram: torch.Tensor) -> float:
+    """E_x ||x (w_hat - w)^T||^2 / out for inputs with second moment gram."""
+    d = (w_hat - w).float()
+    return ((d @ gram) * d).sum().item() / w.shape[0]
+
+
+def _minmax_deq(mode: str, w: torch.Tensor, group_size: int) -> torch.Tensor:
+    """w quantized without search (int4 with a float zero point) and dequantized."""
+    if mode == "int8":
+        return quant.dequantize("int8", quant._quantize_weight("int8", w, group_size))
+    wg = fit.grouped(w, group_size)
+    scale, zero = fit.minmax(wg.amin(-1), wg.amax(-1))
+    return ((fit.codes(wg, scale, zero) - zero[..., None]) * scale[..., None]).reshape(w.shape)
+
+
+def awq_search(mode: str, w: torch.Tensor, x: torch.Tensor, group_size: int,
+               gram: torch.Tensor | None = None) -> torch.Tensor | None:
     """Best per-input-channel scale s ([in]) for weight w [out, in] given
-    calibration inputs x [N, in]; None when plain quantization is best."""
-    w, x = w.float(), x.float()
-    ref = x @ w.T
-    act = x.abs().mean(dim=0).clamp(min=1e-6)
-    best, best_err = None, float("inf")
-    for alpha in AWQ_GRID:
-        s = act.pow(alpha)
-        s = s / (s.max() * s.min()).sqrt()
-        deq = quant.dequantize(mode, quant._quantize_weight(mode, w * s[None, :], group_size), group_size)
-        err = ((x / s) @ deq.T - ref).pow(2).mean().item()
-        if err < best_err:
-            best, best_err = (None if alpha == 0 else s), err
-    return best
-
-
-def group_gram(x: torch.Tensor, group_size: int) -> torch.Tensor:
-    """x [N, in] -> per-group second moments [in/group, group, group] = X_g^T X_g / N."""
-    xg = x.float().reshape(x.shape[0], -1, group_size).transpose(0, 1)  # [groups, N, group]
-    return xg.transpose(1, 2) @ xg / x.shape[0]
-
-
-def clip_weight(w: torch.Tensor, ratio: torch.Tensor, group_size: int) -> torch.Tensor:
-    """w [out, in] with each group clamped to ratio * its [min, max]; ratio [out, in/group]."""
-    out, cols = w.shape
-    g = w.float().reshape(out, cols // group_size, group_size)
-    lo, hi = g.amin(-1) * ratio, g.amax(-1) * ratio
-    return torch.minimum(torch.maximum(g, lo[..., None]), hi[..., None]).reshape(out, cols)
-
-
-def clip_search(w: torch.Tensor, x: torch.Tensor, group_size: int) -> torch.Tensor:
-    """Per-group int4 clip ratio [out, in/group] from CLIP_GRID with the least
-    output error on calibration inputs x [N, in] (1.0 where clipping does not help)."""
-    out, cols = w.shape
-    n = cols // group_size
+    calibration inputs x [N, in]; None when alpha = 0 (no scale) is best."""
     w = w.float()
-    gram = group_gram(x, group_size)
-    best_ratio = torch.ones(out, n)
-    best_err = torch.full((out, n), float("inf"))
-    for r in CLIP_GRID:
-        ratio = torch.full((out, n), r)
-        deq = quant.dequantize("int4", quant._quantize_weight("int4", clip_weight(w, ratio, group_size),
-                                                              group_size), group_size)
-        d = (deq - w).reshape(out, n, group_size).transpose(0, 1)  # [groups, out, group]
-        err = ((d @ gram) * d).sum(-1).T  # [out, groups]
-        better = err < best_err
-        best_err = torch.where(better, err, best_err)
-        best_ratio = torch.where(better, ratio, best_ratio)
-    return best_ratio
+    gram = fit.second_moment(x) if gram is None else gram
+    act = x.float().abs().mean(dim=0).clamp(min=1e-6)
+
+    def error(alpha: float) -> float:
+        s = scale_for(act, alpha)
+        return output_error(_minmax_deq(mode, w * s[None, :], group_size) / s[None, :], w, gram)
+
+    errors = {alpha: error(alpha) for alpha in AWQ_GRID}
+    for step in AWQ_REFINE:
+        alpha = min(errors, key=errors.get) + step
+        if 0 < alpha < 1 and round(alpha, 4) not in errors:
+            errors[round(alpha, 4)] = error(alpha)
+    best = min(errors, key=errors.get)
+    return None if best == 0 else scale_for(act, best)
+
+
+def scale_for(act: torch.Tensor, alpha: float) -> torch.Tensor:
+    """mean|x|^alpha, normalised so that max * min = 1."""
+    s = act.pow(alpha)
+    return s / (s.max() * s.min()).sqrt()
+
+
+def clip_search(w: torch.Tensor, blk: torch.Tensor, group_size: int):
+    """Per-group shrink of [lo, hi] from CLIP_GRID (hi first, then lo) with the
+    least group error -> (codes [out, n, group], scale, zero [out, n])."""
+    wg = fit.grouped(w, group_size)
+    lo, hi = wg.amin(-1), wg.amax(-1)
+    best = {"err": torch.full(lo.shape, float("inf")), "lo": lo, "hi": hi}
+    for end in ("hi", "lo"):
+        base = dict(best)
+        for r in CLIP_GRID:
+            cand = {"lo": base["lo"], "hi": base["hi"]}
+            cand[end] = base[end] * r
+            scale, zero = fit.minmax(cand["lo"], cand["hi"])
+            err = fit.group_error(fit.codes(wg, scale, zero), scale, zero, wg, blk)
+            better = err < best["err"]
+            best = {k: torch.where(better, v, best[k]) for k, v in (("err", err), *cand.items())}
+    scale, zero = fit.minmax(best["lo"], best["hi"])
+    return fit.codes(wg, scale, zero), scale, zero
+
+
+def refine(w: torch.Tensor, blk: torch.Tensor, q, scale, zero, rounds: int = REFITS):
+    """Least-squares refits of (scale, zero) and re-rounding, each kept per
+    group only where it lowers the group error."""
+    wg = fit.grouped(w, w.shape[1] // q.shape[1])
+    err = fit.group_error(q, scale, zero, wg, blk)
+    for _ in range(rounds):
+        s2, z2 = fit.refit(q, scale, zero, wg, blk)
+        for q2 in (q, fit.codes(wg, s2, z2)):
+            e2 = fit.group_error(q2, s2, z2, wg, blk)
+            better = e2 < err
+            q = torch.where(better[..., None], q2, q)
+            scale, zero, err = torch.where(better, s2, scale), torch.where(better, z2, zero), torch.where(better, e2, err)
+    return q, scale, zero
+
+
+def _search(mode: str, w: torch.Tensor, x: torch.Tensor, group_size: int, gram: torch.Tensor):
+    """(entry, s or None) from the scale search, clipping and refits."""
+    s = awq_search(mode, w, x, group_size, gram)
+    ws, gram_s = (w, gram) if s is None else (w * s[None, :], gram / (s[:, None] * s[None, :]))
+    if mode == "int8":
+        return quant._quantize_weight("int8", ws, group_size), s
+    blk = fit.blocks(gram_s, group_size)
+    q, scale, zero = refine(ws, blk, *clip_search(ws, blk, group_size))
+    return fit.pack(q, scale, zero), s
 
 
 def quantize_calibrated(mode: str, w: torch.Tensor, x: torch.Tensor, group_size: int):
     """Float w [out, in] and calibration inputs x [N, in] -> (quantized entry
     as `quant._quantize_weight` gives it, input_scale [in] or None)."""
-    w, x = w.float(), x.float()
-    s = awq_search(mode, w, x, group_size)
-    if s is not None:
-        w, x = w * s[None, :], x / s
-    if mode == "int4":
-        w = clip_weight(w, clip_search(w, x, group_size), group_size)
-    return quant._quantize_weight(mode, w, group_size), (1.0 / s) if s is not None else None
+    w = w.float()
+    gram = fit.second_moment(x)
+    entry, s = _search(mode, w, x, group_size, gram)
+    deq = quant.dequantize(mode, entry, group_size)
+    searched = output_error(deq if s is None else deq / s[None, :], w, gram)
+    plain = quant._quantize_weight(mode, w, group_size)
+    if searched >= output_error(quant.dequantize(mode, plain, group_size), w, gram):
+        return plain, None
+    return entry, (1.0 / s) if s is not None else None

@@ -10,8 +10,9 @@
   16, 8 that divides `in_features` is used, else one group per row.
 - AWQ (when calibration token ids are given): per linear, an
   activation-aware input-channel scale (`input_scale` = 1/s, applied at run
-  time) and, for int4, a per-group clipping of the weight range, both
-  searched on the calibration activations (`model/awq.py`).
+  time) and, for int4, a per-group clipping of the weight range with a
+  float zero point and a least-squares refit, all searched on the
+  calibration activations (`model/awq.py`, `model/int4_fit.py`).
 - lm_head and embeddings stay in the model dtype.
 
 `create_quantized_state_dict()` computes the quantized tensors from a float
@@ -54,9 +55,12 @@ def quantize_int4(w: torch.Tensor, group_size: int):
     scales = ((hi - lo) / 15).clamp(min=1e-8)
     zeros = torch.round(-lo / scales).clamp(0, 15)
     q = torch.round(g / scales[..., None] + zeros[..., None]).clamp(0, 15).to(torch.uint8)
-    q = q.reshape(out, cols)
-    packed = q[:, 0::2] | (q[:, 1::2] << 4)
-    return packed, scales, zeros
+    return pack_int4(q.reshape(out, cols)), scales, zeros
+
+
+def pack_int4(q: torch.Tensor) -> torch.Tensor:
+    """Codes uint8 [out, in] (0..15) -> two per byte [out, in/2], low nibble = even column."""
+    return q[:, 0::2] | (q[:, 1::2] << 4)
 
 
 class Int8Linear(nn.Module):
