@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv test gpu-check e2e demo demo-down crds bench bench-sim clean images image-operator image-worker image-smoke image-tools image-locks
+.PHONY: help venv test gpu-check e2e demo demo-down crds bench bench-sim clean images image-operator image-worker image-smoke image-smoke-worker image-tools image-locks
 
 help:
 	@echo "make demo       local Kubernetes control plane + a real LLMDeployment serving a request"
@@ -68,6 +68,9 @@ image-worker:
 
 image-smoke:
 	PYTHON=$(PYTHON) images/smoke.sh
+
+image-smoke-worker:
+	PYTHON=$(PYTHON) images/smoke-worker.sh
 
 image-tools:
 	images/install-tools.sh

@@ -39,4 +39,5 @@ case $builder in
 esac
 "${bud[@]}" --build-arg "BASE_IMAGE=$base" --build-arg "VERSION=$version" \
   -f "$context/Containerfile" -t "$tag" "$context"
+rm -rf "$context"  # the wheel set (3 GB for the worker) is in the image now
 echo "built $tag"

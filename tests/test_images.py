@@ -60,11 +60,13 @@ def test_operator_image_pins_no_worker_stack():
     assert "torch" in worker and "cupy-cuda13x" in worker
 
 
-@pytest.mark.parametrize("name,uid", [("operator", 65532), ("worker", 1000)])
-def test_containerfiles_are_multi_stage_non_root_and_index_free(name, uid):
+# The worker installs into its runtime stage from a bind-mounted wheel set: a
+# build stage copied over would add a second 5.8 GB layer.
+@pytest.mark.parametrize("name,uid,stages", [("operator", 65532, 3), ("worker", 1000, 2)])
+def test_containerfiles_are_multi_stage_non_root_and_index_free(name, uid, stages):
     text = (IMAGES / name / "Containerfile").read_text()
     assert text.index("ARG BASE_IMAGE=") < text.index("FROM ")
-    assert len(re.findall(r"^FROM ", text, re.M)) >= 3
+    assert len(re.findall(r"^FROM ", text, re.M)) >= stages
     assert re.findall(r"^USER (.*)$", text, re.M) == [f"{uid}:{uid}"]
     assert "--no-index" in text and "--index-url" not in text and "://" not in text
 

@@ -54,7 +54,8 @@ def test_pods_are_indexed_by_deployment_role_or_gpu_claim():
 def test_children_are_indexed_by_owner_without_managed_fields():
     dep = {"metadata": {"name": "chat-ondemand", "namespace": "team-a", "ownerReferences": [REF],
                         "managedFields": [{"manager": "x"}]}, "spec": {"replicas": 2}}
-    (key, ((kind, name), obj)), = child_entries("Deployment", dep).items()
+    (key, ((kind, name), packed)), = child_entries("Deployment", dep).items()
+    obj = packed.load()
     assert key == ("team-a", "chat") and (kind, name) == ("Deployment", "chat-ondemand")
     assert "managedFields" not in obj["metadata"] and obj["spec"] == {"replicas": 2}
     foreign = {"metadata": {"name": "x", "namespace": "team-a",
@@ -187,7 +188,8 @@ def test_own_writes_cover_the_index_until_the_watch_catches_up():
     assert memo.children_over("k", {("Deployment", "chat"): new, ("Service", "gone"): svc}) == {
         ("Deployment", "chat"): new}
     assert ("Deployment", "chat") not in memo.children["k"]  # caught up (resourceVersion 7): forgotten
-    assert memo.children_over("k", {("Service", "gone"): dict(svc)}) == {("Service", "gone"): svc}  # a newer event
+    again = {**svc, "spec": {"ports": [{"port": 80}]}}  # re-created by someone else: another object
+    assert memo.children_over("k", {("Service", "gone"): again}) == {("Service", "gone"): again}
     memo.wrote_children("k", {("Service", "gone"): None}, {("Service", "gone"): svc})
     now[0] = 31.0  # never delivered: the memory lasts ttl_s
     assert memo.children_over("k", {("Service", "gone"): svc}) == {("Service", "gone"): svc}

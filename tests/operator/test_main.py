@@ -6,7 +6,7 @@ import sys
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "halyard_operator.main", *args],
+    return subprocess.run([sys.executable, "-m", "halyard_operator.entry", *args],
                           capture_output=True, text=True, timeout=60)
 
 
@@ -27,3 +27,11 @@ def test_operator_never_imports_torch():
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_console_script_leaves_the_official_client_library_unloaded():
+    """kopf would import `kubernetes` (18 MB) only to recognise its classes; the operator never uses it."""
+    code = ("import sys\nfrom halyard_operator.entry import main\nmain(['--all-namespaces', '--config', '/nonexistent'])\n"
+            "import kopf\nprint(sys.modules.get('kubernetes') is None)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "True", out.stderr

@@ -58,11 +58,27 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
+def create(api, body: dict, attempts: int = 5) -> None:
+    """Create one LLMDeployment. An API server answering 5xx (a 504 when etcd is slow
+    under a burst) is asked again; a 409 after such an answer means the first try landed."""
+    from kubernetes.client.exceptions import ApiException
+    for attempt in range(attempts):
+        try:
+            api.create_namespaced_custom_object("halyard.dev", "v1alpha1", NAMESPACE, "llmdeployments", body)
+            return
+        except ApiException as err:
+            if attempt and err.status == 409:
+                return
+            if err.status is None or err.status < 500 or attempt == attempts - 1:
+                raise
+            time.sleep(1.0)
+
+
 def create_all(api, first: int, last: int, times: RunningTimes) -> None:
     for i in range(first, last):
         body = manifest(i)
         times.started(body["metadata"]["name"])
-        api.create_namespaced_custom_object("halyard.dev", "v1alpha1", NAMESPACE, "llmdeployments", body)
+        create(api, body)
 
 
 def warm_up(api, times: RunningTimes) -> None:
@@ -70,7 +86,7 @@ def warm_up(api, times: RunningTimes) -> None:
     body = manifest(0)
     body["metadata"]["name"] = "bench-warmup"
     times.started("bench-warmup")
-    api.create_namespaced_custom_object("halyard.dev", "v1alpha1", NAMESPACE, "llmdeployments", body)
+    create(api, body)
     times.wait_all(["bench-warmup"], timeout=120)
 
 
@@ -129,7 +145,7 @@ def probe_phase(fleet: Fleet, label: str, count: int) -> dict | None:
         body = manifest(i)
         name = body["metadata"]["name"] = f"probe-{label}-{i:02d}"
         fleet.times.started(name)
-        fleet.api.create_namespaced_custom_object("halyard.dev", "v1alpha1", NAMESPACE, "llmdeployments", body)
+        create(fleet.api, body)
         try:
             fleet.times.wait_all([name], timeout=60)
             lat.append(fleet.times.latency(name))

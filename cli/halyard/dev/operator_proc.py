@@ -40,7 +40,7 @@ def model_cache_dir(paths: DevPaths) -> Path:
 def operator_argv(kubeconfig: Path, config: Path | None = None) -> list[str]:
     """Watch every namespace; no liveness listener (several dev environments may run at once)."""
     exe = Path(sys.executable).parent / "halyard-operator"
-    base = [str(exe)] if exe.exists() else [sys.executable, "-m", "halyard_operator.main"]
+    base = [str(exe)] if exe.exists() else [sys.executable, "-m", "halyard_operator.entry"]
     extra = [f"--config={config}"] if config else []
     return [*base, "--all-namespaces", f"--kubeconfig={kubeconfig}", "--liveness=off", *extra]
 

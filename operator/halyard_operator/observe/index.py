@@ -12,11 +12,12 @@ Keys:
   pods       (WORKERS, namespace, deployment) -> PodSnapshot  (worker pods)
              (ROUTERS, namespace, deployment) -> trimmed Pod  (router pods)
              (CLAIMS,)                        -> GpuClaim     (GPU pods outside Halyard)
-  children   (namespace, owner name)          -> ((kind, name), trimmed object)
+  children   (namespace, owner name)          -> ((kind, name), Packed trimmed object)
   llmds      (namespace, name)                -> plain LLMDeployment body
 """
 from __future__ import annotations
 
+import json
 from typing import Mapping
 
 from halyard_operator.api import API_GROUP, KIND
@@ -56,6 +57,20 @@ def owner_name(body: Mapping) -> str | None:
     return None
 
 
+class Packed:
+    """A child object kept as compact JSON: a Deployment is a few KB as JSON and
+    ten times that as nested Python dicts, and only its own deployment's
+    reconcile reads it (`load()`, a fresh copy each time)."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, obj: Mapping):
+        self.raw = json.dumps(obj, separators=(",", ":")).encode()
+
+    def load(self) -> dict:
+        return json.loads(self.raw)
+
+
 def child_entries(kind: str, body: Mapping) -> dict | None:
     """An object an LLMDeployment controls, without managedFields (the bulk of a live object)."""
     owner = owner_name(body)
@@ -63,7 +78,7 @@ def child_entries(kind: str, body: Mapping) -> dict | None:
         return None
     meta = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
     trimmed = {**{k: v for k, v in body.items() if k != "metadata"}, "metadata": meta, "kind": kind}
-    return {(meta.get("namespace"), owner): ((kind, meta.get("name")), trimmed)}
+    return {(meta.get("namespace"), owner): ((kind, meta.get("name")), Packed(trimmed))}
 
 
 def llmd_entries(body: Mapping) -> dict:

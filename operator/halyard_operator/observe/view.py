@@ -33,8 +33,8 @@ class ClusterView:
     def children(self, owner: Owner) -> dict[tuple[str, str], dict]:
         out = {}
         for index in CHILD_INDEXES:
-            for key, obj in self._values(index, (owner.namespace, owner.name)):
-                out[key] = obj
+            for key, packed in self._values(index, (owner.namespace, owner.name)):
+                out[key] = packed.load()
         return out
 
     def pods(self, owner: Owner, now: float) -> tuple[ObservedPod, ...]:

@@ -9,7 +9,7 @@ scaling-state annotation. The operator is the only writer of the status and
 of that annotation, so its memory of them is never older than a watched
 body; for children the memory holds until the index shows a newer object
 (resourceVersions compare as numbers on a real API server; without them,
-any object other than the one indexed at the write is newer), or `ttl_s`.
+any object that differs from the one indexed at the write is newer), or `ttl_s`.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class Written:
         for child, (obj, at, before) in list(mine.items()):
             seen = indexed.get(child)
             ours, theirs = _version(obj), _version(seen)
-            caught_up = theirs >= ours if ours is not None and theirs is not None else seen is not before
+            caught_up = theirs >= ours if ours is not None and theirs is not None else seen != before
             if caught_up or now - at > self.ttl_s:
                 del mine[child]  # the watch delivered the write (or something newer)
                 continue
