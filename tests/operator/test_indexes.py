@@ -198,3 +198,17 @@ def test_own_writes_cover_the_index_until_the_watch_catches_up():
     body = memo.body_over("k", {"metadata": {"name": "chat"}, "status": {"replicas": 1, "endpoint": "e"}})
     assert body["status"] == {"replicas": 2, "endpoint": "e"}
     assert body["metadata"]["annotations"]["halyard.dev/scaling-state"] == '{"desired":2}'
+
+
+def test_own_writes_of_a_deployment_never_reconciled_again_are_dropped_and_kept_without_managed_fields():
+    from halyard_operator.reconcile.memory import Written
+
+    now = [0.0]
+    memo = Written(ttl_s=30.0, clock=lambda: now[0])
+    answer = {"metadata": {"name": "a", "resourceVersion": "3", "managedFields": [{"manager": "halyard"}]}}
+    memo.wrote_children("team-a/quiet", {("Deployment", "a"): answer}, {})
+    kept, _, _ = memo.children["team-a/quiet"][("Deployment", "a")]
+    assert "managedFields" not in kept["metadata"] and kept["metadata"]["resourceVersion"] == "3"
+    now[0] = 31.0  # the quiet deployment is not reconciled again; another one writes
+    memo.wrote_children("team-a/busy", {("Deployment", "b"): {"metadata": {"name": "b"}}}, {})
+    assert "team-a/quiet" not in memo.children and "team-a/busy" in memo.children

@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale-deployments", type=int, default=0,
                         help="scale phase: grow to this many LLMDeployments (0: skip the phase)")
     parser.add_argument("--scale-nodes", type=int, default=2000, help="scale phase: fake GPU nodes added first")
+    parser.add_argument("--settle", type=float, default=60.0,
+                        help="seconds between every pod Running and sampling (the ramp's writes drain)")
     parser.add_argument("--ramp-timeout", type=float, default=900.0,
                         help="seconds a phase waits for every pod to run before sampling anyway")
     parser.add_argument("--name", default="bench", help="dev environment name (its own cluster)")
@@ -122,7 +124,7 @@ def fleet_phase(fleet: Fleet, first: int, total: int, args: argparse.Namespace, 
     except RuntimeError as err:  # report what was reached rather than nothing
         print(f"{label}: {err}; sampling anyway", file=sys.stderr)
     ramp_s = time.monotonic() - t0
-    time.sleep(min(10.0, args.window / 4))  # let the ramp's last events settle
+    time.sleep(args.settle)  # let the ramp's last Events and status writes drain
     running = sum(1 for n in names if n in fleet.times.running)
     cpu0, _ = proc_usage(fleet.pid)
     req0, w0 = fleet.requests(), time.monotonic()
@@ -169,7 +171,11 @@ def run(args: argparse.Namespace) -> int:
     from halyard.dev.paths import dev_paths
 
     paths = dev_paths(args.name)
-    plan = PoolPlan(on_demand_nodes=8, spot_nodes=0, gpus_per_node=100)  # room for 800 one-GPU pods
+    # Room for 800 one-GPU workers, and CPU nodes for the routers (two pods per deployment,
+    # 110 pods a node): an unschedulable router pod would keep the scheduler and the
+    # endpoints controllers writing Events and endpoints, which is not the operator's load.
+    plan = PoolPlan(on_demand_nodes=8, spot_nodes=0, gpus_per_node=100,
+                    system_nodes=max(1, -(-2 * (args.footprint_deployments + args.deployments + 2 * args.probes) // 110)))
     environment.up(paths, plan, runner=False)
     try:
         kubectl = Kubectl(paths.kubeconfig)

@@ -27,6 +27,12 @@ def _version(obj: dict | None) -> int | None:
     return int(value) if isinstance(value, str) and value.isdigit() else None
 
 
+def _trimmed(obj: dict | None) -> dict | None:
+    if obj is None or "managedFields" not in (obj.get("metadata") or {}):
+        return obj
+    return {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "managedFields"}}
+
+
 @dataclass
 class Written:
     ttl_s: float = 30.0
@@ -34,11 +40,27 @@ class Written:
     children: dict = field(default_factory=dict)  # key -> {(kind, name): (object | None, written at)}
     status: dict = field(default_factory=dict)  # key -> status fields last patched
     state: dict = field(default_factory=dict)  # key -> scaling-state annotation last patched
+    swept_at: float = 0.0
 
     def wrote_children(self, key: Key, objects: dict[ChildKey, dict | None], indexed: dict[ChildKey, dict]) -> None:
-        """`objects`: the server's answers, None for a child deleted; `indexed`: the index before the writes."""
-        now, mine = self.clock(), self.children.setdefault(key, {})
-        mine.update({child: (obj, now, indexed.get(child)) for child, obj in objects.items()})
+        """`objects`: the server's answers, None for a child deleted; `indexed`: the index before the writes.
+        Kept without managedFields; entries of every deployment older than `ttl_s` are dropped here
+        too, so a deployment never reconciled again does not keep its answers."""
+        now = self.clock()
+        self._sweep(now)
+        mine = self.children.setdefault(key, {})
+        mine.update({child: (_trimmed(obj), now, indexed.get(child)) for child, obj in objects.items()})
+
+    def _sweep(self, now: float) -> None:
+        if now - self.swept_at < self.ttl_s:
+            return
+        self.swept_at = now
+        for key in list(self.children):
+            mine = self.children[key]
+            for child in [c for c, (_, at, _) in mine.items() if now - at > self.ttl_s]:
+                del mine[child]
+            if not mine:
+                del self.children[key]
 
     def children_over(self, key: Key, indexed: dict[ChildKey, dict]) -> dict[ChildKey, dict]:
         """The indexed children, with own writes the watch has not delivered yet."""
