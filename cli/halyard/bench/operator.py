@@ -175,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
     # 110 pods a node): an unschedulable router pod would keep the scheduler and the
     # endpoints controllers writing Events and endpoints, which is not the operator's load.
     plan = PoolPlan(on_demand_nodes=8, spot_nodes=0, gpus_per_node=100,
-                    system_nodes=max(1, -(-2 * (args.footprint_deployments + args.deployments + 2 * args.probes) // 110)))
+                    system_nodes=max(1, -(-2 * (max(args.footprint_deployments, args.scale_deployments) + args.deployments + 2 * args.probes) // 110)))
     environment.up(paths, plan, runner=False)
     try:
         kubectl = Kubectl(paths.kubeconfig)
