@@ -5,20 +5,8 @@
 #   images/smoke.sh [IMAGE]    default: halyard/operator:<version>
 set -euo pipefail
 cd "$(dirname "$0")/.."
-py=${PYTHON:-python3}
-version=$("$py" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
-image=${1:-halyard/operator:$version}
-command -v buildah >/dev/null || { echo "smoke.sh: needs buildah (apt-get install buildah)" >&2; exit 1; }
-
-ctr=$(buildah from -q "$image")
-trap 'buildah rm "$ctr" >/dev/null' EXIT
-inside() { buildah run --isolation "${BUILDAH_ISOLATION:-chroot}" "$ctr" -- "$@"; }
-fail() { echo "smoke: FAIL: $*" >&2; exit 1; }
-
-user=$(buildah inspect --format '{{.OCIv1.Config.User}}' "$image")
-uid=$(inside id -u)
-[ -n "$user" ] && [ "${user%%:*}" != 0 ] && [ "$uid" != 0 ] || fail "image user is '$user' (uid $uid): must be non-root"
-echo "smoke: runs as uid $uid (USER $user)"
+. images/smoke-lib.sh
+smoke_start smoke.sh halyard/operator "$@"
 
 scripts=(halyard-operator)
 inside sh -c 'command -v halyard-router' >/dev/null 2>&1 && scripts+=(halyard-router)
