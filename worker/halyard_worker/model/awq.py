@@ -15,16 +15,22 @@ no extra cost per candidate (`model/int4_fit.py`). In order:
    - `refine`: `REFITS` rounds of a least-squares refit of (scale, zero) for
      the chosen codes, then re-rounding to the refitted grid, each kept only
      where it lowers the group's error.
-3. Fallback: if the result's output error is not below that of plain rounding
-   (`quant._quantize_weight`, no scale), plain rounding is used.
+3. int4 only: on those grids, error-compensated rounding (`model/gptq.py`,
+   GPTQ under the full G) and a joint refit of each row's scales and zeros
+   for its codes.
+4. Of plain rounding (`quant._quantize_weight`, no scale), steps 2 and 3
+   with the scale s and steps 2 and 3 without it (error-compensated
+   rounding often does better unscaled), the candidate with the least
+   output error is kept.
 
 So calibration never makes a linear's calibration-set error worse than plain
-rounding.
+rounding, nor than the search without error compensation.
 """
 from __future__ import annotations
 
 import torch
 
+from halyard_worker.model import gptq
 from halyard_worker.model import int4_fit as fit
 from halyard_worker.model import quant
 
@@ -110,26 +116,41 @@ def refine(w: torch.Tensor, blk: torch.Tensor, q, scale, zero, rounds: int = REF
     return q, scale, zero
 
 
-def _search(mode: str, w: torch.Tensor, x: torch.Tensor, group_size: int, gram: torch.Tensor):
-    """(entry, s or None) from the scale search, clipping and refits."""
-    s = awq_search(mode, w, x, group_size, gram)
+def _int4_candidates(w: torch.Tensor, gram: torch.Tensor, s: torch.Tensor | None, group_size: int):
+    """[(entry, s)] for one input scale s (None: none): the clipped and refitted
+    nearest rounding, then the same grids rounded with error compensation
+    (`model/gptq.py`) and their scales and zeros refitted for those codes."""
     ws, gram_s = (w, gram) if s is None else (w * s[None, :], gram / (s[:, None] * s[None, :]))
-    if mode == "int8":
-        return quant._quantize_weight("int8", ws, group_size), s
     blk = fit.blocks(gram_s, group_size)
     q, scale, zero = refine(ws, blk, *clip_search(ws, blk, group_size))
-    return fit.pack(q, scale, zero), s
+    qc = gptq.gptq_codes(ws, gram_s, scale, zero)
+    return [(fit.pack(q, scale, zero), s), (fit.pack(qc, *gptq.refit(qc, ws, gram_s, scale, zero)), s)]
+
+
+def _candidates(mode: str, w: torch.Tensor, x: torch.Tensor, group_size: int, gram: torch.Tensor):
+    """[(entry, s or None)]: plain rounding, and the searched results with the
+    AWQ scale and (int4) without it, the error-compensated rounding preferring
+    no scale on some linears."""
+    plain = [(quant._quantize_weight(mode, w, group_size), None)]
+    s = awq_search(mode, w, x, group_size, gram)
+    if mode == "int8":
+        return plain + ([] if s is None else [(quant._quantize_weight("int8", w * s[None, :], group_size), s)])
+    scaled = [] if s is None else _int4_candidates(w, gram, s, group_size)
+    return plain + scaled + _int4_candidates(w, gram, None, group_size)
 
 
 def quantize_calibrated(mode: str, w: torch.Tensor, x: torch.Tensor, group_size: int):
     """Float w [out, in] and calibration inputs x [N, in] -> (quantized entry
-    as `quant._quantize_weight` gives it, input_scale [in] or None)."""
+    as `quant._quantize_weight` gives it, input_scale [in] or None): of the
+    candidates, the one with the least calibration output error (plain
+    rounding on a tie)."""
     w = w.float()
     gram = fit.second_moment(x)
-    entry, s = _search(mode, w, x, group_size, gram)
-    deq = quant.dequantize(mode, entry, group_size)
-    searched = output_error(deq if s is None else deq / s[None, :], w, gram)
-    plain = quant._quantize_weight(mode, w, group_size)
-    if searched >= output_error(quant.dequantize(mode, plain, group_size), w, gram):
-        return plain, None
+
+    def error(candidate) -> float:
+        entry, s = candidate
+        deq = quant.dequantize(mode, entry, group_size)
+        return output_error(deq if s is None else deq / s[None, :], w, gram)
+
+    entry, s = min(_candidates(mode, w, x, group_size, gram), key=error)  # min keeps the first on a tie
     return entry, (1.0 / s) if s is not None else None

@@ -11,8 +11,9 @@
 - AWQ (when calibration token ids are given): per linear, an
   activation-aware input-channel scale (`input_scale` = 1/s, applied at run
   time) and, for int4, a per-group clipping of the weight range with a
-  float zero point and a least-squares refit, all searched on the
-  calibration activations (`model/awq.py`, `model/int4_fit.py`).
+  float zero point and a least-squares refit, then error-compensated
+  rounding (GPTQ) on those grids, all searched on the calibration
+  activations (`model/awq.py`, `model/int4_fit.py`, `model/gptq.py`).
 - lm_head and embeddings stay in the model dtype.
 
 `create_quantized_state_dict()` computes the quantized tensors from a float
