@@ -102,8 +102,7 @@ def _indexed_trigger(state: dict, run) -> tuple[Trigger, Any, Any, Any]:
         return state["ctx"].view.deployment_keys() if "ctx" in state else []
 
     def fast_keys() -> list[tuple[str, str]]:
-        view = state["ctx"].view if "ctx" in state else None
-        return [k for k in keys() if view and (body := view.deployment(k)) and _fast(body.get("spec") or {})]
+        return state["ctx"].view.fast_keys() if "ctx" in state else []
 
     trigger = state["trigger"] = Trigger(run_key, keys)
     return trigger, keys, fast_keys, run_key
@@ -199,11 +198,6 @@ def _poke_held_back(state: dict, trigger: Trigger) -> None:
     if "ctx" in state:
         for key in state["ctx"].view.held_back_keys():
             trigger.poke(key)
-
-
-def _fast(spec: dict) -> bool:
-    """Objects whose decisions depend on live signals: autoscaled, or using spot."""
-    return bool(spec.get("scaling")) or bool(((spec.get("capacity") or {}).get("spot") or {}).get("enabled"))
 
 
 def _plain(body: kopf.Body) -> dict:

@@ -5,8 +5,9 @@ Operator-wide: reconciles by result and their duration, errors by exception
 type, scaling decisions by direction and cause, spot fallbacks, drains and
 leadership. Per LLMDeployment (labels namespace, name): replicas wanted by
 the autoscaler and granted by the tier arbiter, the scaling conditions as
-0/1 gauges, and the live cost (policy/cost.py). One registry per instance,
-no process-global state; `forget()` drops a deleted object's series.
+0/1 gauges, and the live cost (policy/cost.py), kept compactly
+(`series.DeploymentSeries`) and written out when scraped. One registry per
+instance, no process-global state; `forget()` drops a deleted object's series.
 """
 from __future__ import annotations
 
@@ -15,10 +16,32 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from halyard_operator.builders.meta import Owner
 from halyard_operator.names import CAPACITY_CONSTRAINED, SLO_AT_RISK, SPOT_FALLBACK_ACTIVE
 from halyard_operator.policy.cost import LiveCost
+from halyard_operator.series import DeploymentSeries, Family
 
 WATCHED_CONDITIONS = (SLO_AT_RISK, SPOT_FALLBACK_ACTIVE, CAPACITY_CONSTRAINED)
 RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 DEPLOYMENT = ("namespace", "name")
+CAPACITIES, POOLS, OBJECTIVES = ("on_demand", "spot"), ("ondemand", "spot"), ("ttft_p95", "itl_p95")
+WANTED, GRANTED = "halyard:deployment_replicas_wanted", "halyard:deployment_replicas_granted"
+CONDITION, GPUS, COST = "halyard:deployment_condition", "halyard:deployment_gpus", "halyard:deployment_cost_per_hour"
+ALL_ON_DEMAND = "halyard:deployment_all_on_demand_cost_per_hour"
+SAVING, REPLICAS = "halyard:deployment_spot_saving_per_hour", "halyard:deployment_replicas"
+SLO = "halyard:deployment_slo_seconds"
+DEPLOYMENT_FAMILIES = (
+    Family(WANTED, "Serving size the autoscaler wants."),
+    Family(GRANTED, "Serving size after the tier arbiter's grant (what runs)."),
+    Family(CONDITION, "1 while the condition is True (SLOAtRisk, SpotFallbackActive, CapacityConstrained).",
+           "type", WATCHED_CONDITIONS),
+    Family(GPUS, "GPUs held by the worker pods, by capacity (on_demand, spot): GPU-hours per hour.",
+           "capacity", CAPACITIES),
+    Family(COST, "Price per hour of the worker pods by capacity, at the operator config's gpuPrices.",
+           "capacity", CAPACITIES),
+    Family(ALL_ON_DEMAND, "Price per hour of the same replicas all on on-demand capacity."),
+    Family(SAVING, "all_on_demand_cost_per_hour minus cost_per_hour."),
+    Family(REPLICAS, "Worker pods by pool (ondemand, spot).", "pool", POOLS),
+    Family(SLO, "The spec's latency objectives (objective: ttft_p95, itl_p95), for dashboards and alerts "
+           "beside the workers' histograms.", "objective", OBJECTIVES),
+)
 
 
 class OperatorMetrics:
@@ -39,27 +62,8 @@ class OperatorMetrics:
                               "because their node is being interrupted.", DEPLOYMENT, registry=r)
         self.leader = Gauge("halyard:operator_leader", "1 while this replica runs the handlers (holds the "
                             "Lease, or runs without leader election).", registry=r)
-        self.wanted = Gauge("halyard:deployment_replicas_wanted", "Serving size the autoscaler wants.",
-                            DEPLOYMENT, registry=r)
-        self.granted = Gauge("halyard:deployment_replicas_granted", "Serving size after the tier arbiter's "
-                             "grant (what runs).", DEPLOYMENT, registry=r)
-        self.condition = Gauge("halyard:deployment_condition", "1 while the condition is True "
-                               "(SLOAtRisk, SpotFallbackActive, CapacityConstrained).", [*DEPLOYMENT, "type"],
-                               registry=r)
-        self.gpus = Gauge("halyard:deployment_gpus", "GPUs held by the worker pods, by capacity (on_demand, "
-                          "spot): GPU-hours per hour.", [*DEPLOYMENT, "capacity"], registry=r)
-        self.cost = Gauge("halyard:deployment_cost_per_hour", "Price per hour of the worker pods by capacity, "
-                          "at the operator config's gpuPrices.", [*DEPLOYMENT, "capacity"], registry=r)
-        self.all_on_demand = Gauge("halyard:deployment_all_on_demand_cost_per_hour", "Price per hour of the "
-                                   "same replicas all on on-demand capacity.", DEPLOYMENT, registry=r)
-        self.saving = Gauge("halyard:deployment_spot_saving_per_hour", "all_on_demand_cost_per_hour minus "
-                            "cost_per_hour.", DEPLOYMENT, registry=r)
-        self.replicas = Gauge("halyard:deployment_replicas", "Worker pods by pool (ondemand, spot).",
-                              [*DEPLOYMENT, "pool"], registry=r)
-        self.slo = Gauge("halyard:deployment_slo_seconds", "The spec's latency objectives (objective: "
-                         "ttft_p95, itl_p95), for dashboards and alerts beside the workers' histograms.",
-                         [*DEPLOYMENT, "objective"], registry=r)
-        self._known: set[tuple[str, str]] = set()
+        self.series = DeploymentSeries(DEPLOYMENT_FAMILIES)
+        r.register(self.series)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -72,9 +76,8 @@ class OperatorMetrics:
 
     def decided(self, owner: Owner, current: int, desired: int, wanted: int) -> None:
         key = (owner.namespace, owner.name)
-        self._known.add(key)
-        self.wanted.labels(*key).set(wanted)
-        self.granted.labels(*key).set(desired)
+        self.series.set(key, WANTED, wanted)
+        self.series.set(key, GRANTED, desired)
         if desired != current:
             self.decisions.labels("up" if desired > current else "down",
                                   "arbiter" if desired < wanted else "autoscaler").inc()
@@ -86,49 +89,37 @@ class OperatorMetrics:
     def conditions(self, owner: Owner, before: dict[str, str], after: dict[str, str]) -> None:
         """`before`/`after`: condition type -> status, as written."""
         key = (owner.namespace, owner.name)
-        self._known.add(key)
         for type_ in WATCHED_CONDITIONS:
-            self.condition.labels(*key, type_).set(1 if after.get(type_) == "True" else 0)
+            self.series.set(key, CONDITION, 1 if after.get(type_) == "True" else 0, type_)
         if after.get(SPOT_FALLBACK_ACTIVE) == "True" and before.get(SPOT_FALLBACK_ACTIVE) != "True":
             self.fallbacks.labels(*key).inc()
 
     def described(self, owner: Owner, on_demand: int, spot: int, slo: dict[str, float | None]) -> None:
         """Replica counts by pool and the latency objectives (`slo`: objective -> seconds or None)."""
         key = (owner.namespace, owner.name)
-        self._known.add(key)
-        self.replicas.labels(*key, "ondemand").set(on_demand)
-        self.replicas.labels(*key, "spot").set(spot)
+        self.series.set(key, REPLICAS, on_demand, "ondemand")
+        self.series.set(key, REPLICAS, spot, "spot")
         for objective, seconds in slo.items():
             if seconds is None:
-                _remove(self.slo, (*key, objective))
+                self.series.clear(key, SLO, objective)
             else:
-                self.slo.labels(*key, objective).set(seconds)
+                self.series.set(key, SLO, seconds, objective)
 
     def priced(self, owner: Owner, cost: LiveCost) -> None:
         key = (owner.namespace, owner.name)
-        self._known.add(key)
-        self.gpus.labels(*key, "on_demand").set(cost.on_demand_gpus)
-        self.gpus.labels(*key, "spot").set(cost.spot_gpus)
+        self.series.set(key, GPUS, cost.on_demand_gpus, "on_demand")
+        self.series.set(key, GPUS, cost.spot_gpus, "spot")
         if cost.known:
-            self.cost.labels(*key, "on_demand").set(cost.on_demand_per_hour)
-            self.cost.labels(*key, "spot").set(cost.spot_per_hour)
-            self.all_on_demand.labels(*key).set(cost.all_on_demand_per_hour)
-            self.saving.labels(*key).set(cost.saving_per_hour)
+            self.series.set(key, COST, cost.on_demand_per_hour, "on_demand")
+            self.series.set(key, COST, cost.spot_per_hour, "spot")
+            self.series.set(key, ALL_ON_DEMAND, cost.all_on_demand_per_hour)
+            self.series.set(key, SAVING, cost.saving_per_hour)
 
     def forget(self, owner: Owner) -> None:
         key = (owner.namespace, owner.name)
-        self._known.discard(key)
-        for metric in (self.wanted, self.granted, self.all_on_demand, self.saving, self.fallbacks, self.drains):
+        self.series.forget(key)
+        for metric in (self.fallbacks, self.drains):
             _remove(metric, key)
-        for type_ in WATCHED_CONDITIONS:
-            _remove(self.condition, (*key, type_))
-        for capacity in ("on_demand", "spot"):
-            _remove(self.gpus, (*key, capacity))
-            _remove(self.cost, (*key, capacity))
-        for pool in ("ondemand", "spot"):
-            _remove(self.replicas, (*key, pool))
-        for objective in ("ttft_p95", "itl_p95"):
-            _remove(self.slo, (*key, objective))
 
 
 def _remove(metric, labels: tuple[str, ...]) -> None:

@@ -32,3 +32,12 @@ def test_scale_nodes_are_distinct_kwok_gpu_nodes():
     assert len(names) == len(cidrs) == 300
     assert all(n["metadata"]["annotations"]["kwok.x-k8s.io/node"] == "fake" for n in nodes)
     assert nodes[0]["status"]["allocatable"]["nvidia.com/gpu"] == "8"
+
+
+def test_scale_phase_deployments_are_valid_and_run_without_a_router():
+    from halyard.bench.operator import manifest
+    from halyard_operator.api.parse import parse_spec
+
+    routed, bare = parse_spec(manifest(7)["spec"]), parse_spec(manifest(7, router=False)["spec"])
+    assert routed.router.enabled and not bare.router.enabled
+    assert manifest(7, router=False)["metadata"]["name"] == "bench-0007"

@@ -52,6 +52,21 @@ def test_cost_gauges_per_deployment_and_forget():
     assert not [k for k in samples(m) if ("name", "chat") in k[1]]
 
 
+def test_replicas_and_objectives_per_deployment_and_an_objective_dropped_from_the_spec():
+    m, other = OperatorMetrics(), Owner(name="batch", namespace="team-b", uid="u2")
+    m.described(OWNER, on_demand=2, spot=3, slo={"ttft_p95": 0.5, "itl_p95": 0.05})
+    m.described(other, on_demand=1, spot=0, slo={"ttft_p95": None, "itl_p95": None})
+    got, who = samples(m), (("name", "chat"), ("namespace", "team-a"))
+    assert got[("halyard:deployment_replicas", (*who, ("pool", "spot")))] == 3
+    assert got[("halyard:deployment_slo_seconds", (*who, ("objective", "ttft_p95")))] == 0.5
+    assert got[("halyard:deployment_replicas", (("name", "batch"), ("namespace", "team-b"), ("pool", "ondemand")))] == 1
+    assert not [k for k in got if k[0] == "halyard:deployment_slo_seconds" and ("name", "batch") in k[1]]
+    m.described(OWNER, on_demand=2, spot=3, slo={"ttft_p95": 0.5, "itl_p95": None})
+    assert (("halyard:deployment_slo_seconds", (*who, ("objective", "itl_p95")))) not in samples(m)
+    text = m.exposition().decode()
+    assert "# TYPE halyard:deployment_replicas gauge" in text and "# HELP halyard:deployment_slo_seconds" in text
+
+
 def test_decisions_fallbacks_drains_and_reconciles_are_counted():
     m = OperatorMetrics()
     m.decided(OWNER, current=2, desired=4, wanted=4)

@@ -86,3 +86,20 @@ def test_a_deleted_event_is_written_again():
         return kube
 
     assert len(asyncio.run(go()).created) == 2
+
+
+def test_a_long_running_operator_remembers_a_bounded_number_of_events():
+    async def go():
+        kube = FakeKube()
+        recorder = EventRecorder(kube, instance="op-0", clock=lambda: NOW, remembered=2)
+        for message in ("Scaled 1 -> 2", "Scaled 2 -> 3", "Scaled 1 -> 2", "Scaled 3 -> 4", "Scaled 2 -> 3"):
+            recorder(BODY, "Normal", "Scaled", message)
+            await recorder.aclose()
+        return kube, recorder
+
+    kube, recorder = asyncio.run(go())
+    assert len(recorder._written) == 2
+    # "1 -> 2" was counted on (most recent then); "2 -> 3" was forgotten by then and written anew
+    assert [e["message"] for e in kube.created] == ["Scaled 1 -> 2", "Scaled 2 -> 3", "Scaled 3 -> 4",
+                                                    "Scaled 2 -> 3"]
+    assert len(kube.patched) == 1

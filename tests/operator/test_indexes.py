@@ -91,6 +91,21 @@ def test_deployments_held_back_for_gpus_are_found_when_gpus_come_free():
     view = view_of(*((LLMDS, llmd_entries(llmd(n, c))) for n, c in
                      (("batch", "True"), ("chat", "False"), ("fresh", None))))
     assert view.held_back_keys() == [("team-a", "batch")]
+    assert view.deployment(("team-a", "batch"))["status"]["conditions"][0]["status"] == "True"
+    assert view.deployment(("team-a", "gone")) is None
+
+
+def test_the_fast_loop_walks_only_autoscaled_or_spot_deployments():
+    def llmd(name: str, spec: dict) -> dict:
+        return {"metadata": {"name": name, "namespace": "team-a"}, "spec": spec}
+
+    view = view_of(*((LLMDS, llmd_entries(llmd(n, spec))) for n, spec in (
+        ("fixed", {"replicas": 2}), ("elastic", {"scaling": {"maxReplicas": 4}}),
+        ("hedged", {"capacity": {"spot": {"enabled": True}}}), ("off", {"capacity": {"spot": {"enabled": False}}}))))
+    assert sorted(view.fast_keys()) == [("team-a", "elastic"), ("team-a", "hedged")]
+    first = view.deployment(("team-a", "elastic"))
+    first["spec"]["scaling"]["maxReplicas"] = 9  # a caller's change stays its own
+    assert view.deployment(("team-a", "elastic"))["spec"]["scaling"]["maxReplicas"] == 4
     assert pod_gpus(pod("worker", {}, gpus=2)) == 2 and pod_gpus(pod("web", {})) == 0
 
 
@@ -198,6 +213,10 @@ def test_own_writes_cover_the_index_until_the_watch_catches_up():
     body = memo.body_over("k", {"metadata": {"name": "chat"}, "status": {"replicas": 1, "endpoint": "e"}})
     assert body["status"] == {"replicas": 2, "endpoint": "e"}
     assert body["metadata"]["annotations"]["halyard.dev/scaling-state"] == '{"desired":2}'
+    watched = {"metadata": {"name": "chat", "annotations": {"halyard.dev/scaling-state": '{"desired":2}'}},
+               "status": {"replicas": 2, "endpoint": "e"}}
+    assert memo.body_over("k", watched) == watched  # the watch caught up: nothing is kept
+    assert "k" not in memo.status and "k" not in memo.state
 
 
 def test_own_writes_of_a_deployment_never_reconciled_again_are_dropped_and_kept_without_managed_fields():

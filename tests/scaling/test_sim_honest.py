@@ -10,7 +10,7 @@ import yaml
 
 from halyard.cli.main import main
 from halyard.cli.sim import EXAMPLES
-from halyard.sim.fleet import OD, Fleet
+from halyard.sim.fleet import OD, SPOT, Fleet
 from halyard.sim.model import Pool, Reclaim, SimInputError, cluster_from_doc
 from halyard.sim.workload import builtin
 
@@ -57,6 +57,22 @@ def test_shrinking_one_lane_keeps_the_other_lanes_unschedulable_replicas():
     fleet.reconcile(1, 1.0)
     assert fleet.unsched[1, OD] == 0 or fleet.pipe_total[1, OD] + fleet.unsched[1, OD] == 6
     assert fleet.pipe_total[1, OD] + fleet.unsched[1, OD] == 6
+
+
+def test_a_reclaimed_node_takes_exactly_its_replicas_and_the_pool_never_grows_past_max_nodes():
+    od = Pool("od", "on-demand", 8, 1, 4.0, 180.0, None)
+    spot = Pool("spot", "spot", 8, 1, 1.6, 180.0, None)
+    for seed in range(20):
+        fleet = Fleet({"on-demand": od, "spot": spot}, np.array([1, 1, 1]), np.array([0, 0, 0]),
+                      np.array([0, 1, 2]), np.ones(3, dtype=bool), 1.0, 1)
+        fleet.target[:, SPOT] = (4, 3, 1)  # the one spot node, full
+        fleet.place_ready(0.0)
+        fleet._reclaim_nodes([1], 0, 0.0, [np.random.default_rng(seed)])
+        assert fleet.ready[:, SPOT].sum() == 0 and fleet.lost[:, SPOT].sum() == 8
+        fleet.target[:, SPOT] = (8, 8, 8)
+        for k in range(1, 4):  # the replacements fit on the one node the pool may hold
+            fleet.reconcile(k, float(k))
+        assert fleet.nodes[0, SPOT] <= 1 and fleet.pipe_total[:, SPOT].sum() <= 8
 
 
 def test_a_correlated_reclaim_without_notice_fails_the_requests_it_held(tmp_path):

@@ -9,7 +9,10 @@
    window; then create a few more, one at a time, and time each to Running
    while the fleet is live.
 3. Scale (`--scale-deployments N`, optional): add `--scale-nodes` fake GPU
-   nodes, grow to N LLMDeployments and measure the same.
+   nodes, grow to N LLMDeployments and measure the same. These deployments run
+   without a router (`spec.router.enabled: false`: one pod each, the fleet the
+   goal describes); with two router pods each, 15,000 pods on a 2-core control
+   plane measure the scheduler and kwok, not the operator.
 Worker pods are placeholders (no pod runner, no processes), so the figures
 are the operator's and the control plane's alone.
 """
@@ -48,11 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", dest="json_path", help="also write the figures to this JSON file")
 
 
-def manifest(i: int) -> dict:
+def manifest(i: int, router: bool = True) -> dict:
+    spec = {"model": {"name": f"m{i}", "uri": "file:///models/placeholder"},
+            "resources": {"gpus": 1}, "replicas": 1, "tier": "standard"}
+    if not router:
+        spec["router"] = {"enabled": False}
     return {"apiVersion": "halyard.dev/v1alpha1", "kind": "LLMDeployment",
-            "metadata": {"name": f"bench-{i:04d}", "namespace": NAMESPACE},
-            "spec": {"model": {"name": f"m{i}", "uri": "file:///models/placeholder"},
-                     "resources": {"gpus": 1}, "replicas": 1, "tier": "standard"}}
+            "metadata": {"name": f"bench-{i:04d}", "namespace": NAMESPACE}, "spec": spec}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -76,9 +81,9 @@ def create(api, body: dict, attempts: int = 5) -> None:
             time.sleep(1.0)
 
 
-def create_all(api, first: int, last: int, times: RunningTimes) -> None:
+def create_all(api, first: int, last: int, times: RunningTimes, router: bool = True) -> None:
     for i in range(first, last):
-        body = manifest(i)
+        body = manifest(i, router)
         times.started(body["metadata"]["name"])
         create(api, body)
 
@@ -114,10 +119,11 @@ class Fleet:
         return request_counts(self.kubectl.run("get", "--raw", "/metrics", timeout=60))
 
 
-def fleet_phase(fleet: Fleet, first: int, total: int, args: argparse.Namespace, label: str) -> dict:
+def fleet_phase(fleet: Fleet, first: int, total: int, args: argparse.Namespace, label: str,
+                router: bool = True) -> dict:
     """Grow to `total` deployments, sample the steady state, then time `args.probes` new ones."""
     t0 = time.monotonic()
-    create_all(fleet.api, first, total, fleet.times)
+    create_all(fleet.api, first, total, fleet.times, router)
     names = [f"bench-{i:04d}" for i in range(total)]
     try:
         fleet.times.wait_all(names, timeout=args.ramp_timeout)
@@ -136,15 +142,15 @@ def fleet_phase(fleet: Fleet, first: int, total: int, args: argparse.Namespace, 
            "steady_cpu_percent": round(100 * (cpu1 - cpu0) / window, 1), "rss_mb": round(rss / 2**20, 1),
            "apiserver_requests": rates}
     print(f"{label} (steady state): {json.dumps(out)}", flush=True)
-    out["live"] = probe_phase(fleet, label, args.probes)
+    out["live"] = probe_phase(fleet, label, args.probes, router)
     return out
 
 
-def probe_phase(fleet: Fleet, label: str, count: int) -> dict | None:
+def probe_phase(fleet: Fleet, label: str, count: int, router: bool = True) -> dict | None:
     """Apply -> Running of new deployments, one at a time, while the fleet is live."""
     lat, late = [], 0
     for i in range(count):
-        body = manifest(i)
+        body = manifest(i, router)
         name = body["metadata"]["name"] = f"probe-{label}-{i:02d}"
         fleet.times.started(name)
         create(fleet.api, body)
@@ -171,11 +177,11 @@ def run(args: argparse.Namespace) -> int:
     from halyard.dev.paths import dev_paths
 
     paths = dev_paths(args.name)
-    # Room for 800 one-GPU workers, and CPU nodes for the routers (two pods per deployment,
-    # 110 pods a node): an unschedulable router pod would keep the scheduler and the
-    # endpoints controllers writing Events and endpoints, which is not the operator's load.
-    plan = PoolPlan(on_demand_nodes=8, spot_nodes=0, gpus_per_node=100,
-                    system_nodes=max(1, -(-2 * (max(args.footprint_deployments, args.scale_deployments) + args.deployments + 2 * args.probes) // 110)))
+    # Room for 800 one-GPU workers, and CPU nodes for the routers (two pods per deployment
+    # with a router, 110 pods a node): an unschedulable router pod would keep the scheduler
+    # and the endpoints controllers writing Events and endpoints, which is not the operator's load.
+    routed = args.footprint_deployments + args.deployments + 2 * args.probes
+    plan = PoolPlan(on_demand_nodes=8, spot_nodes=0, gpus_per_node=100, system_nodes=max(1, -(-2 * routed // 110)))
     environment.up(paths, plan, runner=False)
     try:
         kubectl = Kubectl(paths.kubeconfig)
@@ -193,7 +199,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"footprint: {json.dumps(report['footprint'])}", flush=True)
         if args.scale_deployments > args.footprint_deployments:
             kubectl.run("create", "-f", "-", stdin=yaml.safe_dump_all(scale_nodes(args.scale_nodes)), timeout=900)
-            report["scale"] = fleet_phase(fleet, args.footprint_deployments, args.scale_deployments, args, "scale")
+            report["scale"] = fleet_phase(fleet, args.footprint_deployments, args.scale_deployments, args, "scale",
+                                          router=False)
             report["scale"]["nodes"] = args.scale_nodes + plan.on_demand_nodes
             print(f"scale: {json.dumps(report['scale'])}", flush=True)
         time.sleep(5)  # idle: no creates in flight

@@ -194,20 +194,21 @@ class Fleet:
         return out
 
     def _reclaim_nodes(self, counts: list[int], k: int, notice_s: float, rngs) -> np.ndarray:
-        """Take `counts[v]` spot nodes of each variant; a node's GPUs belong to lanes in
-        proportion to their spot GPUs (and to nobody for the free ones)."""
+        """Take `counts[v]` spot nodes of each variant. A node's GPUs are drawn without
+        replacement from the variant's spot GPUs (each lane's, and the free ones), so a
+        lost node takes exactly the GPUs it had and no replica outlives its node."""
         lost_ready = np.zeros(len(self.gpr))
         gpn = int(self.gpn[SPOT])
         for v, n_nodes in enumerate(counts):
             for _ in range(min(n_nodes, int(self.nodes[v, SPOT]))):
                 lanes = np.flatnonzero(self.variant_of == v)
-                gpus = (self.ready[lanes, SPOT] + self.pipe_total[lanes, SPOT]) * self.gpr[lanes]
+                gpus = np.round((self.ready[lanes, SPOT] + self.pipe_total[lanes, SPOT]) * self.gpr[lanes])
                 idle = max(self.nodes[v, SPOT] * gpn - gpus.sum(), 0.0)
-                weights = np.append(gpus, idle)
+                colors = np.append(gpus, idle).astype(np.int64)
                 self.nodes[v, SPOT] -= 1
-                if weights.sum() <= 0:
+                if colors.sum() <= 0:
                     continue
-                share = rngs[v].multinomial(gpn, weights / weights.sum())[:-1]
+                share = rngs[v].multivariate_hypergeometric(colors, min(gpn, int(colors.sum())))[:-1]
                 for lane, g in zip(lanes, share):
                     n = math.floor(g / self.gpr[lane]) + (rngs[v].random() < (g / self.gpr[lane]) % 1)
                     if n:

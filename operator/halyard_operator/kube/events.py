@@ -16,6 +16,7 @@ import datetime
 import logging
 import os
 import socket
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
@@ -77,9 +78,14 @@ class EventRecorder:
     """Callable event sink `(body, type, reason, message)`; `await aclose()` flushes."""
 
     def __init__(self, kube: KubeClient, instance: str | None = None,
-                 clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC)):
+                 clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+                 remembered: int = 4096):
+        """`remembered`: Events kept to count repeats on (least recently written dropped first:
+        a repeat of a forgotten one is a new Event, as after the API server's event TTL)."""
         self.kube, self.instance, self.clock = kube, instance or default_instance(), clock
-        self._written: dict[tuple, tuple[str, int]] = {}  # (uid, type, reason, message) -> (name, count)
+        # (uid, type, reason, message) -> (Event name, count)
+        self._written: OrderedDict[tuple, tuple[str, int]] = OrderedDict()
+        self._remembered = remembered
         self._tasks: set[asyncio.Task] = set()
 
     def __call__(self, body: dict, type_: str, reason: str, message: str) -> None:
@@ -95,7 +101,7 @@ class EventRecorder:
             if key in self._written and await self._bump(key, event):
                 return
             await self.kube.create(event)
-            self._written[key] = (event["metadata"]["name"], 1)
+            self._remember(key, (event["metadata"]["name"], 1))
         except (KubeError, OSError, asyncio.TimeoutError) as exc:
             log.warning("could not post %s event %s for %s/%s: %s", event["type"], event["reason"],
                         ref["namespace"], ref["name"], exc)
@@ -107,8 +113,14 @@ class EventRecorder:
         if not await self.kube.patch("Event", name, event["metadata"]["namespace"], patch):
             del self._written[key]
             return False
-        self._written[key] = (name, count + 1)
+        self._remember(key, (name, count + 1))
         return True
+
+    def _remember(self, key: tuple, value: tuple[str, int]) -> None:
+        self._written[key] = value
+        self._written.move_to_end(key)
+        while len(self._written) > self._remembered:
+            self._written.popitem(last=False)
 
     async def aclose(self) -> None:
         if self._tasks:

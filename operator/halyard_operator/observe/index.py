@@ -13,15 +13,17 @@ Keys:
              (ROUTERS, namespace, deployment) -> trimmed Pod  (router pods)
              (CLAIMS,)                        -> GpuClaim     (GPU pods outside Halyard)
   children   (namespace, owner name)          -> ((kind, name), Packed trimmed object)
-  llmds      (namespace, name)                -> plain LLMDeployment body
+  llmds      (namespace, name)                -> IndexedLLMD (Packed body, and the two flags
+                                                 the operator's scans read without unpacking)
 """
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Mapping
 
 from halyard_operator.api import API_GROUP, KIND
-from halyard_operator.names import DEPLOYMENT_LABEL, ROUTER_LABEL
+from halyard_operator.names import CAPACITY_CONSTRAINED, DEPLOYMENT_LABEL, ROUTER_LABEL
 from halyard_operator.observe.read import read_gpu_claims, read_node, snapshot_pod
 from halyard_operator.observe.types import NodeInfo
 
@@ -58,17 +60,44 @@ def owner_name(body: Mapping) -> str | None:
 
 
 class Packed:
-    """A child object kept as compact JSON: a Deployment is a few KB as JSON and
-    ten times that as nested Python dicts, and only its own deployment's
-    reconcile reads it (`load()`, a fresh copy each time)."""
+    """An object kept as compressed compact JSON: a Deployment is ~4 KB as JSON,
+    ten times that as nested Python dicts and under 1 KB compressed, and only its
+    own deployment's reconcile reads it (`load()`, a fresh copy each time)."""
 
     __slots__ = ("raw",)
 
     def __init__(self, obj: Mapping):
-        self.raw = json.dumps(obj, separators=(",", ":")).encode()
+        self.raw = zlib.compress(json.dumps(obj, separators=(",", ":")).encode(), 1)
 
     def load(self) -> dict:
-        return json.loads(self.raw)
+        return json.loads(zlib.decompress(self.raw))
+
+
+class IndexedLLMD:
+    """An LLMDeployment as last watched: its body packed, plus what the scans over
+    every deployment read (`fast`: decided on live signals every metrics interval;
+    `held_back`: waiting for GPUs), so a scan unpacks nothing."""
+
+    __slots__ = ("packed", "fast", "held_back")
+
+    def __init__(self, body: Mapping):
+        self.packed = Packed(body)
+        self.fast = is_fast(body.get("spec") or {})
+        self.held_back = is_held_back(body)
+
+    def load(self) -> dict:
+        return self.packed.load()
+
+
+def is_fast(spec: Mapping) -> bool:
+    """Deployments whose decisions depend on live signals: autoscaled, or using spot."""
+    return bool(spec.get("scaling")) or bool(((spec.get("capacity") or {}).get("spot") or {}).get("enabled"))
+
+
+def is_held_back(body: Mapping) -> bool:
+    """The status says the deployment waits for GPUs (CapacityConstrained True)."""
+    conditions = (body.get("status") or {}).get("conditions") or ()
+    return any(c.get("type") == CAPACITY_CONSTRAINED and c.get("status") == "True" for c in conditions)
 
 
 def child_entries(kind: str, body: Mapping) -> dict | None:
@@ -81,10 +110,10 @@ def child_entries(kind: str, body: Mapping) -> dict | None:
     return {(meta.get("namespace"), owner): ((kind, meta.get("name")), Packed(trimmed))}
 
 
-def llmd_entries(body: Mapping) -> dict:
+def llmd_entries(body: Mapping) -> dict[tuple[str, str], IndexedLLMD]:
     meta = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
     plain = {"metadata": meta, "spec": dict(body.get("spec") or {}), "status": dict(body.get("status") or {})}
-    return {(meta.get("namespace"), meta.get("name")): plain}
+    return {(meta.get("namespace"), meta.get("name")): IndexedLLMD(plain)}
 
 
 def poked_deployment(body: Mapping) -> tuple[str, str] | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NodeInfo:
     """A Node: name, taint keys and annotations (interruption notices), labels
     (pool placement), allocatable GPUs, and whether it takes new pods."""
@@ -22,7 +22,7 @@ class NodeInfo:
     schedulable: bool = True  # not cordoned (spec.unschedulable)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ContainerState:
     """One container of a worker pod as its kubelet reports it (containerStatuses[]).
 
@@ -40,7 +40,7 @@ class ContainerState:
     last_message: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObservedPod:
     """A worker pod. `pool`: "ondemand" | "spot" (the halyard.dev/pool label);
     `age_s`: seconds since creation; `scheduled`: past phase Pending (a pod still
@@ -68,7 +68,7 @@ class ObservedPod:
     draining: str | None = None  # the halyard.dev/draining annotation (routers skip the pod)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PodSnapshot:
     """A worker pod as its last watch event showed it, kept in the operator's
     index; `at(now)` is the ObservedPod with its ages taken at `now` (epoch s).
@@ -86,7 +86,7 @@ class PodSnapshot:
         return replace(self.pod, age_s=age, unschedulable_s=max(0.0, now - self.unschedulable_since))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GpuClaim:
     """GPUs a live pod outside Halyard requests on a node (the tier budget subtracts them)."""
 

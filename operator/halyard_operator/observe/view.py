@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Iterable, Mapping
 
 from halyard_operator.builders.meta import Owner
-from halyard_operator.names import CAPACITY_CONSTRAINED
 from halyard_operator.observe.index import CLAIMS, ROUTERS, WORKERS
 from halyard_operator.observe.types import GpuClaim, NodeInfo, ObservedPod
 
@@ -56,8 +55,9 @@ class ClusterView:
         return tuple(self._values(PODS, (CLAIMS,)))
 
     def deployment(self, key: tuple[str, str]) -> dict | None:
-        """The LLMDeployment body last watched, None when it is gone."""
-        return next(iter(self._values(LLMDS, key)), None)
+        """The LLMDeployment body last watched (a fresh copy), None when it is gone."""
+        entry = next(iter(self._values(LLMDS, key)), None)
+        return None if entry is None else entry.load()
 
     @property
     def deployments_known(self) -> bool:
@@ -76,7 +76,12 @@ class ClusterView:
         """Deployments whose status says they wait for GPUs (CapacityConstrained True):
         a scan, only for GPU pods that go away."""
         index = self._ix.get(LLMDS) or {}
-        return [key for key in list(index) for body in index[key] if _held_back(body)]
+        return [key for key in list(index) for entry in index[key] if entry.held_back]
+
+    def fast_keys(self) -> list[tuple[str, str]]:
+        """Deployments decided on live signals every metrics interval (autoscaled or using spot)."""
+        index = self._ix.get(LLMDS) or {}
+        return [key for key in list(index) for entry in index[key] if entry.fast]
 
     def owners_on(self, node: str) -> set[tuple[str, str]]:
         """The deployments with a worker pod on `node` (a scan: only for rare node events)."""
@@ -84,7 +89,3 @@ class ClusterView:
         return {(key[1], key[2]) for key in list(index) if key[0] == WORKERS
                 and any(s.pod.node == node for s in index[key])}
 
-
-def _held_back(body: Mapping) -> bool:
-    conditions = (body.get("status") or {}).get("conditions") or ()
-    return any(c.get("type") == CAPACITY_CONSTRAINED and c.get("status") == "True" for c in conditions)

@@ -7,7 +7,7 @@ Event. `Written` keeps, per deployment, what the last writes returned:
 children (the server's answer, or None after a delete), the status and the
 scaling-state annotation. The operator is the only writer of the status and
 of that annotation, so its memory of them is never older than a watched
-body; for children the memory holds until the index shows a newer object
+body, and it is dropped once a watched body shows it; for children the memory holds until the index shows a newer object
 (resourceVersions compare as numbers on a real API server; without them,
 any object that differs from the one indexed at the write is newer), or `ttl_s`.
 """
@@ -88,14 +88,30 @@ class Written:
         self.state[key] = state
 
     def body_over(self, key: Key, body: dict) -> dict:
-        """`body` with the status and scaling state this operator last wrote."""
-        status, state = self.status.get(key), self.state.get(key)
+        """`body` with the status and scaling state this operator last wrote. Once a
+        watched body shows them, they are forgotten: every later body is at least as new."""
+        status, state = self._unseen_status(key, body), self._unseen_state(key, body)
         if status is None and state is None:
             return body
         meta = dict(body.get("metadata") or {})
         if state is not None:
             meta["annotations"] = {**(meta.get("annotations") or {}), STATE_ANNOTATION: state}
         return {**body, "metadata": meta, "status": {**(body.get("status") or {}), **(status or {})}}
+
+    def _unseen_status(self, key: Key, body: dict) -> dict | None:
+        status = self.status.get(key)
+        seen = body.get("status") or {}
+        if status is not None and all(seen.get(k) == v for k, v in status.items()):
+            del self.status[key]
+            return None
+        return status
+
+    def _unseen_state(self, key: Key, body: dict) -> str | None:
+        state = self.state.get(key)
+        if state is not None and ((body.get("metadata") or {}).get("annotations") or {}).get(STATE_ANNOTATION) == state:
+            del self.state[key]
+            return None
+        return state
 
     def forget(self, key: Key) -> None:
         for memo in (self.children, self.status, self.state):
