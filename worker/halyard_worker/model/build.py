@@ -22,9 +22,10 @@ Rules for each linear weight:
 - a `QuantizedWeight` in the file and a quantization mode: kept as it is
   (the file's own values: GGUF Q4_0/Q4_1, AWQ -> int4);
 - a float weight and a mode: quantized to that mode, int4 in groups of
-  `group_size` input weights ("int4-awq": int4 with activation-aware scales
-  and clipping from the calibration prompts, run layer by layer through the
-  float layer; `model/awq.py`).
+  `group_size` input weights ("int4-awq": int4 with activation-aware scales,
+  clipping and error-compensated rounding from the calibration prompts, run
+  layer by layer: each layer calibrates on the outputs of the layers before
+  it as quantized; `model/awq.py`).
 """
 from __future__ import annotations
 
@@ -160,6 +161,8 @@ def build_model(source, dtype: torch.dtype, device: str, max_positions: int,
         weights = _layer_weights(source, i, plan, quantization)
         inputs = calib.capture(layer, weights, dtype, device) if calib else None
         place_layer(layer, weights, dtype, device, quantization, inputs, where=f"layer {i}", group_size=group_size)
+        if calib:
+            calib.advance(layer)
         del weights, inputs
     if calib:
         calib.close()

@@ -48,8 +48,10 @@ def capture_linear_inputs(model: LlamaModel, calibration: list[list[int]]) -> di
 class LayerCalibration:
     """Calibration activations carried through the model one layer at a time
     (for quantize-while-loading): `capture(layer, weights, ...)` places the
-    layer in float, runs the calibration hidden states through it, records
-    each linear's inputs and keeps the layer's outputs for the next layer."""
+    layer in float and records each linear's inputs for the calibration
+    hidden states; once the layer is quantized, `advance(layer)` runs them
+    through it, so the next layer calibrates on the inputs the quantized
+    model gives it (sequential calibration, as GPTQ's)."""
 
     def __init__(self, model: LlamaModel, calibration: list[list[int]]):
         self.model = model
@@ -70,11 +72,17 @@ class LayerCalibration:
                     seen.setdefault(name, []).append(args[0].detach().float().reshape(-1, args[0].shape[-1]))
                 hooks.append(lin.register_forward_hook(hook))
         try:
-            self.hidden = [self._forward(layer, x) for x in self.hidden]
+            for x in self.hidden:
+                self._forward(layer, x)
         finally:
             for h in hooks:
                 h.remove()
         return {name: torch.cat(xs)[:MAX_ROWS] for name, xs in seen.items()}
+
+    @torch.inference_mode()
+    def advance(self, layer) -> None:
+        """The calibration hidden states through `layer` as it is now placed."""
+        self.hidden = [self._forward(layer, x) for x in self.hidden]
 
     def _forward(self, layer, x: torch.Tensor, block_size: int = 16) -> torch.Tensor:
         c, t, device = self.model.config, x.shape[0], x.device
