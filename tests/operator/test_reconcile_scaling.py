@@ -119,7 +119,8 @@ def test_scarce_gpus_go_to_the_critical_tier_first():
 
 def test_a_quiet_critical_deployment_keeps_its_gpus_until_it_is_deleted():
     """Event-driven reconciles can be minutes apart: the book keeps a demand as long as
-    its deployment exists (not for a fixed time), and drops it once it is gone."""
+    its deployment exists (not for a fixed time), and drops it once it is gone (the delete
+    handler forgets it at once; the sweep, at most `sweep_s` later, catches a missed delete)."""
     book, live = FleetBook(ttl_s=120.0), {"team-a/b", "team-a/c"}
     nodes = (node("l4", "ON_DEMAND", gpus=2, product="L4"),)
     batch_pods = (pod("b-1", "b", "ondemand", "l4"), pod("b-2", "b", "ondemand", "l4"))
@@ -136,7 +137,7 @@ def test_a_quiet_critical_deployment_keeps_its_gpus_until_it_is_deleted():
     assert later.desired == 1  # the critical deployment still holds its GPU
     live.discard("team-a/c")
     gone = decide(Owner("b", "team-a", "u1"), batch, CONFIG, False, Observed(nodes=nodes, pods=batch_pods),
-                  at(NOW + 601, live.__contains__), book)
+                  at(NOW + 600 + book.sweep_s, live.__contains__), book)
     assert gone.desired == 2 and "team-a/c" not in book.entries
 
 
@@ -199,3 +200,26 @@ def test_capped_fixed_deployment_event_names_the_grant_only():
                inputs(state=ScalingState(desired=2)), book)
     assert d.desired == 0
     assert d.events == (("Normal", "Scaled", "Scaled team-a/b 2 -> 0: the tier arbiter grants 0 of 2 wanted replica(s)"),)
+
+
+def test_a_steady_fleet_is_arbitrated_once_and_again_when_a_demand_or_the_budget_changes(monkeypatch):
+    from halyard_operator.policy import tiers as tier_policy
+    from halyard_operator.reconcile import fleet
+    from halyard_operator.policy.tiers import Demand
+
+    calls = []
+    monkeypatch.setattr(fleet, "arbitrate", lambda *a: calls.append(a) or tier_policy.arbitrate(*a))
+    book, tiers = FleetBook(), CONFIG.tiers
+    demands = {f"team-a/d{i}": Demand(f"team-a/d{i}", "standard", 1, 1, 1, 1) for i in range(50)}
+    for _ in range(3):
+        for key, d in demands.items():
+            assert book.grant(key, None, d, 40, tiers, now=NOW).desired == 1
+    first_round = len(calls)
+    assert first_round == 50  # each new demand changes the group; nothing after that
+    assert book.grant("team-a/d7", None, demands["team-a/d7"], 40, tiers, now=NOW).desired == 1 and len(calls) == 50
+    assert book.grant("team-a/d7", None, Demand("team-a/d7", "standard", 1, 1, 3, 1), 90, tiers, now=NOW).granted == 3
+    assert book.grant("team-a/d8", None, demands["team-a/d8"], 80, tiers, now=NOW).granted == 1
+    assert len(calls) == 52
+    book.forget("team-a/d9")
+    book.grant("team-a/d8", None, demands["team-a/d8"], 80, tiers, now=NOW)
+    assert len(calls) == 53

@@ -62,3 +62,41 @@ def test_grants_fit_the_budget_and_never_exceed_desire(rows, gpus):
     used = sum(grants[d.name].granted * d.gpus_per_replica for d in demands)
     assert used <= max(gpus, kept)
     assert all(grants[d.name].granted <= d.desired for d in demands)
+
+
+def _one_at_a_time(demands, gpus):
+    """The arbiter's rule written plainly: non-preemptible running pods keep their GPUs; then
+    per goal (minReplicas, then desired) and tier, one replica at a time to the smallest grant."""
+    tiers, grants, budget = DEFAULT_TIERS, {d.name: 0 for d in demands}, gpus
+    for d in demands:
+        if not tiers[d.tier].preemptible:
+            grants[d.name] = min(d.running, d.desired)
+            budget -= grants[d.name] * d.gpus_per_replica
+    levels = sorted({tiers[d.tier].shedding_order for d in demands}, reverse=True)
+    for goal in (lambda d: d.min_replicas, lambda d: d.desired):
+        for level in levels:
+            budget = max(budget, 0)
+            group = [d for d in demands if tiers[d.tier].shedding_order == level]
+            while open_ := [d for d in group if grants[d.name] < goal(d) and d.gpus_per_replica <= budget]:
+                d = min(open_, key=lambda d: (grants[d.name] * d.gpus_per_replica, d.name))
+                grants[d.name] += 1
+                budget -= d.gpus_per_replica
+    return grants
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["critical", "standard", "batch"]), st.integers(1, 8),
+                          st.integers(0, 3), st.integers(0, 10), st.integers(0, 10)), min_size=1, max_size=12),
+       st.integers(0, 120))
+def test_the_arbiter_grants_exactly_what_one_replica_at_a_time_would(rows, gpus):
+    demands = tuple(Demand(f"d{i:02d}", tier, g, min(lo, want), want, run)
+                    for i, (tier, g, lo, want, run) in enumerate(rows))
+    grants = arbitrate(demands, gpus)
+    assert {name: g.granted for name, g in grants.items()} == _one_at_a_time(demands, gpus)
+
+
+def test_a_held_back_deployment_names_a_few_of_the_higher_tiers_holding_gpus():
+    demands = tuple(Demand(f"critical-{i:02d}", "critical", 1, 1, 1, 1) for i in range(12)) + (
+        Demand("batch", "batch", 1, 0, 2, 0),)
+    msg = arbitrate(demands, 12)["batch"].condition.message
+    assert "critical-00, critical-01, critical-02, critical-03, critical-04 and 7 more" in msg

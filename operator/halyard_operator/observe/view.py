@@ -67,7 +67,7 @@ class ClusterView:
     def deployment_exists(self, key: str) -> bool:
         """`key`: "namespace/name" (reconcile.scaling.key_of)."""
         namespace, _, name = key.partition("/")
-        return self.deployment((namespace, name)) is not None
+        return bool(self._values(LLMDS, (namespace, name)))
 
     def deployment_keys(self) -> list[tuple[str, str]]:
         return list(self._ix.get(LLMDS) or {})

@@ -10,8 +10,8 @@ so lower tiers shrink first.
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
-
 from typing import Mapping
 
 from halyard_operator.config import DEFAULT_TIERS, TierConfig
@@ -46,14 +46,25 @@ def _order(demands, tiers):
 
 
 def _fill(group, grants, goal, budget) -> int:
-    """Water-fill `group` toward goal(d), one replica at a time; returns the budget left."""
-    while True:
-        open_ = [d for d in group if grants[d.name] < goal(d) and d.gpus_per_replica <= budget]
-        if not open_:
-            return budget
-        d = min(open_, key=lambda d: (grants[d.name] * d.gpus_per_replica, d.name))
-        grants[d.name] += 1
+    """Water-fill `group` toward goal(d), one replica at a time (the smallest grant in GPUs
+    first, then by name); returns the budget left. When the whole shortfall fits, every
+    demand gets its goal at once; otherwise a heap keeps each step O(log n)."""
+    short = [(d, goal(d) - grants[d.name]) for d in group if grants[d.name] < goal(d)]
+    if sum(n * d.gpus_per_replica for d, n in short) <= budget:
+        for d, n in short:
+            grants[d.name] += n
+        return budget - sum(n * d.gpus_per_replica for d, n in short)
+    heap = [(grants[d.name] * d.gpus_per_replica, d.name, d) for d, _ in short]
+    heapq.heapify(heap)
+    while heap:
+        _, name, d = heapq.heappop(heap)
+        if d.gpus_per_replica > budget:
+            continue  # the budget only shrinks: this one never fits again
+        grants[name] += 1
         budget -= d.gpus_per_replica
+        if grants[name] < goal(d):
+            heapq.heappush(heap, (grants[name] * d.gpus_per_replica, name, d))
+    return budget
 
 
 def arbitrate(demands: tuple[Demand, ...], gpus_available: int,
@@ -76,19 +87,22 @@ def arbitrate(demands: tuple[Demand, ...], gpus_available: int,
         for level in levels:
             group = [d for d in ordered if tiers[d.tier].shedding_order == level]
             budget = _fill(group, grants, goal, max(budget, 0))
-    return {d.name: _grant(d, grants[d.name], ordered, grants, gpus_available) for d in demands}
+    rank = {d.name: i for i, d in enumerate(ordered)}
+    return {d.name: _grant(d, grants[d.name], ordered, rank, grants, gpus_available) for d in demands}
 
 
-def _grant(d: Demand, granted: int, ordered, grants, available: int) -> Grant:
+def _grant(d: Demand, granted: int, ordered, rank: dict[str, int], grants, available: int) -> Grant:
     if granted >= d.desired:
         cond = Condition.of(CAPACITY_CONSTRAINED, False, Reason.CAPACITY_AVAILABLE, f"{granted} replica(s) granted as desired")
         return Grant(d.name, granted, d.desired, cond)
-    above = [o.name for o in ordered if o.tier != d.tier and grants[o.name] and _rank(o, d, ordered)]
-    by = f"; GPUs held by higher tiers: {', '.join(above)}" if above else ""
+    above = [o.name for o in ordered[:rank[d.name]] if o.tier != d.tier and grants[o.name]]
+    by = f"; GPUs held by higher tiers: {_names(above)}" if above else ""
     msg = (f"held back by tier {d.tier}: wants {d.desired} replica(s), granted {granted} "
            f"({d.gpus_per_replica} GPU(s) each, {available} GPU(s) available to Halyard){by}")
     return Grant(d.name, granted, d.desired, Condition.of(CAPACITY_CONSTRAINED, True, Reason.GPUS_HELD_BY_HIGHER_TIERS if above else Reason.INSUFFICIENT_GPUS, msg))
 
 
-def _rank(other: Demand, d: Demand, ordered) -> bool:
-    return ordered.index(other) < ordered.index(d)
+def _names(names: list[str], shown: int = 5) -> str:
+    """The first `shown` names, then how many more (a fleet's message stays one line)."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

@@ -42,23 +42,48 @@ class FleetBook:
     With `alive` (is this deployment still in the cluster?, from the watch-fed
     index) an entry lasts exactly as long as its deployment, however rarely it
     is reconciled; without it, entries not refreshed within `ttl_s` are dropped
-    (a deployment deleted while the operator was down never blocks GPUs).
+    (a deployment deleted while the operator was down never blocks GPUs). Both
+    sweeps run at most every `sweep_s`. The grants of a product's group are
+    kept until a demand in it or its budget changes: a steady fleet's reconcile
+    costs a lookup, not an arbitration over every deployment.
     """
 
     ttl_s: float = 120.0
+    sweep_s: float = 30.0
     entries: dict = field(default_factory=dict)  # key -> (product, Demand, seen_at)
+    _grants: dict = field(default_factory=dict)  # product -> (budget, {key: Grant})
+    _swept_at: float | None = None
 
     def grant(self, key: str, product: str | None, demand: Demand, budget: int,
               tiers: Mapping[str, TierConfig], now: float | None = None,
               alive: Callable[[str], bool] | None = None) -> Grant:
         """Record `demand` and arbitrate `budget` GPUs among deployments of the same product."""
         at = time.monotonic() if now is None else now
+        before = self.entries.get(key)
         self.entries[key] = (product, demand, at)
+        if before is None or before[:2] != (product, demand):
+            self._changed(product, before[0] if before else product)
+        self._sweep(key, at, alive)
+        budget_then, grants = self._grants.get(product, (None, {}))
+        if budget_then != budget or key not in grants:
+            group = tuple(d for p, d, _ in self.entries.values() if p == product and d.tier in tiers)
+            grants = arbitrate(group, budget, tiers)
+            self._grants[product] = (budget, grants)
+        return grants[key]
+
+    def _sweep(self, key: str, at: float, alive: Callable[[str], bool] | None) -> None:
+        if self._swept_at is not None and at - self._swept_at < self.sweep_s:
+            return
+        self._swept_at = at
         for other in [k for k, (_, _, seen) in self.entries.items()
                       if k != key and (not alive(k) if alive is not None else at - seen > self.ttl_s)]:
-            del self.entries[other]
-        group = tuple(d for p, d, _ in self.entries.values() if p == product and d.tier in tiers)
-        return arbitrate(group, budget, tiers)[key]
+            self.forget(other)
+
+    def _changed(self, *products: str | None) -> None:
+        for product in products:
+            self._grants.pop(product, None)
 
     def forget(self, key: str) -> None:
-        self.entries.pop(key, None)
+        entry = self.entries.pop(key, None)
+        if entry is not None:
+            self._changed(entry[0])

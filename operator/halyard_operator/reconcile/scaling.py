@@ -77,7 +77,8 @@ def decide(owner: Owner, spec: LLMDeploymentSpec, config: OperatorConfig, spot_a
     running = sum(1 for p in pods if p.node in usable and not p.deleting)
     minimum = spec.scaling.min_replicas if spec.scaling is not None else first.wanted
     demand = Demand(key, spec.tier, spec.resources.gpus, min(minimum, first.wanted), first.wanted, running)
-    grant = book.grant(key, spec.resources.gpu_product, demand, budget, config.tiers, alive=inputs.alive)
+    grant = book.grant(key, spec.resources.gpu_product, demand, budget, config.tiers, now=inputs.now,
+                       alive=inputs.alive)
     if grant.granted >= first.desired:
         return first
     capped = plan_capacity(key, spec, tier, spot_available, pods, nodes, metrics, inputs.now, inputs.state,
