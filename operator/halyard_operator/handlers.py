@@ -21,6 +21,7 @@ import kopf
 
 from halyard_operator.api import API_GROUP, API_VERSION, PLURAL
 from halyard_operator.config import OperatorConfig
+from halyard_operator.heap import trim_loop
 from halyard_operator.kube.client import KubeClient
 from halyard_operator.kube.connection import Connection
 from halyard_operator.kube.events import EventRecorder
@@ -142,7 +143,8 @@ def build_registry(config: OperatorConfig, connection: Connection,
                                         secrets=SecretCache(ttl_s=config.reconcile_interval))
         state["loops"] = [asyncio.create_task(fast_loop(config.metrics_interval, fast_keys,
                                                         lambda key: run_key(key, sample=True))),
-                          asyncio.create_task(safety_net(config.reconcile_interval, keys, trigger.poke))]
+                          asyncio.create_task(safety_net(config.reconcile_interval, keys, trigger.poke)),
+                          asyncio.create_task(trim_loop())]
         telemetry.leader.set(1)
 
     @kopf.on.cleanup(registry=registry)
