@@ -49,13 +49,21 @@ def test_operator_config_tiers_drive_the_arbiter():
     assert grants["b"].granted == 4 and grants["a"].granted == 0
 
 
+def _fleets(max_size: int):
+    """Random fleets: rows of (tier, GPUs per replica, minReplicas, desired, running)."""
+    return st.lists(st.tuples(st.sampled_from(["critical", "standard", "batch"]), st.integers(1, 8),
+                              st.integers(0, 3), st.integers(0, 10), st.integers(0, 10)), min_size=1, max_size=max_size)
+
+
+def _demands(rows) -> tuple[Demand, ...]:
+    return tuple(Demand(f"d{i:02d}", tier, g, min(lo, want), want, run)
+                 for i, (tier, g, lo, want, run) in enumerate(rows))
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["critical", "standard", "batch"]), st.integers(1, 8),
-                          st.integers(0, 3), st.integers(0, 10), st.integers(0, 10)), min_size=1, max_size=6),
-       st.integers(0, 80))
+@given(_fleets(6), st.integers(0, 80))
 def test_grants_fit_the_budget_and_never_exceed_desire(rows, gpus):
-    demands = tuple(Demand(f"d{i}", tier, g, min(lo, want), want, run)
-                    for i, (tier, g, lo, want, run) in enumerate(rows))
+    demands = _demands(rows)
     grants = arbitrate(demands, gpus)
     kept = sum(min(d.running, d.desired) * d.gpus_per_replica for d in demands
                if not DEFAULT_TIERS[d.tier].preemptible)
@@ -85,12 +93,9 @@ def _one_at_a_time(demands, gpus):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["critical", "standard", "batch"]), st.integers(1, 8),
-                          st.integers(0, 3), st.integers(0, 10), st.integers(0, 10)), min_size=1, max_size=12),
-       st.integers(0, 120))
+@given(_fleets(12), st.integers(0, 120))
 def test_the_arbiter_grants_exactly_what_one_replica_at_a_time_would(rows, gpus):
-    demands = tuple(Demand(f"d{i:02d}", tier, g, min(lo, want), want, run)
-                    for i, (tier, g, lo, want, run) in enumerate(rows))
+    demands = _demands(rows)
     grants = arbitrate(demands, gpus)
     assert {name: g.granted for name, g in grants.items()} == _one_at_a_time(demands, gpus)
 

@@ -50,10 +50,11 @@ def _fill(group, grants, goal, budget) -> int:
     first, then by name); returns the budget left. When the whole shortfall fits, every
     demand gets its goal at once; otherwise a heap keeps each step O(log n)."""
     short = [(d, goal(d) - grants[d.name]) for d in group if grants[d.name] < goal(d)]
-    if sum(n * d.gpus_per_replica for d, n in short) <= budget:
+    need = sum(n * d.gpus_per_replica for d, n in short)
+    if need <= budget:
         for d, n in short:
             grants[d.name] += n
-        return budget - sum(n * d.gpus_per_replica for d, n in short)
+        return budget - need
     heap = [(grants[d.name] * d.gpus_per_replica, d.name, d) for d, _ in short]
     heapq.heapify(heap)
     while heap:
