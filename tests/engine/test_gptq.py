@@ -35,7 +35,8 @@ def test_inverse_cholesky_factors_the_damped_inverse():
     h = fit.second_moment(x)
     u = gptq.inverse_cholesky(h, damp=0.01)
     damped = h.double() + 0.01 * torch.diagonal(h).mean().double() * torch.eye(32, dtype=torch.float64)
-    assert torch.allclose(u.T @ u, torch.linalg.inv(damped), rtol=1e-6, atol=1e-9)
+    inverse = torch.linalg.inv(damped)  # float64 LAPACK paths differ by CPU: compare at the matrix's scale
+    assert torch.allclose(u.T @ u, inverse, rtol=1e-6, atol=1e-6 * inverse.abs().max().item())
     assert torch.equal(u, torch.triu(u))
 
 
