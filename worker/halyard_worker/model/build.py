@@ -35,7 +35,6 @@ import torch
 from torch import nn
 
 from halyard_worker.model import quant
-from halyard_worker.model.cpu_linear import pack_for_cpu, uses_cpu_packing
 from halyard_worker.model.llama import LlamaModel, rope_cache
 from halyard_worker.model.tp_plan import ROW_PARALLEL
 from halyard_worker.model.tp_shard import shard_layer, shard_vocab
@@ -167,8 +166,6 @@ def build_model(source, dtype: torch.dtype, device: str, max_positions: int,
         del weights, inputs
     if calib:
         calib.close()
-    if uses_cpu_packing(device, dtype):
-        pack_for_cpu(model)
     return model.eval().requires_grad_(False)
 
 
