@@ -139,7 +139,7 @@ def build_registry(config: OperatorConfig, connection: Connection,
                          prometheus_url=config.prometheus_url)
         state["events"] = EventRecorder(state["kube"])
         state["ctx"] = ReconcileContext(kube=state["kube"], config=config, events=state["events"], hub=hub,
-                                        telemetry=telemetry, view=view_of(kwargs),
+                                        telemetry=telemetry, view=view_of(kwargs, nodes.current),
                                         secrets=SecretCache(ttl_s=config.reconcile_interval))
         state["loops"] = [asyncio.create_task(fast_loop(config.metrics_interval, fast_keys,
                                                         lambda key: run_key(key, sample=True))),

@@ -54,9 +54,11 @@ def _entries(extract: Callable[[Any], Any]):
     return handler
 
 
-def view_of(kwargs: dict) -> ClusterView:
-    """The ClusterView over the indexes kopf passes a handler (its kwargs)."""
-    return ClusterView({name: kwargs[name] for name in INDEX_NAMES if name in kwargs})
+def view_of(kwargs: dict, node_version: Callable[[], int] | None = None) -> ClusterView:
+    """The ClusterView over the indexes kopf passes a handler (its kwargs); `node_version`:
+    `NodeWatch.version`, so the view derives the node tuple once per change that matters."""
+    return ClusterView({name: kwargs[name] for name in INDEX_NAMES if name in kwargs},
+                       node_version=node_version)
 
 
 def register_wakeups(registry: kopf.OperatorRegistry, poke: Callable[[tuple[str, str]], None],
@@ -87,19 +89,25 @@ def register_wakeups(registry: kopf.OperatorRegistry, poke: Callable[[tuple[str,
 class NodeWatch:
     """Decides which Node events matter. A new interruption notice pokes the
     deployments with pods on that node at once; any other change to what the
-    policies read of a node (NodeInfo) pokes every deployment, coalesced."""
+    policies read of a node (NodeInfo) pokes every deployment, coalesced, and
+    bumps `version` (kopf updates the node index before calling this)."""
 
     def __init__(self, view: Callable[[], ClusterView | None], poke: Callable[[tuple[str, str]], None],
                  poke_all: Callable[[], None]):
         self.view, self.poke, self.poke_all = view, poke, poke_all
         self.seen: dict[str, tuple] = {}  # node -> what the policies read of it
         self.noticed: set[str] = set()
+        self.version = 0
+
+    def current(self) -> int:
+        return self.version
 
     def changed(self, body, type_: str | None) -> None:
         name = (body.get("metadata") or {}).get("name", "")
         if type_ == "DELETED":
             self.seen.pop(name, None)
             self.noticed.discard(name)
+            self.version += 1
             self.poke_all()
             return
         info = read_node(body)
@@ -108,6 +116,7 @@ class NodeWatch:
         if self.seen.get(name) == relevant:
             return  # a heartbeat, or an annotation nothing reads (e.g. the TTL controller's)
         self.seen[name] = relevant
+        self.version += 1
         if notice is None:
             self.noticed.discard(name)
         elif name not in self.noticed:

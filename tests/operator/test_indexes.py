@@ -174,6 +174,28 @@ def test_node_heartbeats_wake_nothing_and_real_changes_wake_the_fleet():
     assert len(alls) == 4
 
 
+def test_the_view_rebuilds_its_node_tuple_only_for_node_changes_that_matter():
+    indices: dict = {NODES: {}}
+    watch = NodeWatch(lambda: None, lambda key: None, lambda: None)
+    view = ClusterView(indices, node_version=watch.current)
+
+    def event(body: dict, type_: str = "MODIFIED") -> None:  # kopf indexes first, then calls the handler
+        indices[NODES].update({k: [v] for k, v in node_entries(body).items()})
+        watch.changed(body, type_)
+
+    event(node("n1"), "ADDED")
+    event(node("n2"), "ADDED")
+    first = view.nodes()
+    assert [n.name for n in first] == ["n1", "n2"]
+    event(node("n1", heartbeat="t1"))
+    assert view.nodes() is first  # a heartbeat: nothing a policy reads changed
+    event(node("n1", labels={"nvidia.com/gpu.product": "L4"}))
+    assert view.nodes()[0].labels == {"nvidia.com/gpu.product": "L4"}
+    del indices[NODES]["n2"]
+    watch.changed(node("n2"), "DELETED")
+    assert [n.name for n in view.nodes()] == ["n1"]
+
+
 async def test_a_slow_deployment_does_not_delay_the_others_in_the_fast_loop():
     done: dict = {}
     start = asyncio.get_running_loop().time()

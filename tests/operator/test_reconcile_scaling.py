@@ -202,7 +202,7 @@ def test_capped_fixed_deployment_event_names_the_grant_only():
     assert d.events == (("Normal", "Scaled", "Scaled team-a/b 2 -> 0: the tier arbiter grants 0 of 2 wanted replica(s)"),)
 
 
-def test_a_steady_fleet_is_arbitrated_once_and_again_when_a_demand_or_the_budget_changes(monkeypatch):
+def test_a_fleet_is_arbitrated_only_when_short_and_then_once_per_change(monkeypatch):
     from halyard_operator.policy import tiers as tier_policy
     from halyard_operator.reconcile import fleet
     from halyard_operator.policy.tiers import Demand
@@ -212,14 +212,16 @@ def test_a_steady_fleet_is_arbitrated_once_and_again_when_a_demand_or_the_budget
     book, tiers = FleetBook(), CONFIG.tiers
     demands = {f"team-a/d{i}": Demand(f"team-a/d{i}", "standard", 1, 1, 1, 1) for i in range(50)}
     for _ in range(3):
-        for key, d in demands.items():
-            assert book.grant(key, None, d, 40, tiers, now=NOW).desired == 1
-    first_round = len(calls)
-    assert first_round == 50  # each new demand changes the group; nothing after that
-    assert book.grant("team-a/d7", None, demands["team-a/d7"], 40, tiers, now=NOW).desired == 1 and len(calls) == 50
-    assert book.grant("team-a/d7", None, Demand("team-a/d7", "standard", 1, 1, 3, 1), 90, tiers, now=NOW).granted == 3
-    assert book.grant("team-a/d8", None, demands["team-a/d8"], 80, tiers, now=NOW).granted == 1
-    assert len(calls) == 52
+        got = {key: book.grant(key, None, d, 40, tiers, now=NOW) for key, d in demands.items()}
+    assert len(calls) == 10  # the first 40 fit as they come; each later one changes a short group once
+    assert got == tier_policy.arbitrate(tuple(demands.values()), 40, tiers)
+    assert sum(g.granted for g in got.values()) == 40
+    grown = Demand("team-a/d7", "standard", 1, 1, 3, 1)
+    assert book.grant("team-a/d7", None, grown, 90, tiers, now=NOW).granted == 3  # 52 wanted, 90 free
+    assert book.grant("team-a/d8", None, demands["team-a/d8"], 90, tiers, now=NOW).granted == 1
+    assert len(calls) == 10
     book.forget("team-a/d9")
-    book.grant("team-a/d8", None, demands["team-a/d8"], 80, tiers, now=NOW)
-    assert len(calls) == 53
+    assert book.grant("team-a/d8", None, demands["team-a/d8"], 51, tiers, now=NOW).granted == 1  # 51 wanted
+    assert len(calls) == 10
+    held = book.grant("team-a/d7", None, grown, 40, tiers, now=NOW)
+    assert len(calls) == 11 and held.granted < 3 and held.condition.status == "True"

@@ -6,6 +6,7 @@ from typing import Any, Iterable, Mapping
 
 from halyard_operator.api import LLMDeploymentSpec, PoolPlacement
 from halyard_operator.config import OperatorConfig, PoolPreset
+from halyard_operator.memo import per_object
 
 ON_DEMAND, SPOT = "ondemand", "spot"
 _DETECTION_ORDER = ("karpenter", "eks", "gke", "aks")
@@ -23,12 +24,18 @@ class Pools:
 
 def detect_provider(node_labels: Iterable[Mapping[str, str]], config: OperatorConfig) -> str:
     """The first provider whose detection label some node carries, else 'generic'."""
-    labels = [set(n) for n in node_labels]
+    keys = label_keys(node_labels)
     for name in (*_DETECTION_ORDER, *sorted(set(config.providers) - set(_DETECTION_ORDER))):
         preset = config.providers.get(name)
-        if preset and preset.detect_label and any(preset.detect_label in n for n in labels):
+        if preset and preset.detect_label and preset.detect_label in keys:
             return name
     return "generic"
+
+
+@per_object
+def label_keys(node_labels: Iterable[Mapping[str, str]]) -> frozenset[str]:
+    """Every label key some node carries, once per labels tuple."""
+    return frozenset(key for labels in node_labels for key in labels)
 
 
 def resolve_pools(spec: LLMDeploymentSpec, config: OperatorConfig,

@@ -6,7 +6,8 @@ objects of one LLMDeployment from the API server. Nothing above this
 package looks inside a Pod or Node dict.
 """
 from halyard_operator.observe.read import read_gpu_claims, read_node, read_observed, read_pod
+from halyard_operator.observe.derived import by_name, node_labels
 from halyard_operator.observe.types import ContainerState, GpuClaim, NodeInfo, Observed, ObservedPod
 
 __all__ = ["ContainerState", "GpuClaim", "NodeInfo", "Observed", "ObservedPod",
-           "read_gpu_claims", "read_node", "read_observed", "read_pod"]
+           "by_name", "node_labels", "read_gpu_claims", "read_node", "read_observed", "read_pod"]

@@ -114,3 +114,4 @@ class Observed:
     def node_labels(self) -> tuple[Mapping[str, str], ...] | None:
         """Labels of every node; None when nodes cannot be listed."""
         return None if self.nodes is None else tuple(n.labels for n in self.nodes)
+

@@ -7,7 +7,7 @@ reconcile costs the same whether the cluster has ten nodes or thousands.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from halyard_operator.builders.meta import Owner
 from halyard_operator.observe.index import CLAIMS, ROUTERS, WORKERS
@@ -21,9 +21,14 @@ CHILD_INDEXES = ("halyard_deployments", "halyard_services", "halyard_pdbs", "hal
 class ClusterView:
     """Nodes, worker and router pods, GPU claims, children and LLMDeployments as last watched."""
 
-    def __init__(self, indices: Mapping[str, Mapping] | None = None, nodes_known: bool = True):
+    def __init__(self, indices: Mapping[str, Mapping] | None = None, nodes_known: bool = True,
+                 node_version: Callable[[], int] | None = None):
+        """`node_version`: bumped on every Node change that matters (`indexing.NodeWatch`);
+        with it `nodes()` returns the same tuple until the next one. None: built per call."""
         self._ix = indices or {}
         self.nodes_known = nodes_known  # False: nodes cannot be watched (no permission)
+        self._node_version = node_version
+        self._nodes: tuple[int, tuple[NodeInfo, ...]] | None = None  # (version, nodes)
 
     def _values(self, index: str, key) -> Iterable:
         found = self._ix.get(index)
@@ -48,8 +53,14 @@ class ClusterView:
         """Every node by name; None when nodes cannot be watched."""
         if not self.nodes_known:
             return None
+        version = self._node_version() if self._node_version is not None else None
+        if version is not None and self._nodes is not None and self._nodes[0] == version:
+            return self._nodes[1]
         index = self._ix.get(NODES) or {}
-        return tuple(info for name in sorted(index) for info in index[name])
+        nodes = tuple(info for name in sorted(index) for info in index[name])
+        if version is not None:
+            self._nodes = (version, nodes)
+        return nodes
 
     def gpu_claims(self) -> tuple[GpuClaim, ...]:
         return tuple(self._values(PODS, (CLAIMS,)))

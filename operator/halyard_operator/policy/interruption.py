@@ -109,7 +109,7 @@ def plan_interruptions(nodes: Mapping[str, NodeInfo], pods: tuple[PodInfo, ...],
     `desired`: the replica count the deployment should serve with (soft
     notices wait until this many healthy pods are Ready).
     """
-    notices = {name: detect(node) for name, node in nodes.items()}
+    notices = {pod.node: detect(nodes[pod.node]) for pod in pods if pod.node in nodes}
     hit = {pod.name: notices.get(pod.node) for pod in pods if pod.node and notices.get(pod.node)}
     healthy_ready = sum(1 for pod in pods if pod.ready and pod.name not in hit)
     replaced = healthy_ready >= desired

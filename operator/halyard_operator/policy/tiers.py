@@ -92,10 +92,15 @@ def arbitrate(demands: tuple[Demand, ...], gpus_available: int,
     return {d.name: _grant(d, grants[d.name], ordered, rank, grants, gpus_available) for d in demands}
 
 
+def as_desired(d: Demand) -> Grant:
+    """The grant of a demand that fits: every desired replica."""
+    cond = Condition.of(CAPACITY_CONSTRAINED, False, Reason.CAPACITY_AVAILABLE, f"{d.desired} replica(s) granted as desired")
+    return Grant(d.name, d.desired, d.desired, cond)
+
+
 def _grant(d: Demand, granted: int, ordered, rank: dict[str, int], grants, available: int) -> Grant:
     if granted >= d.desired:
-        cond = Condition.of(CAPACITY_CONSTRAINED, False, Reason.CAPACITY_AVAILABLE, f"{granted} replica(s) granted as desired")
-        return Grant(d.name, granted, d.desired, cond)
+        return as_desired(d)
     above = [o.name for o in ordered[:rank[d.name]] if o.tier != d.tier and grants[o.name]]
     by = f"; GPUs held by higher tiers: {_names(above)}" if above else ""
     msg = (f"held back by tier {d.tier}: wants {d.desired} replica(s), granted {granted} "

@@ -12,27 +12,35 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Collection, Iterable, Mapping
 
 from halyard_operator.config import TierConfig
+from halyard_operator.memo import per_object
 from halyard_operator.names import GPU_PRODUCT_LABEL
 from halyard_operator.observe import GpuClaim, NodeInfo
 from halyard_operator.policy.interruption import detect
-from halyard_operator.policy.tiers import Demand, Grant, arbitrate
+from halyard_operator.policy.tiers import Demand, Grant, arbitrate, as_desired
 
 
-def usable_gpu_nodes(nodes: Iterable[NodeInfo], product: str | None) -> dict[str, int]:
+@per_object
+def usable_gpu_nodes(nodes: Iterable[NodeInfo], product: str | None) -> Mapping[str, int]:
     """Node name -> allocatable GPUs, for schedulable nodes without an
-    interruption notice that carry `product` (any product when None)."""
+    interruption notice that carry `product` (any product when None).
+    Computed once per node tuple and product (shared: do not mutate)."""
     return {node.name: node.gpus for node in nodes
             if node.gpus > 0 and node.schedulable and detect(node) is None
             and (not product or node.labels.get(GPU_PRODUCT_LABEL) == product)}
 
 
-def foreign_gpus(claims: Iterable[GpuClaim], nodes: Iterable[str]) -> int:
-    """GPUs requested by live pods outside Halyard bound to `nodes`."""
-    names = set(nodes)
-    return sum(claim.gpus for claim in claims if claim.node in names)
+@per_object
+def usable_gpus(nodes: Iterable[NodeInfo], product: str | None) -> int:
+    """The allocatable GPUs of `usable_gpu_nodes(nodes, product)`."""
+    return sum(usable_gpu_nodes(nodes, product).values())
+
+
+def foreign_gpus(claims: Iterable[GpuClaim], nodes: Collection[str]) -> int:
+    """GPUs requested by live pods outside Halyard bound to `nodes` (names; a set or mapping)."""
+    return sum(claim.gpus for claim in claims if claim.node in nodes)
 
 
 @dataclass
@@ -43,15 +51,19 @@ class FleetBook:
     index) an entry lasts exactly as long as its deployment, however rarely it
     is reconciled; without it, entries not refreshed within `ttl_s` are dropped
     (a deployment deleted while the operator was down never blocks GPUs). Both
-    sweeps run at most every `sweep_s`. The grants of a product's group are
-    kept until a demand in it or its budget changes: a steady fleet's reconcile
-    costs a lookup, not an arbitration over every deployment.
+    sweeps run at most every `sweep_s`. While a product's budget covers every
+    desired replica of its group (a running sum), everyone gets what it asks
+    and nothing is arbitrated; otherwise the group's grants are kept until a
+    demand in it or its budget changes. Either way a reconcile costs a lookup,
+    not an arbitration over every deployment, while the fleet grows or settles.
     """
 
     ttl_s: float = 120.0
     sweep_s: float = 30.0
     entries: dict = field(default_factory=dict)  # key -> (product, Demand, seen_at)
     _grants: dict = field(default_factory=dict)  # product -> (budget, {key: Grant})
+    _wanted: dict = field(default_factory=dict)  # product -> GPUs the group's desired replicas take
+    _counted: dict = field(default_factory=dict)  # key -> (product, GPUs it adds to _wanted)
     _swept_at: float | None = None
 
     def grant(self, key: str, product: str | None, demand: Demand, budget: int,
@@ -61,9 +73,12 @@ class FleetBook:
         at = time.monotonic() if now is None else now
         before = self.entries.get(key)
         self.entries[key] = (product, demand, at)
+        self._count(key, product, demand.desired * demand.gpus_per_replica if demand.tier in tiers else 0)
         if before is None or before[:2] != (product, demand):
             self._changed(product, before[0] if before else product)
         self._sweep(key, at, alive)
+        if demand.tier in tiers and self._wanted.get(product, 0) <= budget:
+            return as_desired(demand)  # what `arbitrate` grants when everything fits
         budget_then, grants = self._grants.get(product, (None, {}))
         if budget_then != budget or key not in grants:
             group = tuple(d for p, d, _ in self.entries.values() if p == product and d.tier in tiers)
@@ -79,11 +94,21 @@ class FleetBook:
                       if k != key and (not alive(k) if alive is not None else at - seen > self.ttl_s)]:
             self.forget(other)
 
+    def _count(self, key: str, product: str | None, gpus: int) -> None:
+        """Keep `_wanted` the sum of what each entry's desired replicas take."""
+        old_product, old_gpus = self._counted.pop(key, (None, 0))
+        if old_gpus:
+            self._wanted[old_product] -= old_gpus
+        if gpus:
+            self._counted[key] = (product, gpus)
+            self._wanted[product] = self._wanted.get(product, 0) + gpus
+
     def _changed(self, *products: str | None) -> None:
         for product in products:
             self._grants.pop(product, None)
 
     def forget(self, key: str) -> None:
         entry = self.entries.pop(key, None)
+        self._count(key, None, 0)
         if entry is not None:
             self._changed(entry[0])

@@ -10,7 +10,7 @@ from halyard_operator.builders.placement import PoolCounts, place, serving_targe
 from halyard_operator.builders.pools import Pools, resolve_pools
 from halyard_operator.config import OperatorConfig
 from halyard_operator.kube.apply import needs_write, with_hash
-from halyard_operator.observe import Observed
+from halyard_operator.observe import Observed, node_labels
 from halyard_operator.reconcile.failures import failure_problems
 from halyard_operator.reconcile.validate import Problem, placement_problems, spec_problems
 
@@ -30,8 +30,9 @@ class Plan:
 
 def observed_pools(spec: LLMDeploymentSpec, config: OperatorConfig, observed: Observed) -> Pools | None:
     """The pools as resolved from the nodes; None when provider auto cannot see any node."""
-    if spec.capacity.provider != "auto" or observed.node_labels is not None:
-        return resolve_pools(spec, config, observed.node_labels or ())
+    labels = node_labels(observed)
+    if spec.capacity.provider != "auto" or labels is not None:
+        return resolve_pools(spec, config, labels or ())
     return None
 
 

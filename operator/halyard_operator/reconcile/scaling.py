@@ -20,11 +20,11 @@ from halyard_operator.kube.client import KubeClient
 from halyard_operator.names import (
     CAPACITY_CONSTRAINED, DELETION_COST_ANNOTATION, DRAINING_ANNOTATION, STATE_ANNOTATION,
 )
-from halyard_operator.observe import GpuClaim, Observed
+from halyard_operator.observe import GpuClaim, Observed, by_name
 from halyard_operator.policy import CapacityDecision, ScalingState, plan_capacity
 from halyard_operator.policy.interruption import COST_INTERRUPTED
 from halyard_operator.policy.tiers import Demand
-from halyard_operator.reconcile.fleet import FleetBook, foreign_gpus, usable_gpu_nodes
+from halyard_operator.reconcile.fleet import FleetBook, foreign_gpus, usable_gpu_nodes, usable_gpus
 from halyard_operator.signals.types import DeploymentMetrics
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def decide(owner: Owner, spec: LLMDeploymentSpec, config: OperatorConfig, spot_a
     key, tier = key_of(owner), config.tiers[spec.tier]
     spec, zero = with_demand(spec, inputs.demand_floor)
     pods = tuple(replace(p, load=inputs.loads.get(p.name)) for p in observed.pods)
-    nodes = {info.name: info for info in observed.nodes or ()}
+    nodes = by_name(observed.nodes or ())
     metrics = inputs.metrics if spec.scaling is not None else None
     first = plan_capacity(key, spec, tier, spot_available, pods, nodes, metrics, inputs.now, inputs.state, cap=zero)
     if zero is not None:
@@ -73,7 +73,7 @@ def decide(owner: Owner, spec: LLMDeploymentSpec, config: OperatorConfig, spot_a
     usable = usable_gpu_nodes(observed.nodes or (), spec.resources.gpu_product)
     if not usable:  # nodes unknown (no permission) or none yet: the scheduler decides alone
         return first
-    budget = sum(usable.values()) - foreign_gpus(inputs.gpu_claims, usable)
+    budget = usable_gpus(observed.nodes or (), spec.resources.gpu_product) - foreign_gpus(inputs.gpu_claims, usable)
     running = sum(1 for p in pods if p.node in usable and not p.deleting)
     minimum = spec.scaling.min_replicas if spec.scaling is not None else first.wanted
     demand = Demand(key, spec.tier, spec.resources.gpus, min(minimum, first.wanted), first.wanted, running)

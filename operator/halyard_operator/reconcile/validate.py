@@ -13,7 +13,7 @@ from halyard_operator.builders.args import extra_args_problems
 from halyard_operator.builders.pools import Pools, node_matches
 from halyard_operator.config import OperatorConfig, PoolPreset
 from halyard_operator.names import GPU_PRODUCT_LABEL, Reason
-from halyard_operator.observe import Observed
+from halyard_operator.observe import Observed, node_labels
 
 # Providers that create matching nodes on demand: no node yet is normal.
 PROVISIONING_PROVIDERS = ("karpenter",)
@@ -51,14 +51,15 @@ def spec_problems(spec: LLMDeploymentSpec, config: OperatorConfig, pools: Pools 
 
 def placement_problems(spec: LLMDeploymentSpec, pools: Pools, observed: Observed) -> list[Problem]:
     """Non-blocking: pools whose node requirements no current node meets."""
-    if observed.node_labels is None or pools.provider in PROVISIONING_PROVIDERS:
+    labels = node_labels(observed)
+    if labels is None or pools.provider in PROVISIONING_PROVIDERS:
         return []
     problems = []
     for pool, preset in (("on-demand", pools.on_demand), ("spot", pools.spot)):
         if preset is None:
             continue
         wanted = _with_product(preset, spec.resources.gpu_product)
-        if not any(node_matches(labels, wanted) for labels in observed.node_labels):
+        if not any(node_matches(node, wanted) for node in labels):
             problems.append(Problem(Reason.NO_MATCHING_NODES, f"no node matches the {pool} pool ({_describe(wanted)}); "
                                     "pods stay Pending until such nodes exist: check "
                                     "spec.capacity.provider and spec.resources.gpuProduct", blocking=False))
