@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import functools
 import re
 import types
 import typing
@@ -175,5 +176,7 @@ def shape_of(tp: Any, info: FieldInfo | None = None) -> Shape:
     return Shape(_SCALARS[tp])
 
 
+@functools.cache
 def hints(cls: type) -> dict[str, Any]:
+    """The dataclass's resolved field types, once per class (shared: do not mutate)."""
     return typing.get_type_hints(cls)
