@@ -19,6 +19,7 @@ from typing import Any
 
 import kopf
 
+from halyard_operator import indexwait
 from halyard_operator.api import API_GROUP, API_VERSION, PLURAL
 from halyard_operator.config import OperatorConfig
 from halyard_operator.heap import trim_loop
@@ -120,6 +121,7 @@ def connection_info(connection: Connection) -> kopf.ConnectionInfo:
 def build_registry(config: OperatorConfig, connection: Connection,
                    telemetry: OperatorMetrics | None = None) -> kopf.OperatorRegistry:
     """`telemetry`: the metrics the endpoint serves (a fresh set when None)."""
+    indexwait.install()
     registry = kopf.OperatorRegistry()
     telemetry = telemetry or OperatorMetrics()
     state: dict[str, Any] = {}
