@@ -207,3 +207,41 @@ def test_max_model_len_finishes_with_length():
     s = sched.requests["a"]
     run_to_end(sched)
     assert s.finish_reason == "length" and s.num_tokens == 12
+
+
+def budget_use(sched, steps):
+    """Share of the prefill budget in use over `steps` steps, from the scheduler's counters."""
+    tokens, budget = sched.prefill_tokens_total, sched.prefill_budget_total
+    for _ in range(steps):
+        step(sched)
+    return (sched.prefill_tokens_total - tokens) / max(sched.prefill_budget_total - budget, 1)
+
+
+def test_prefill_budget_use_is_one_while_prompts_fill_every_step_and_zero_on_decodes_alone():
+    sched, _ = make(num_blocks=256, budget=32, max_num_seqs=16, caching=False)
+    for i in range(8):
+        sched.add(seq(f"r{i}", 40, max_tokens=30))
+    assert budget_use(sched, 8) == 1.0  # 320 prompt tokens queued: prefill fills what decodes leave
+    while any(s.num_computed_tokens < s.num_prompt_tokens for s in sched.requests.values()):
+        step(sched)
+    before = sched.prefill_budget_total
+    assert budget_use(sched, 5) == 0.0  # every prompt done: the budget left after decodes is unused
+    assert sched.prefill_budget_total - before == 5 * (32 - 8)  # each step: budget minus its 8 decodes
+
+
+def test_prefill_budget_use_rises_with_the_prompt_load():
+    def use(prompts_per_step):
+        sched, _ = make(num_blocks=1024, budget=64, max_num_seqs=64, caching=False)
+        total = budget = 0
+        for k in range(40):
+            for j in range(prompts_per_step):
+                sched.add(seq(f"{k}-{j}", 12, max_tokens=6))
+            t0, b0 = sched.prefill_tokens_total, sched.prefill_budget_total
+            step(sched)
+            total += sched.prefill_tokens_total - t0
+            budget += sched.prefill_budget_total - b0
+        return total / budget
+
+    light, medium, heavy = use(1), use(2), use(8)
+    assert 0.1 < light < medium < 0.6  # 12 and 24 prompt tokens a step of the ~58 decodes leave
+    assert heavy > 0.97  # 96 prompt tokens arrive a step: prefill takes all the budget it can

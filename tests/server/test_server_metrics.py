@@ -20,6 +20,7 @@ VLLM_NAMES = [
     "vllm:request_success_total", "vllm:request_prompt_tokens_count",
     "vllm:request_generation_tokens_sum",
     "halyard:draining", "halyard:kv_cache_capacity_tokens", "halyard:admission_queue_limit",
+    "halyard:prefill_tokens_total", "halyard:prefill_budget_tokens_total",
 ]
 
 
@@ -71,6 +72,13 @@ def test_histograms_match_the_requests_made(after_four):
     assert metric(s, "vllm:request_success_total", finished_reason="length") == n
 
 
+def test_prefill_budget_counts_the_prompts_computed_within_the_steps_budget(after_four):
+    usages, s = after_four
+    prefill, budget = metric(s, "halyard:prefill_tokens_total"), metric(s, "halyard:prefill_budget_tokens_total")
+    assert 0 < prefill <= sum(u["prompt_tokens"] for u in usages)  # prefix-cache hits are not computed
+    assert prefill < budget  # four short prompts, one at a time: most of each step's budget unused
+
+
 def test_gauges_are_in_range_when_idle(after_four):
     _, s = after_four
     assert metric(s, "vllm:num_requests_running") == 0
@@ -89,7 +97,8 @@ def test_counters_are_monotonic_and_prefix_cache_counts_hits(server, after_four)
     after = scrape(server.url)
     for name in ("vllm:prompt_tokens_total", "vllm:generation_tokens_total",
                  "vllm:request_success_total", "vllm:prefix_cache_queries_total",
-                 "vllm:time_to_first_token_seconds_count"):
+                 "vllm:time_to_first_token_seconds_count", "halyard:prefill_tokens_total",
+                 "halyard:prefill_budget_tokens_total"):
         assert metric(after, name) > metric(before, name), name
     assert metric(after, "vllm:prefix_cache_hits_total") > metric(before, "vllm:prefix_cache_hits_total")
     assert metric(after, "vllm:num_preemptions_total") >= metric(before, "vllm:num_preemptions_total")

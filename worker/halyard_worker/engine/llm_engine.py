@@ -151,4 +151,6 @@ class LLMEngine:
             prefix_cache_hits_total=bm.prefix_hits,
             prompt_tokens_total=self.prompt_tokens_total,
             generation_tokens_total=self.generation_tokens_total,
+            prefill_tokens_total=self.scheduler.prefill_tokens_total,
+            prefill_budget_tokens_total=self.scheduler.prefill_budget_total,
         )

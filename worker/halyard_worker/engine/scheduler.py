@@ -7,6 +7,11 @@ Order is priority (lower value first), then arrival. When KV blocks run out,
 or a more urgent request waits while the batch is full, the least urgent
 running request (latest arrival among the lowest priority) is preempted: its
 blocks are freed and it later recomputes its tokens (prefix cache helps).
+
+Per step the scheduler also counts its prefill budget: the step's budget
+minus its decode tokens (what prefill could have taken) and the prefill
+tokens it scheduled (prompt chunks and recomputation). Their ratio is the
+share of the prefill budget in use: 1 when prefill fills every step.
 """
 from __future__ import annotations
 
@@ -110,6 +115,9 @@ class Scheduler:
         self._preempted_this_step = False  # an out-of-blocks preemption pauses admissions
         self._forget: list[str] = []
         self._running_sorted = True
+        self.prefill_tokens_total = 0  # tokens scheduled for prefill, all steps
+        self.prefill_budget_total = 0  # per step: the token budget minus its decode tokens, summed
+        self._step_decodes = 0
 
     # -- requests -----------------------------------------------------
     def add(self, seq: Sequence) -> None:
@@ -152,21 +160,28 @@ class Scheduler:
         cached = CachedRequestData()
         budget = self._schedule_running(budget, scheduled, cached)
         if not self._preempted_this_step:
-            self._schedule_waiting(budget, scheduled, new)
+            budget = self._schedule_waiting(budget, scheduled, new)
         forget, self._forget = tuple(self._forget), []
+        if scheduled:
+            limit = self.config.max_num_batched_tokens
+            self.prefill_tokens_total += limit - budget - self._step_decodes
+            self.prefill_budget_total += limit - self._step_decodes
         return SchedulerOutput(tuple(new), cached, scheduled, forget)
 
     def _schedule_running(self, budget, scheduled, cached: CachedRequestData) -> int:
         """Running requests in order, while the budget lasts; fills `cached`
-        (its lists are built here, then frozen with the output)."""
+        (its lists are built here, then frozen with the output) and counts the
+        step's decodes: a request computing its one last known token past its
+        prompt (every other token is prefill: a prompt chunk or a recompute)."""
         self._preempted_this_step = False
-        ids, computed = [], []
+        ids, computed, decodes = [], [], 0
         block_size, running = self.bm.block_size, self.running
         i = 0
         while i < len(running) and budget > 0:
             seq = running[i]
             done = seq.num_computed_tokens
-            n = min(len(seq.token_ids) - done, budget)
+            left = len(seq.token_ids) - done
+            n = min(left, budget)
             if done + n > len(seq.block_ids) * block_size:  # needs blocks
                 if not self._make_room(seq, n):
                     break
@@ -174,10 +189,12 @@ class Scheduler:
             scheduled[seq.request_id] = n
             ids.append(seq.request_id)
             computed.append(done)
+            decodes += left == 1 and done >= seq.num_prompt_tokens
             budget -= n
             i += 1
         object.__setattr__(cached, "request_ids", tuple(ids))
         object.__setattr__(cached, "num_computed_tokens", tuple(computed))
+        self._step_decodes = decodes
         return budget
 
     def _make_room(self, seq: Sequence, n: int) -> bool:
@@ -190,7 +207,7 @@ class Scheduler:
                 break
         return seq.status is SeqStatus.RUNNING
 
-    def _schedule_waiting(self, budget, scheduled, new) -> None:
+    def _schedule_waiting(self, budget, scheduled, new) -> int:
         while self.waiting and budget > 0 and len(self.running) < self.config.max_num_seqs:
             seq = self.waiting[0]
             hits = self.bm.lookup_prefix(seq) if seq.params.prompt_logprobs is None else []
@@ -211,6 +228,7 @@ class Scheduler:
                 seq.request_id, tuple(seq.token_ids), seq.num_prompt_tokens,
                 tuple(seq.block_ids), seq.num_computed_tokens, seq.params))
             budget -= n
+        return budget
 
     def _preempt_for_urgent_waiting(self) -> None:
         """Preempt less urgent running requests that block a more urgent waiting one."""

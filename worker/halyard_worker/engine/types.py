@@ -217,6 +217,8 @@ class EngineStats:
     prefix_cache_hits_total: int = 0  # of those, tokens served from the cache
     prompt_tokens_total: int = 0
     generation_tokens_total: int = 0
+    prefill_tokens_total: int = 0  # tokens the scheduler gave prefill (prompt chunks, recomputes)
+    prefill_budget_tokens_total: int = 0  # per step: token budget minus decode tokens, summed
 
 
 @dataclass(frozen=True)

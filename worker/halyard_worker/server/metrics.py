@@ -51,6 +51,8 @@ class EngineGauges:
     preemptions: int
     prefix_queries: int
     prefix_hits: int
+    prefill_tokens: int = 0  # scheduled for prefill, cumulative
+    prefill_budget_tokens: int = 0  # each step's token budget minus its decode tokens, cumulative
 
 
 class _EngineCollector:
@@ -78,6 +80,11 @@ class _EngineCollector:
              s.prefix_queries),
             ("vllm:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens.",
              s.prefix_hits),
+            ("halyard:prefill_tokens", "Tokens scheduled for prefill (prompt chunks and recomputation).",
+             s.prefill_tokens),
+            ("halyard:prefill_budget_tokens", "Per engine step, the token budget left after its decodes, "
+             "summed; prefill_tokens over this is the share of the prefill budget in use.",
+             s.prefill_budget_tokens),
         ]
         for name, doc, value in counters:
             family = CounterMetricFamily(name, doc, labels=["model_name"])

@@ -95,7 +95,8 @@ class ModelRuntime:
         return EngineGauges(
             running=s.num_running, waiting=s.num_waiting, kv_usage=s.kv_cache_usage,
             kv_capacity_tokens=s.kv_capacity_tokens, preemptions=s.num_preemptions_total,
-            prefix_queries=s.prefix_cache_queries_total, prefix_hits=s.prefix_cache_hits_total)
+            prefix_queries=s.prefix_cache_queries_total, prefix_hits=s.prefix_cache_hits_total,
+            prefill_tokens=s.prefill_tokens_total, prefill_budget_tokens=s.prefill_budget_tokens_total)
 
 
 def _model_max_len(model_dir: str) -> int:
