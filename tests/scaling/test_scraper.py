@@ -80,6 +80,9 @@ def test_promql_covers_every_metric():
     q = queries('namespace="team-a",pod=~"chat-8b-.*"', 60)
     assert "histogram_quantile(0.95" in q["ttft_p95_s"] and "[60s]" in q["ttft_p95_s"]
     assert q["queue"] == 'sum(vllm:num_requests_waiting{namespace="team-a",pod=~"chat-8b-.*"})'
+    assert q["prefill_budget_use"] == (
+        'sum(increase(halyard:prefill_tokens_total{namespace="team-a",pod=~"chat-8b-.*"}[60s])) / '
+        'sum(increase(halyard:prefill_budget_tokens_total{namespace="team-a",pod=~"chat-8b-.*"}[60s]))')
 
 
 async def test_prometheus_api_source_reads_instant_vectors():
@@ -88,6 +91,7 @@ async def test_prometheus_api_source_reads_instant_vectors():
     async def query(request):
         q = request.query["query"]
         value = "0.42" if "time_to_first_token" in q else ("NaN" if "e2e" in q else "3")
+        value = "0.87" if "prefill_budget" in q else value
         return web.json_response({"status": "success", "data": {"resultType": "vector",
                                   "result": [{"metric": {}, "value": [0, value]}]}})
 
@@ -102,6 +106,7 @@ async def test_prometheus_api_source_reads_instant_vectors():
         m = await fetch_metrics(f"http://127.0.0.1:{port}", 'pod=~"x-.*"')
         assert m.ttft_p95_s == pytest.approx(0.42) and m.e2e_p95_s is None
         assert m.queue == 3 and m.pods_total == 3
+        assert m.prefill_budget_use == pytest.approx(0.87)
     finally:
         await runner.cleanup()
 

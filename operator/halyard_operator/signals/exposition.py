@@ -90,6 +90,8 @@ COUNTERS = {
     "prompt_tokens": "vllm:prompt_tokens_total",
     "generation_tokens": "vllm:generation_tokens_total",
     "preemptions": "vllm:num_preemptions_total",
+    "prefill_tokens": "halyard:prefill_tokens_total",
+    "prefill_budget": "halyard:prefill_budget_tokens_total",
 }
 GAUGES = {
     "running": "vllm:num_requests_running",

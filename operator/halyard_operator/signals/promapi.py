@@ -33,6 +33,8 @@ def queries(selector: str, window_s: int) -> dict[str, str]:
         "queue": f"sum(vllm:num_requests_waiting{{{selector}}})",
         "running": f"sum(vllm:num_requests_running{{{selector}}})",
         "kv_usage": f"avg(vllm:kv_cache_usage_perc{{{selector}}})",
+        "prefill_budget_use": (f"sum(increase(halyard:prefill_tokens_total{{{selector}}}[{w}])) / "
+                               f"sum(increase(halyard:prefill_budget_tokens_total{{{selector}}}[{w}]))"),
         "pods_total": f"count(up{{{selector}}})",
         "pods_stale": f"count(up{{{selector}}} == 0)",
     }

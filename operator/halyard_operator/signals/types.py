@@ -31,6 +31,9 @@ class DeploymentMetrics:
     running: float = 0.0  # requests running, all pods
     kv_usage: float = 0.0  # mean KV cache usage over pods, 0..1
     preemption_rate: float = 0.0  # engine preemptions/s
+    # share of the engines' prefill budget in use (prefill tokens scheduled / each step's token
+    # budget minus its decodes), 0..1: 1 when prefill fills every step; None when not reported
+    prefill_budget_use: float | None = None
     pods_total: int = 0
     pods_stale: int = 0
 

@@ -119,6 +119,8 @@ def _assemble(now, span, counters, hists, gauges, kv, total, stale) -> Deploymen
     def rate(key):
         return counters.get(key, 0.0) / span if span > 0 else 0.0
 
+    budget = counters.get("prefill_budget", 0.0)
+
     return DeploymentMetrics(
         at=now, window_s=span,
         request_rate=rate("requests"), prompt_token_rate=rate("prompt_tokens"),
@@ -128,5 +130,6 @@ def _assemble(now, span, counters, hists, gauges, kv, total, stale) -> Deploymen
         e2e_p95_s=quantile(0.95, hists.get("e2e", {})),
         queue=gauges["waiting"], running=gauges["running"],
         kv_usage=sum(kv) / len(kv) if kv else 0.0,
+        prefill_budget_use=counters.get("prefill_tokens", 0.0) / budget if budget > 0 else None,
         pods_total=total, pods_stale=stale,
     )
