@@ -117,3 +117,25 @@ def test_trace_keeps_each_requests_length_in_its_step(tmp_path):
     _, tin, _ = arrivals.chunk(0, 100)
     assert tin[0, 10] == 100 and tin[0, 60] == 4000
     assert updated[0].input_tokens == pytest.approx(2050)
+
+
+def test_the_simulated_prefill_budget_in_use_follows_the_prompt_load_and_is_one_at_the_cap():
+    from halyard.sim.serving import MAX_PREFILL_SHARE, Serving
+
+    def use(prompt_tokens_per_s: float) -> float:
+        lanes = {k: np.array([v], dtype=float) for k, v in dict(
+            base=0.008, per_seq=0.00012, prefill=25_000, bmax=256, in_tokens=1000, out_tokens=100,
+            kv=1e9, itl_slo=0.05).items()}
+        s = Serving(lanes, 1.0, 60.0, np.ones((1, 61)))
+        ready, rate = np.array([4.0]), prompt_tokens_per_s / 1000
+        for k in range(600):
+            if k == 300:  # past the start: measure over the steady half
+                tokens, budget = s.prefill_tokens.copy(), s.prefill_budget.copy()
+            s.step(ready, np.array([rate]), np.array([rate * 1000]), np.array([rate * 100]))
+        return float(((s.prefill_tokens - tokens) / (s.prefill_budget - budget))[0])
+
+    cap = 4 * 25_000 * MAX_PREFILL_SHARE  # prompt tokens/s four replicas' prefill can take
+    quarter, half, past = use(0.25 * cap), use(0.5 * cap), use(1.5 * cap)
+    assert quarter == pytest.approx(0.125 / 0.875, rel=0.02)  # share f = 1/8 of the time: f / (1 - f)
+    assert half == pytest.approx(1 / 3, rel=0.02)
+    assert past == pytest.approx(1.0, abs=0.01)  # prompts queue: prefill fills its budget

@@ -5,7 +5,8 @@ fleet and serving models step all lanes together with numpy. Controllers tick
 every `interval_s` (the operator's reconcile period) and see the last scrape
 (taken every `scrape_s`, so up to that old) over the last `window_s`, with the
 noise a scrape of finite counts has: completed requests and gauges are
-Poisson draws, p95s carry a relative error of about 1/sqrt(requests in the window).
+Poisson draws, p95s carry a relative error of about 1/sqrt(requests in the window),
+the prefill budget in use one of BUDGET_NOISE.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from halyard.sim.serving import Serving
 from halyard.sim.workload import Arrivals, lognormal_classes
 
 TIER_RANK = {"critical": 0, "standard": 1, "batch": 2}
+BUDGET_NOISE = 0.03  # relative error of the prefill budget in use (scrapes misaligned with steps)
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ class Simulation:
                                    arrivals.peak_prompt_scale(cfg.duration_s))
         self.controllers = [all_ctl[p] for p in cfg.policies]
         self.noise_rng = np.random.default_rng(cfg.seed + 2000)
+        self.budget_rng = np.random.default_rng(cfg.seed + 3000)  # its own: the other draws stay as they were
         self._warm_start()
         self.window = stats.Window(cfg.window_s)
         self.scraped = self._metrics(0.0)  # the scraper's first sample
@@ -123,13 +126,15 @@ class Simulation:
     def _metrics(self, t: float) -> list[DeploymentMetrics]:
         s = self.serving
         diff = self.window.push(t, {"done": s.completed, "adm": s.admitted_by_age, "itl": self.itl_hist,
-                                    "ready_s": self.ready_seconds, "pin": s.prompt_done, "pout": s.output_done})
+                                    "ready_s": self.ready_seconds, "pin": s.prompt_done, "pout": s.output_done,
+                                    "pf": s.prefill_tokens, "pb": s.prefill_budget})
         span = max(diff["_span"], self.cfg.dt)
         ttft = self._ttft_p95(diff["adm"])
         itl = stats.hist_quantile(diff["itl"], stats.ITL_GRID)
         ready = self.fleet.ready.sum(1)
         kv, queue, running, done = s.kv_usage(ready), s.queue.sum(1), s.running.copy(), diff["done"].copy()
         err = np.ones(len(ready))
+        budget = np.divide(diff["pf"], diff["pb"], out=np.full(len(ready), np.nan), where=diff["pb"] > 0)
         if self.cfg.noise:
             rng = self.noise_rng
             queue, running = rng.poisson(np.maximum(queue, 0)), rng.poisson(np.maximum(running, 0))
@@ -137,12 +142,14 @@ class Simulation:
             err = np.exp(rng.normal(0, np.clip(1 / np.sqrt(np.maximum(done, 1)), 0.02, 0.3), len(ready)))
             scale = np.divide(noisy, done, out=np.ones_like(done), where=done > 0)
             done, diff["pin"], diff["pout"] = noisy, diff["pin"] * scale, diff["pout"] * scale
+            budget = budget * np.exp(self.budget_rng.normal(0, BUDGET_NOISE, len(ready)))
         return [DeploymentMetrics(
             at=t, window_s=span, request_rate=done[l] / span,
             prompt_token_rate=float(diff["pin"][l] / span), generation_token_rate=float(diff["pout"][l] / span),
             ttft_p95_s=None if np.isnan(ttft[l]) else float(ttft[l] * err[l]),
             itl_p95_s=None if np.isnan(itl[l]) else float(itl[l]),
             queue=float(queue[l]), running=float(running[l]), kv_usage=float(kv[l]),
+            prefill_budget_use=None if np.isnan(budget[l]) else float(budget[l]),
             pods_total=self._serving_pods(ready[l], diff["ready_s"][l] / span)) for l in range(len(ready))]
 
     @staticmethod

@@ -11,6 +11,11 @@ Per lane and step (dt seconds), with N ready replicas and R running requests:
   admissions (oldest waiting first) <= free batch slots N * max_batch - R, KV tokens
   free N * kv - (running prompt tokens + half their output), and what the
   prefill share can take in dt (prompt tokens).
+The engine's prefill budget per second is what its steps leave prefill:
+(1 - f) * N * prefill tokens/s (1/ITL steps a second, each with room for
+s(b) of prefill, the share it takes at the cap); prefill uses f * N * prefill
+tokens/s of it, so the budget in use, f / (1 - f), is 1 at the cap, as the
+worker's `halyard:prefill_tokens_total` over `halyard:prefill_budget_tokens_total`.
 A request waiting longer than the queue timeout fails. A request meets its
 SLO when its TTFT (wait + prefill of its prompt class + one step) <= ttftP95
 and the ITL it saw (an average over its decode time) <= itlP95. Requests
@@ -54,6 +59,8 @@ class Serving:
         self.admitted_by_age = np.zeros((L, self.S))
         self.prompt_done = np.zeros(L)  # prompt tokens of completed requests
         self.output_done = np.zeros(L)  # output tokens of completed requests
+        self.prefill_tokens = np.zeros(L)  # prompt tokens computed (the worker's counter)
+        self.prefill_budget = np.zeros(L)  # prefill budget of the steps taken, in tokens
         self.itl = np.zeros(L)  # ITL this step (s); 0 when nothing runs
 
     def _mean_out(self) -> np.ndarray:
@@ -95,6 +102,9 @@ class Serving:
         prefill_share = np.minimum(MAX_PREFILL_SHARE, self.admit_tokens / (n * c["prefill"]))
         itl = (c["base"] + c["per_seq"] * batch) / (1 - prefill_share)
         self.itl = np.where(up & (self.running > 0), itl, 0.0)
+        busy = np.where(up & (self.running + self.admit_tokens > 0), n * c["prefill"] * dt, 0.0)
+        self.prefill_tokens += busy * prefill_share
+        self.prefill_budget += busy * (1 - prefill_share)
         mean_out = self._mean_out()
         done = np.where(up, np.minimum(self.running, self.running * dt / (mean_out * itl)), 0.0)
         frac = np.divide(done, self.running, out=np.zeros_like(done), where=self.running > 0)
