@@ -1,7 +1,7 @@
 """Observe: Kubernetes objects -> typed observations (pure readers)."""
 from __future__ import annotations
 
-from halyard_operator.observe import read_gpu_claims, read_node, read_observed, read_pod
+from halyard_operator.observe import node_labels, read_gpu_claims, read_node, read_observed, read_pod
 from halyard_operator.policy.interruption import detect
 
 
@@ -45,5 +45,5 @@ def test_gpu_claims_count_bound_live_pods_outside_halyard_only():
 
 
 def test_unlistable_nodes_stay_unknown():
-    assert read_observed(0.0, nodes=None).node_labels is None
-    assert read_observed(0.0, nodes=[]).node_labels == ()
+    assert node_labels(read_observed(0.0, nodes=None)) is None
+    assert node_labels(read_observed(0.0, nodes=[])) == ()

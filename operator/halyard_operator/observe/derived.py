@@ -14,7 +14,8 @@ def labels_of(nodes: tuple[NodeInfo, ...]) -> tuple[Mapping[str, str], ...]:
 
 
 def node_labels(observed: Observed) -> tuple[Mapping[str, str], ...] | None:
-    """`observed.node_labels`, the same tuple while the node tuple stays the same."""
+    """Labels of every node (None when nodes cannot be listed), the same tuple while
+    the node tuple stays the same."""
     return None if observed.nodes is None else labels_of(observed.nodes)
 
 

@@ -109,9 +109,3 @@ class Observed:
     nodes: tuple[NodeInfo, ...] | None = None
     missing_secrets: tuple[str, ...] = ()
     pods: tuple[ObservedPod, ...] = ()
-
-    @property
-    def node_labels(self) -> tuple[Mapping[str, str], ...] | None:
-        """Labels of every node; None when nodes cannot be listed."""
-        return None if self.nodes is None else tuple(n.labels for n in self.nodes)
-

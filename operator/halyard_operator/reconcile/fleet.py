@@ -73,11 +73,12 @@ class FleetBook:
         at = time.monotonic() if now is None else now
         before = self.entries.get(key)
         self.entries[key] = (product, demand, at)
-        self._count(key, product, demand.desired * demand.gpus_per_replica if demand.tier in tiers else 0)
+        known = demand.tier in tiers  # demands of unknown tiers take no part in arbitration
+        self._count(key, product, demand.desired * demand.gpus_per_replica if known else 0)
         if before is None or before[:2] != (product, demand):
             self._changed(product, before[0] if before else product)
         self._sweep(key, at, alive)
-        if demand.tier in tiers and self._wanted.get(product, 0) <= budget:
+        if known and self._wanted.get(product, 0) <= budget:
             return as_desired(demand)  # what `arbitrate` grants when everything fits
         budget_then, grants = self._grants.get(product, (None, {}))
         if budget_then != budget or key not in grants:
