@@ -49,6 +49,16 @@ class StreamReader(threading.Thread):
         return self.payloads[-1].get("usage") if self.payloads else None
 
 
+@pytest.fixture(scope="module")
+def long_model(tiny_model_factory):
+    """A context long enough that the streams are still decoding when the test looks:
+    the default tiny model's outputs finish in well under a second on a quiet machine."""
+    return tiny_model_factory(max_position_embeddings=4096)
+
+
+LONG = 3000  # tokens a stream asks for: seconds of decoding on CPU
+
+
 def _start_streams(url, n, max_tokens):
     readers = [StreamReader(url, max_tokens) for _ in range(n)]
     for reader in readers:
@@ -58,9 +68,9 @@ def _start_streams(url, n, max_tokens):
     return readers
 
 
-def test_sigterm_lets_in_flight_streams_finish_and_refuses_new_work(server_factory):
-    server = server_factory("--drain-timeout", "60")
-    readers = _start_streams(server.url, 3, 400)
+def test_sigterm_lets_in_flight_streams_finish_and_refuses_new_work(server_factory, long_model):
+    server = server_factory("--drain-timeout", "60", model=long_model)
+    readers = _start_streams(server.url, 3, LONG)
     server.proc.send_signal(signal.SIGTERM)
     # while draining: not ready, new requests refused with 503, probes still answer
     ready = httpx.get(f"{server.url}/ready", timeout=10)
@@ -76,21 +86,21 @@ def test_sigterm_lets_in_flight_streams_finish_and_refuses_new_work(server_facto
         assert reader.error is None, reader.error
         assert reader.done_marker
         assert reader.finish_reason() == "length"
-        assert reader.usage()["completion_tokens"] == 400
+        assert reader.usage()["completion_tokens"] == LONG
     assert server.proc.wait(60) == 0
     assert "drained" in server.output()
 
 
-def test_requests_still_running_at_the_deadline_end_with_drain(server_factory):
+def test_requests_still_running_at_the_deadline_end_with_drain(server_factory, long_model):
     # The tiny model decodes hundreds of tokens a second on CPU: a short
     # deadline and long outputs make sure the deadline comes first.
-    server = server_factory("--drain-timeout", "0.2")
-    readers = _start_streams(server.url, 2, 480)
+    server = server_factory("--drain-timeout", "0.2", model=long_model)
+    readers = _start_streams(server.url, 2, LONG)
     server.proc.send_signal(signal.SIGTERM)
     for reader in readers:
         reader.join(120)
         assert reader.error is None, reader.error
         assert reader.finish_reason() == "drain"
         assert reader.done_marker
-        assert 0 < reader.usage()["completion_tokens"] < 480  # partial output was kept
+        assert 0 < reader.usage()["completion_tokens"] < LONG  # partial output was kept
     assert server.proc.wait(60) == 0
