@@ -36,6 +36,18 @@ def test_static_peak_fits_the_pool_and_all_spot_gets_nothing_without_a_spot_pool
     assert spot["gpu_hours_total"] == 0 and spot["slo_attainment"] < 0.05
 
 
+def test_static_peak_puts_what_on_demand_cannot_hold_on_spot_highest_tier_first(tmp_path):
+    spot_pool = {"name": "s", "capacityType": "spot", "gpusPerNode": 8, "maxNodes": 1, "pricePerGpuHour": 1.6}
+    policies = _run(tmp_path, "spill", {"pools": [OD_POOL, spot_pool]}, "--workload", "poisson", "--rate", "150",
+                    "--duration", "10m", "--policies", "static-peak")
+    total = policies["static-peak"]["total"]["gpu_hours"]
+    # the peak needs 17 replicas: the 16 on-demand GPUs, then one spot replica (batch's)
+    assert total["od"] == pytest.approx(16 * 10 / 60, rel=1e-3) and 0 < total["s"] <= 8 * 10 / 60
+    per = {name: dep["gpu_hours"] for name, dep in policies["static-peak"]["deployments"].items()}
+    assert per["team-c/summarize-8b"]["s"] == total["s"]
+    assert per["team-b/support-8b"]["s"] == 0 and per["team-a/chat-8b"]["s"] == 0
+
+
 def test_static_peak_respects_max_replicas(tmp_path):
     deps = (EXAMPLES / "deployments.yaml").read_text().replace("maxReplicas: 60", "maxReplicas: 3")
     path = tmp_path / "d.yaml"

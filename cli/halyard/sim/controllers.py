@@ -4,9 +4,11 @@
                 reconcile's `plan_capacity` calls), unchanged, and the tier
                 arbiter (`policy.tiers.arbitrate`) the way reconcile applies it:
                 decide, ask for the wanted size, decide again capped at the grant;
-  static-peak   on-demand only, sized once for the workload's peak at the ITL SLO
-                (longest prompts of the run), within maxReplicas and the
-                on-demand pool (the arbiter's tier order when it does not fit);
+  static-peak   sized once for the workload's peak at the ITL SLO (longest
+                prompts of the run), within maxReplicas, on on-demand; what the
+                on-demand pool cannot hold goes to the spot pool (where a fixed
+                Deployment's extra pods would schedule), and what the cluster
+                cannot hold is granted in the arbiter's tier order;
   reactive      on-demand only, HPA algorithm on per-replica load (waiting +
                 running requests) with target = 80% of the batch a replica runs
                 at the SLO, 10% tolerance, 5 min scale-down stabilisation and
@@ -156,21 +158,40 @@ def replica_capacity(dep: SimDeployment, prompt_scale: float = 1.0) -> tuple[flo
 
 
 class StaticController(PerLane):
-    def __init__(self, deps: list[SimDeployment], peak_rates: np.ndarray, on_demand: Pool, prompt_scale: float = 1.0):
+    def __init__(self, deps: list[SimDeployment], peak_rates: np.ndarray, pools: dict[str, Pool],
+                 prompt_scale: float = 1.0):
         want = [min(d.params.scaling.max_replicas,
                     max(d.params.scaling.min_replicas,
                         math.ceil(rate / max(replica_capacity(d, prompt_scale)[0], 1e-9))))
                 for d, rate in zip(deps, peak_rates)]
         demands = tuple(Demand(d.params.name, d.params.tier, max(d.params.gpus_per_replica, 1),
                                min(d.params.scaling.min_replicas, n), n, 0) for d, n in zip(deps, want))
-        grants = arbitrate(demands, on_demand.max_nodes * on_demand.gpus_per_node, DEFAULT_TIERS)
-        self.n = [grants[d.params.name].granted for d in deps]
+        od_gpus = _pool_gpus(pools.get("on-demand"))
+        grants = arbitrate(demands, od_gpus + _pool_gpus(pools.get("spot")), DEFAULT_TIERS)
+        order = sorted(range(len(deps)), key=lambda i: -DEFAULT_TIERS[deps[i].params.tier].shedding_order)
+        self.n = _on_demand_first([grants[d.params.name].granted for d in deps],
+                                  [max(d.params.gpus_per_replica, 1) for d in deps], od_gpus, order)
 
     def start(self, i: int, n: int) -> tuple[int, int]:
-        return self.n[i], 0
+        return self.n[i]
 
     def tick(self, t: float, i: int, view: LaneView) -> tuple[int, int]:
-        return self.n[i], 0
+        return self.n[i]
+
+
+def _pool_gpus(pool: Pool | None) -> int:
+    return 0 if pool is None else pool.max_nodes * pool.gpus_per_node
+
+
+def _on_demand_first(granted: list[int], gpus: list[int], od_gpus: int, order: list[int]) -> list[tuple[int, int]]:
+    """(on-demand, spot) replicas per lane: lanes in `order` (highest tier first) fill the
+    on-demand GPUs, the rest goes to spot."""
+    out, free = [(0, 0)] * len(granted), od_gpus
+    for i in order:
+        od = min(granted[i], free // gpus[i])
+        free -= od * gpus[i]
+        out[i] = (od, granted[i] - od)
+    return out
 
 
 class ReactiveController(PerLane):
@@ -220,7 +241,7 @@ class ReactiveController(PerLane):
 def make_controllers(deps, pools: dict[str, Pool], peak_rates, prompt_scale: float = 1.0) -> dict:
     return {
         "halyard": HalyardController(deps, "spot" in pools),
-        "static-peak": StaticController(deps, peak_rates, pools["on-demand"], prompt_scale),
+        "static-peak": StaticController(deps, peak_rates, pools, prompt_scale),
         "reactive": ReactiveController(deps),
         "all-spot": AllSpot(deps),
     }
