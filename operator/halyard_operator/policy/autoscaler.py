@@ -8,14 +8,18 @@ scale-up is still provisioning never compounds it):
     Load is tokens/s (prompt + generated) when the workers report token
     counters, so a period of long prompts needs more replicas at the same
     request rate; requests/s otherwise;
-  - queue: ready * (waiting per replica / targetQueuePerReplica), at most doubling;
+  - queue: ready * (waiting per replica / targetQueuePerReplica), at most doubling,
+    unless the queue is draining (shrinking fast enough to be gone within
+    QUEUE_DRAIN_S: the Ready replicas are clearing it);
   - surge: when requests queue and per-replica capacity is known, the arrival
-    rate the queue implies (completions + the queue's growth per second) plus
+    rate the queue implies (completions + the queue's change per second) plus
     the queue drained within QUEUE_DRAIN_S, over that capacity: one step to
     the size a sudden surge needs, instead of doubling per evaluation while
     new replicas are still starting (and it holds while they cannot schedule);
   - SLO: ready * (observed p95 / (SLO_MARGIN * target)), at most doubling, when a
     p95 passes SLO_MARGIN of its target (a p95 at target already misses 5% of requests);
+    a TTFT p95 is not doubled on while the queue drains (the window still shows
+    the backlog's wait, not what the Ready replicas do now);
   - KV: ready * (KV usage / target KV usage) when caches are full.
 Up fast (min recommendation over the scale-up window, usually now), down slow
 (max recommendation over the scale-down window, one step per cooldown).
@@ -137,16 +141,28 @@ def _surge(params, m: DeploymentMetrics, health: Health, capacity: float | None,
     """The size that serves the arrivals a growing queue implies and drains it (see module doc)."""
     if not capacity or health.queue_ratio <= 1.0:
         return None
-    growth = 0.0
-    if queue_seen is not None and m.at > queue_seen[0]:
-        growth = max(0.0, (m.queue - queue_seen[1]) / (m.at - queue_seen[0]))
-    inflow = m.request_rate + growth
+    growth = _queue_change(m, queue_seen)  # arrivals = completions + the queue's change, either way
+    inflow = max(0.0, m.request_rate + growth)
     wanted = (inflow + m.queue / QUEUE_DRAIN_S) * per_request / (capacity * params.target_utilization)
     need = math.ceil(min(wanted, 1e6) - 1e-9)  # a tiny learned capacity never recommends infinity
     if need <= ready:
         return None
     return need, (f"surge: arrivals ~{inflow:.1f}/s (queue {m.queue:.0f}, growing {growth:.1f}/s) "
                   f"at {capacity / per_request:.2f}/s per replica")
+
+
+def _queue_change(m: DeploymentMetrics, queue_seen: tuple[float, float] | None) -> float:
+    """Waiting requests gained per second since the last evaluation (negative: draining)."""
+    if queue_seen is None or m.at <= queue_seen[0]:
+        return 0.0
+    return (m.queue - queue_seen[1]) / (m.at - queue_seen[0])
+
+
+def _draining(m: DeploymentMetrics, queue_seen: tuple[float, float] | None) -> bool:
+    """The queue shrinks fast enough to be gone within QUEUE_DRAIN_S: the Ready replicas
+    are clearing the backlog, whose wait the window's TTFT p95 still shows."""
+    change = _queue_change(m, queue_seen)
+    return change < 0 and m.queue <= -change * QUEUE_DRAIN_S
 
 
 def _load(m: DeploymentMetrics) -> tuple[float, str]:
@@ -166,14 +182,15 @@ def _signals(params, obs, m, health, capacity, planned_rate, queue_seen=None) ->
     load, unit = _load(m)
     per_request = load / m.request_rate if m.request_rate > 0 and unit == "tokens" else 1.0
     out: list[tuple[int, str]] = []
-    if health.queue_ratio > 1.0:  # at most doubling: a queue drains at many requests/s per replica
+    draining = _draining(m, queue_seen)
+    if health.queue_ratio > 1.0 and not draining:  # at most doubling: a queue drains at many requests/s per replica
         out.append((max(ready + 1, math.ceil(ready * min(2.0, health.queue_ratio))),
                     f"queue {m.queue / ready:.1f} per replica > {params.target_queue_per_replica:g}"))
     surge = _surge(params, m, health, capacity, ready, queue_seen, per_request)
     if surge:
         out.append(surge)
-    if health.latency_pressure > 1.0:
-        ttft_worse = health.ttft_ratio >= health.itl_ratio
+    ttft_worse = health.ttft_ratio >= health.itl_ratio
+    if health.latency_pressure > 1.0 and not (draining and ttft_worse):
         why = (f"TTFT p95 {_ms(m.ttft_p95_s)} > {SLO_MARGIN:.0%} of {_ms(params.slo.ttft_p95_s)}" if ttft_worse
                else f"ITL p95 {_ms(m.itl_p95_s)} > {SLO_MARGIN:.0%} of {_ms(params.slo.itl_p95_s)}")
         out.append((max(ready + 1, math.ceil(ready * min(2.0, health.latency_pressure))), why))
@@ -241,7 +258,7 @@ def autoscale(
     if learned.unit != unit:  # the workers started or stopped reporting tokens: learn afresh
         learned, holt = CapacityEstimate(unit=unit), None
     per_replica = load / obs.ready if steady else 0.0
-    capacity = update_capacity(learned, per_replica, health, now)
+    capacity = update_capacity(learned, per_replica, health, now, metrics.prefill_budget_use)
     if params.predictive and metrics.window_s >= MIN_FORECAST_WINDOW_S:
         holt = holt_update(holt, load, now)
     # Headroom for growth: the forecast at the time new replicas take to serve (the
