@@ -85,7 +85,10 @@ def test_stop_escalates_to_sigkill_after_grace(tmp_path):
     proc = make(tmp_path, [sys.executable, "-c", ignore_term])
     proc.launch = ContainerLaunch("c", (sys.executable, "-c", ignore_term), {}, None)
     proc.start()
-    while "stdout F ready\n" not in (tmp_path / "c.log").read_text():
+    log = tmp_path / "c.log"  # written by the runner's log thread once the child prints
+    deadline = time.monotonic() + 30
+    while not (log.exists() and "stdout F ready\n" in log.read_text()):
+        assert time.monotonic() < deadline, "the child never logged 'ready'"
         time.sleep(0.05)
     started = time.monotonic()
     proc.stop(grace_s=0.5)

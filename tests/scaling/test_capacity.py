@@ -54,14 +54,15 @@ def test_after_a_reclaim_wave_replacements_stay_until_spot_has_been_stable():
     assert first.on_demand == 1 and first.state.held == 0  # one loss, absorbed by the spare: no wave
     lost = PoolObservation(ready=1, lost=4)  # a second loss a minute later: a reclaim wave
     plan = plan_pools(6, SPOT, True, PoolObservation(ready=1), lost, 100.0, first.state)
-    assert plan.on_demand == 1 + 4 + 1  # floor + the 4 of 5 spot replicas lost + the spare's cover
+    assert plan.on_demand == 1 + 4  # floor + the 4 of 5 spot replicas lost; the spare is not covered on on-demand
+    assert plan.spot == 5 + 1  # spot is still asked for the target's share and the spare
     # spot comes back, partly then fully: the replacements keep serving while spot has not been stable long
-    partly = plan_pools(6, SPOT, True, PoolObservation(ready=6), PoolObservation(ready=3), 200.0, plan.state)
-    assert partly.on_demand == 6 and conditions(partly)["SpotFallbackActive"].status == "True"
-    ready = plan_pools(6, SPOT, True, PoolObservation(ready=6), PoolObservation(ready=6), 300.0, partly.state)
-    assert ready.on_demand == 6 and "until spot has been stable" in conditions(ready)["SpotFallbackActive"].message
+    partly = plan_pools(6, SPOT, True, PoolObservation(ready=5), PoolObservation(ready=3), 200.0, plan.state)
+    assert partly.on_demand == 5 and conditions(partly)["SpotFallbackActive"].status == "True"
+    ready = plan_pools(6, SPOT, True, PoolObservation(ready=5), PoolObservation(ready=6), 300.0, partly.state)
+    assert ready.on_demand == 5 and "until spot has been stable" in conditions(ready)["SpotFallbackActive"].message
     # no loss for SPOT_STABLE_S: back to the floor, fallback off
-    back = plan_pools(6, SPOT, True, PoolObservation(ready=6), PoolObservation(ready=6), 100.0 + SPOT_STABLE_S,
+    back = plan_pools(6, SPOT, True, PoolObservation(ready=5), PoolObservation(ready=6), 100.0 + SPOT_STABLE_S,
                       ready.state)
     assert back.on_demand == 1 and back.state.fallback_since is None and back.state.held == 0
     assert conditions(back)["SpotFallbackActive"].status == "False"
@@ -70,11 +71,11 @@ def test_after_a_reclaim_wave_replacements_stay_until_spot_has_been_stable():
 def test_while_spot_is_unstable_a_new_shortfall_moves_to_on_demand_without_waiting():
     lost = plan_pools(6, SPOT, True, PoolObservation(ready=1), PoolObservation(ready=4, lost=1), 0.0,
                       CapacityState(short_at=-60.0))  # the second loss in a minute
-    assert lost.on_demand == 1 + 2  # 5 spot + 1 spare wanted, 4 Ready
+    assert lost.on_demand == 1 + 1  # 5 spot wanted for the target, 4 Ready (the spare is spot's own hedge)
     # the deployment grows: the new spot pods are young, yet spot was just lost
     bigger = plan_pools(9, SPOT, True, PoolObservation(ready=3), PoolObservation(ready=6, pending_ages_s=(5.0,) * 3),
                         120.0, lost.state)
-    assert bigger.on_demand == 1 + 3  # 8 spot + 1 spare wanted, 6 Ready: no pendingTimeout wait
+    assert bigger.on_demand == 1 + 2  # 8 spot wanted for the target, 6 Ready: no pendingTimeout wait
     calm = plan_pools(9, SPOT, True, PoolObservation(ready=1), PoolObservation(ready=6, pending_ages_s=(5.0,) * 3),
                       120.0, CapacityState())
     assert calm.on_demand == 1  # a stable market waits pendingTimeout as before

@@ -16,10 +16,12 @@ on-demand at once. Spot re-entry waits for a stable market: once spot pods
 are lost to an interruption while the pool is known short (a reclaim wave, or
 a loss spot cannot refill; not one node's bad luck), the on-demand
 replacements made are kept even when spot pods become Ready again, so the
-next reclaim finds them serving instead of starting cold, and the spare spot
-replicas (overprovision) spot cannot refill get on-demand cover too, since
-they are there to absorb the next loss. All of it is removed once spot has
-had no such loss for SPOT_STABLE_S. (A stock-out alone, spot pods stuck
+next reclaim finds them serving instead of starting cold. They are removed
+once spot has had no such loss for SPOT_STABLE_S. Spare spot replicas
+(overprovision) that spot cannot refill get no on-demand cover: they hedge
+spot's next loss at spot's price, and covering them at on-demand's price
+for the hours a reclaim wave lasts cost more than the hedge saves (the
+target's lost share is covered either way). (A stock-out alone, spot pods stuck
 Pending, takes nothing that runs: its replacements follow spot back as before.)
 """
 from __future__ import annotations
@@ -130,8 +132,7 @@ def plan_pools(
     unstable_at = now if wave else state.unstable_at
     short_at = now if trigger is not None else state.short_at
     unstable, short = _recent(unstable_at, now), _recent(short_at, now)
-    # While reclaims go on, the spares' cover counts too: they exist to absorb the next loss.
-    shortfall = max(0, (spot_total if unstable else spot_base) - spot_obs.ready)
+    shortfall = max(0, spot_base - spot_obs.ready)  # the spares are not covered: see the module doc
     active = spot.fallback and shortfall > 0 and (
         trigger is not None or state.fallback_since is not None or short)
     moved = shortfall if active else 0
