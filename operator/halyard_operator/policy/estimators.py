@@ -122,8 +122,9 @@ def update_capacity(est: CapacityEstimate, per_replica_rate: float, health: Heal
     - deep headroom, no saturation for PROBE_QUIET_S: probe upward by
       PROBE_GROWTH, up to `probe_bound`: PROBE_CEILING x the best healthy
       rate, or further while the latency shows room, within the prefill
-      budget's cliff where the workers report it. Replicas that carry less than the plan gives them
-      (spare spot replicas share the load) are still seen to have room.
+      budget's cliff where the workers report it. Replicas that carry less
+      than the plan gives them (spare spot replicas share the load) are
+      still seen to have room;
     - above that bound (a reach granted at a lighter load), the estimate decays
       by PROBE_DECAY per evaluation back to it.
     """
