@@ -88,14 +88,25 @@ async def test_batch_sample_uses_karpenter_spot_label(cluster):
 async def test_status_counts_come_from_children(cluster):
     await cluster.create_llmd(sample("spot-mix.yaml"))
     await reconciled(cluster, "chat-spot")
-    for name, (replicas, ready) in {"chat-spot-ondemand": (1, 1), "chat-spot-spot": (4, 3)}.items():
-        resp = await cluster.kmock.patch(
-            f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{name}/status",
-            json={"status": {"replicas": replicas, "readyReplicas": ready, "updatedReplicas": replicas}})
-        assert resp.status == 200
-    llmd = await cluster.wait_for(
-        lambda: (o := cluster.get(LLMD, "chat-spot")) and o["status"].get("spotReplicas") == 4 and o,
-        what="status from the timer")
+    def counted():
+        status = (cluster.get(LLMD, "chat-spot") or {}).get("status", {})
+        return (status.get("replicas"), status.get("readyReplicas"), status.get("onDemandReplicas"),
+                status.get("spotReplicas"))
+
+    # Like the Deployment controller, keep reporting the children's status until the
+    # parent shows it (a reconcile in flight may rewrite a child just after a report).
+    for _ in range(30):
+        for name, (replicas, ready) in {"chat-spot-ondemand": (1, 1), "chat-spot-spot": (4, 3)}.items():
+            resp = await cluster.kmock.patch(
+                f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{name}/status",
+                json={"status": {"replicas": replicas, "readyReplicas": ready, "updatedReplicas": replicas}})
+            assert resp.status == 200
+        try:
+            await cluster.wait_for(lambda: counted() == (5, 4, 1, 4), timeout=1.0, what="status from the timer")
+            break
+        except AssertionError:
+            continue
+    llmd = cluster.get(LLMD, "chat-spot")
     status = llmd["status"]
     assert (status["replicas"], status["readyReplicas"], status["onDemandReplicas"]) == (5, 4, 1)
     assert condition(llmd, "Ready")["status"] == "True"  # 4 ready >= target 4
