@@ -151,3 +151,16 @@ def test_the_simulated_prefill_budget_in_use_follows_the_prompt_load_and_is_one_
     assert quarter == pytest.approx(0.125 / 0.875, rel=0.02)  # share f = 1/8 of the time: f / (1 - f)
     assert half == pytest.approx(1 / 3, rel=0.02)
     assert past == pytest.approx(1.0, abs=0.01)  # prompts queue: prefill fills its budget
+
+
+def test_a_policy_sees_the_same_noise_whichever_policies_run_beside_it(tmp_path):
+    """Scrape noise is drawn per policy: halyard's decisions (which change its queues, and
+    so how many random values its Poisson draws take) must not change all-spot's results."""
+    out = {}
+    for policies in ("all-spot", "halyard,all-spot"):
+        target = tmp_path / policies.replace(",", "-")
+        assert main(["sim", "--scenario", "spot-storm", "--duration", "3h", "--quiet", "--no-plots",
+                     "--policies", policies, "--out", str(target)]) == 0
+        out[policies] = json.loads((target / "summary.json").read_text())["policies"]["all-spot"]
+    assert out["all-spot"] == out["halyard,all-spot"]
+    assert out["all-spot"]["total"]["failed_requests"] > 0  # the reclaim at work: there is noise to share

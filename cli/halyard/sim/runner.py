@@ -102,8 +102,8 @@ class Simulation:
         all_ctl = make_controllers(deps, pools, arrivals.peak_rates(cfg.duration_s),
                                    arrivals.peak_prompt_scale(cfg.duration_s))
         self.controllers = [all_ctl[p] for p in cfg.policies]
-        self.noise_rng = np.random.default_rng(cfg.seed + 2000)
-        self.budget_rng = np.random.default_rng(cfg.seed + 3000)  # its own: the other draws stay as they were
+        self.noise_rngs = [np.random.default_rng(cfg.seed + 2000) for _ in range(self.V)]
+        self.budget_rngs = [np.random.default_rng(cfg.seed + 3000) for _ in range(self.V)]
         self._warm_start()
         self.window = stats.Window(cfg.window_s)
         self.scraped = self._metrics(0.0)  # the scraper's first sample
@@ -136,13 +136,9 @@ class Simulation:
         err = np.ones(len(ready))
         budget = np.divide(diff["pf"], diff["pb"], out=np.full(len(ready), np.nan), where=diff["pb"] > 0)
         if self.cfg.noise:
-            rng = self.noise_rng
-            queue, running = rng.poisson(np.maximum(queue, 0)), rng.poisson(np.maximum(running, 0))
-            noisy = rng.poisson(np.maximum(done, 0)).astype(float)
-            err = np.exp(rng.normal(0, np.clip(1 / np.sqrt(np.maximum(done, 1)), 0.02, 0.3), len(ready)))
-            scale = np.divide(noisy, done, out=np.ones_like(done), where=done > 0)
-            done, diff["pin"], diff["pout"] = noisy, diff["pin"] * scale, diff["pout"] * scale
-            budget = budget * np.exp(self.budget_rng.normal(0, BUDGET_NOISE, len(ready)))
+            queue, running, done, err, budget = self._noise(queue, running, done, budget)
+            scale = np.divide(done, diff["done"], out=np.ones_like(done), where=diff["done"] > 0)
+            diff["pin"], diff["pout"] = diff["pin"] * scale, diff["pout"] * scale
         return [DeploymentMetrics(
             at=t, window_s=span, request_rate=done[l] / span,
             prompt_token_rate=float(diff["pin"][l] / span), generation_token_rate=float(diff["pout"][l] / span),
@@ -151,6 +147,23 @@ class Simulation:
             queue=float(queue[l]), running=float(running[l]), kv_usage=float(kv[l]),
             prefill_budget_use=None if np.isnan(budget[l]) else float(budget[l]),
             pods_total=self._serving_pods(ready[l], diff["ready_s"][l] / span)) for l in range(len(ready))]
+
+    def _noise(self, queue, running, done, budget):
+        """Scrape noise, drawn per policy from its own generators (all seeded alike): one
+        policy's decisions never change the draws another policy sees (a Poisson draw
+        takes a number of random values that depends on its mean)."""
+        out = [np.empty_like(queue), np.empty_like(running), np.empty(len(done)), np.ones(len(done)),
+               np.array(budget, dtype=float)]
+        for v in range(self.V):
+            lanes = slice(v * self.D, (v + 1) * self.D)
+            rng, brng = self.noise_rngs[v], self.budget_rngs[v]
+            out[0][lanes] = rng.poisson(np.maximum(queue[lanes], 0))
+            out[1][lanes] = rng.poisson(np.maximum(running[lanes], 0))
+            out[2][lanes] = rng.poisson(np.maximum(done[lanes], 0))
+            sigma = np.clip(1 / np.sqrt(np.maximum(done[lanes], 1)), 0.02, 0.3)
+            out[3][lanes] = np.exp(rng.normal(0, sigma, self.D))
+            out[4][lanes] = budget[lanes] * np.exp(brng.normal(0, BUDGET_NOISE, self.D))
+        return tuple(out)
 
     @staticmethod
     def _serving_pods(now: float, mean: float) -> int:

@@ -45,6 +45,8 @@ def summarize(sim: Simulation) -> dict:
         total = _block(sim, lanes)
         idle_h = float(f.idle_gpu_seconds[v].sum() / 3600)
         total["idle_gpu_hours"] = round(idle_h, 3)
+        total["idle_gpu_hours_by_pool"] = {pool.name: round(float(f.idle_gpu_seconds[v, p] / 3600), 3)
+                                           for p, pool in enumerate(f.pools) if pool}
         total["gpu_hours_total"] = round(sum(total["gpu_hours"].values()) + idle_h, 3)
         total["cost"] = round(total["cost"] + float(f.idle_cost[v].sum()), 2)
         out["policies"][policy] = {"total": total, "deployments": per_dep}
