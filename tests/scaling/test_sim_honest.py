@@ -164,3 +164,36 @@ def test_a_policy_sees_the_same_noise_whichever_policies_run_beside_it(tmp_path)
         out[policies] = json.loads((target / "summary.json").read_text())["policies"]["all-spot"]
     assert out["all-spot"] == out["halyard,all-spot"]
     assert out["all-spot"]["total"]["failed_requests"] > 0  # the reclaim at work: there is noise to share
+
+
+def _ready_at(fleet, lane, count, start, steps=400):
+    """The first step from `start` at which `lane` has `count` Ready replicas."""
+    for k in range(start, steps):
+        fleet.advance(k, float(k))
+        if fleet.ready[lane, OD] >= count:
+            return k
+    return None
+
+
+def test_a_replica_on_a_node_still_provisioning_waits_for_the_node():
+    # 180 s to provision + 90 s warm-up (cold 270 s); a warm start on a node up takes 90 s
+    pool = Pool("od", "on-demand", 8, 4, 4.0, 180.0, 90.0)
+    fleet = Fleet({"on-demand": pool}, np.array([1]), np.array([0]), np.array([0]), np.ones(1, dtype=bool), 1.0, 1)
+    fleet.target[0, OD] = 1
+    fleet.reconcile(0, 0.0)  # launches a node
+    for k in range(1, 30):
+        fleet.advance(k, float(k))
+    fleet.target[0, OD] = 2  # 30 s later: a free GPU, but on the node that is still booting
+    fleet.reconcile(30, 30.0)
+    assert _ready_at(fleet, 0, 1, 31) == 270  # with the node's first replica, not at 30 + 90
+    assert fleet.ready[0, OD] == 2
+
+
+def test_a_replica_on_a_free_gpu_of_a_node_up_starts_warm():
+    pool = Pool("od", "on-demand", 8, 4, 4.0, 180.0, 90.0)
+    fleet = Fleet({"on-demand": pool}, np.array([1]), np.array([0]), np.array([0]), np.ones(1, dtype=bool), 1.0, 1)
+    fleet.target[0, OD] = 1
+    fleet.place_ready(0.0)  # one node up, one replica Ready
+    fleet.target[0, OD] = 2
+    fleet.reconcile(1, 1.0)
+    assert _ready_at(fleet, 0, 2, 2) == 91

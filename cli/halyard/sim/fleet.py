@@ -6,7 +6,9 @@ Pool axis: 0 = on-demand, 1 = spot. A replica moves
  -> [spot reclaim] -> dying (notice period; billed, not serving).
 A replica placed on a free GPU of a node that is already up starts warm
 (cached weights: `Pool.warm_start_s`); one that needs a new node waits for the
-node, the image and the weights (`Pool.cold_start_s`). Nodes are counted per
+node, the image and the weights (`Pool.cold_start_s`); one placed on a free GPU
+of a node still provisioning waits for what is left of that (from the pool's
+latest launch), never less than a warm start. Nodes are counted per
 variant and pool: a node left without replicas is billed until it has been
 empty for `consolidateAfter`, so cost is whole nodes, not perfectly packed GPUs.
 Interrupted replicas are replaced at once in lanes whose policy drains on the
@@ -52,7 +54,11 @@ class Fleet:
         self.lost = np.zeros((L, 2))  # replicas interrupted since the policies last looked
         self.gpu_seconds = np.zeros((L, 2))  # GPU-seconds held by each lane's replicas
         self.cost = np.zeros((L, 2))  # $ of those GPU-seconds at the price of the moment
-        self.nodes = np.zeros((n_variants, 2))  # nodes up per variant and pool
+        self.nodes = np.zeros((n_variants, 2))  # nodes launched (billed) per variant and pool
+        self.nodes_up = np.zeros((n_variants, 2))  # ... of which provisioned (the rest still boot)
+        self.prov = np.array([steps(p.provisioning_delay_s) if p else 1 for p in self.pools], dtype=int)
+        self.arrivals = np.zeros((n_variants, 2, self.R))  # nodes launched, ring by the step they are up
+        self.last_launch = np.full((n_variants, 2), -np.inf)
         self.empty_since = np.full((n_variants, 2), np.inf)
         self.idle_gpu_seconds = np.zeros((n_variants, 2))  # GPUs on nodes up that no replica holds
         self.idle_cost = np.zeros((n_variants, 2))
@@ -69,7 +75,10 @@ class Fleet:
         dslot = k % self.Rn
         self.dying_total -= self.dying[:, :, dslot]
         self.dying[:, :, dslot] = 0
+        self.nodes_up += self.arrivals[:, :, slot]
+        self.arrivals[:, :, slot] = 0
         self._consolidate(t)
+        np.minimum(self.nodes_up, self.nodes, out=self.nodes_up)
 
     def _consolidate(self, t: float) -> None:
         need = np.stack([np.ceil(self.live_gpus(p) / self.gpn[p] - 1e-9) for p in (OD, SPOT)], axis=1)
@@ -114,8 +123,10 @@ class Fleet:
             want = self.target[:, p] - self.existing(p)
             self.unsched[:, p] = 0
             if (want > 0).any():
-                grant, warm = self._allocate(p, np.maximum(want, 0), t)
-                for n, delay in ((warm, self.warm[:, p]), (grant - warm, self.cold[:, p])):
+                grant, warm, booting = self._allocate(p, np.maximum(want, 0), t, k)
+                waited = np.floor((t - self.last_launch[self.variant_of, p]) / self.dt + 1e-9)
+                boot = np.maximum(self.warm[:, p], self.cold[:, p] - np.minimum(waited, self.cold[:, p])).astype(int)
+                for n, delay in ((warm, self.warm[:, p]), (booting, boot), (grant - warm - booting, self.cold[:, p])):
                     np.add.at(self.pipe, (np.arange(len(n)), p, (k + delay) % self.R), n)
                 self.pipe_total[:, p] += grant
                 self.unsched[:, p] = np.maximum(want, 0) - grant
@@ -127,13 +138,19 @@ class Fleet:
     def place_ready(self, t: float) -> None:
         """Warm start: targets become Ready replicas at once, as far as the pools hold them."""
         for p in (OD, SPOT):
-            grant, _ = self._allocate(p, self.target[:, p].copy(), t)
+            grant, _, _ = self._allocate(p, self.target[:, p].copy(), t, 0)
             self.ready[:, p] += grant
+        self.nodes_up[:] = self.nodes
+        self.arrivals[:] = 0
 
-    def _allocate(self, p: int, want: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
-        """Replicas granted per lane (in allocation order: tier, then lane) and how many of
-        them start warm on nodes already up; launches the nodes the rest need."""
-        warm_free = np.maximum(self.nodes[:, p] * self.gpn[p] - self.live_gpus(p), 0) if self.pools[p] else 0
+    def _allocate(self, p: int, want: np.ndarray, t: float, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Replicas granted per lane (in allocation order: tier, then lane), how many of them
+        start warm on nodes up and how many on free GPUs of nodes still provisioning (nodes
+        up are filled first); launches the nodes the rest need."""
+        live = self.live_gpus(p)
+        up = self.nodes_up[:, p] * self.gpn[p]
+        warm_free = np.maximum(up - np.minimum(live, up), 0) if self.pools[p] else 0
+        boot_free = np.maximum(self.nodes[:, p] * self.gpn[p] - np.maximum(live, up), 0) if self.pools[p] else 0
         free = self.free_gpus(p, t)
         order = self.order
         req, var = want[order] * self.gpr[order], self.variant_of[order]
@@ -144,14 +161,23 @@ class Fleet:
             cum = np.cumsum(req[m])
             granted[m] = np.clip(free[v] - (cum - req[m]), 0, req[m])
             before[m] = np.cumsum(granted[m]) - granted[m]
-        warm_gpus = np.clip(np.asarray(warm_free)[var] - before, 0, granted) if self.pools[p] else granted * 0
-        grant, warm = np.zeros_like(want), np.zeros_like(want)
+        if self.pools[p]:
+            warm_gpus = np.clip(np.asarray(warm_free)[var] - before, 0, granted)
+            boot_gpus = np.clip(np.asarray(warm_free + boot_free)[var] - before, 0, granted) - warm_gpus
+        else:
+            warm_gpus = boot_gpus = granted * 0
+        grant, warm, booting = np.zeros_like(want), np.zeros_like(want), np.zeros_like(want)
         grant[order] = np.floor(granted / self.gpr[order] + 1e-9)
         warm[order] = np.minimum(np.floor(warm_gpus / self.gpr[order] + 1e-9), grant[order])
+        booting[order] = np.minimum(np.floor(boot_gpus / self.gpr[order] + 1e-9), grant[order] - warm[order])
         if self.pools[p]:
-            held = self.live_gpus(p) + np.bincount(self.variant_of, weights=grant * self.gpr, minlength=self.V)
-            self.nodes[:, p] = np.maximum(self.nodes[:, p], np.ceil(held / self.gpn[p] - 1e-9))
-        return grant, warm
+            held = live + np.bincount(self.variant_of, weights=grant * self.gpr, minlength=self.V)
+            launched = np.maximum(np.ceil(held / self.gpn[p] - 1e-9) - self.nodes[:, p], 0)
+            if launched.any():
+                self.nodes[:, p] += launched
+                self.arrivals[:, p, (k + self.prov[p]) % self.R] += launched
+                self.last_launch[:, p] = np.where(launched > 0, t, self.last_launch[:, p])
+        return grant, warm, booting
 
     def _shrink(self, p: int, excess: np.ndarray, k: int) -> None:
         """Remove `excess` replicas per lane: the newest starting ones first, then ready ones
@@ -206,6 +232,7 @@ class Fleet:
                 idle = max(self.nodes[v, SPOT] * gpn - gpus.sum(), 0.0)
                 colors = np.append(gpus, idle).astype(np.int64)
                 self.nodes[v, SPOT] -= 1
+                self.nodes_up[v, SPOT] = min(self.nodes_up[v, SPOT], self.nodes[v, SPOT])
                 if colors.sum() <= 0:
                     continue
                 share = rngs[v].multivariate_hypergeometric(colors, min(gpn, int(colors.sum())))[:-1]
