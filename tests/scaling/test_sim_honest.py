@@ -197,3 +197,19 @@ def test_a_replica_on_a_free_gpu_of_a_node_up_starts_warm():
     fleet.target[0, OD] = 2
     fleet.reconcile(1, 1.0)
     assert _ready_at(fleet, 0, 2, 2) == 91
+
+
+def test_the_reactive_baseline_scales_up_at_hpas_default_rate():
+    """HPA's default scaleUp: per 15 s at most twice the pods (or 4 more) of the period's start."""
+    from halyard.sim import model
+    from halyard.sim.controllers import LaneView, ReactiveController
+    from halyard_operator.signals.types import DeploymentMetrics
+
+    deps = model.load_deployments(EXAMPLES / "deployments.yaml", model.load_profiles(None))
+    hpa = ReactiveController(deps[:1])
+    hpa.start(0, 6)
+    flood = DeploymentMetrics(at=15.0, window_s=60.0, request_rate=50.0, queue=20_000.0, running=300.0,
+                              pods_total=6)
+    view = LaneView(flood, (6, 0), (0, 0), (0, 0), (0.0, 0.0), (0, 0))
+    sizes = [hpa.tick(15.0 * k, 0, view)[0] for k in range(1, 4)]
+    assert sizes == [12, 24, 48]  # not 60 (maxReplicas) at once

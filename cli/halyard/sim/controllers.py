@@ -202,10 +202,13 @@ class ReactiveController(PerLane):
     the highest recommendation of the last 5 minutes, and at most
     DOWN_RATE of the pods per DOWN_PERIOD_S (a `behavior.scaleDown.policies`
     entry: without it one quiet window drops a deployment to a fraction at once).
+    Scale-up follows HPA's default `behavior.scaleUp`: per 15 s at most 100%
+    more pods or 4 more, whichever is larger, than at the period's start.
     """
 
     TOLERANCE, WINDOW_S = 0.1, 300.0
     DOWN_RATE, DOWN_PERIOD_S = 0.1, 60.0
+    UP_PERIOD_S, UP_PODS = 15.0, 4
 
     def __init__(self, deps: list[SimDeployment]):
         self.deps = deps
@@ -231,6 +234,8 @@ class ReactiveController(PerLane):
         self.history[i] = hist
         new = rec if rec > cur else min(cur, max(n for _, n in hist))
         sizes = [(ts, n) for ts, n in self.sizes[i] if ts > t - self.DOWN_PERIOD_S] + [(t, cur)]
+        start = min(n for ts, n in sizes if ts > t - self.UP_PERIOD_S + 1e-9)  # replicas at the period's start
+        new = min(new, max(2 * start, start + self.UP_PODS))
         floor = math.floor(max(n for _, n in sizes) * (1 - self.DOWN_RATE))
         new = max(new, min(floor, cur - 1))  # at most 10% per period, at least one pod
         self.current[i] = min(max(new, dep.min_replicas), dep.max_replicas)
