@@ -213,3 +213,22 @@ def test_the_reactive_baseline_scales_up_at_hpas_default_rate():
     view = LaneView(flood, (6, 0), (0, 0), (0, 0), (0.0, 0.0), (0, 0))
     sizes = [hpa.tick(15.0 * k, 0, view)[0] for k in range(1, 4)]
     assert sizes == [12, 24, 48]  # not 60 (maxReplicas) at once
+
+
+def test_a_reclaim_takes_a_node_that_is_up_so_the_booting_one_still_gives_no_warm_start():
+    od = Pool("od", "on-demand", 8, 1, 4.0, 180.0, 90.0)
+    spot = Pool("spot", "spot", 8, 4, 1.6, 180.0, 90.0)
+    fleet = Fleet({"on-demand": od, "spot": spot}, np.array([1]), np.array([0]), np.array([0]),
+                  np.ones(1, dtype=bool), 1.0, 1)
+    fleet.target[0, SPOT] = 8
+    fleet.place_ready(0.0)  # one spot node up, full
+    fleet.target[0, SPOT] = 9
+    fleet.reconcile(1, 1.0)  # a second node launches for the ninth replica
+    fleet._reclaim_nodes([1], 2, 0.0, [np.random.default_rng(0)])
+    assert fleet.nodes[0, SPOT] == 1 and fleet.nodes_up[0, SPOT] == 0  # the one left is still booting
+    survivors = fleet.ready[0, SPOT]  # (the lost node's GPUs are drawn from the lane's and the free ones)
+    fleet.target[0, SPOT] = fleet.existing(SPOT)[0] + 1
+    fleet.reconcile(3, 3.0)  # a replica on one of its free GPUs waits for it, not 90 s
+    for k in range(4, 3 + 91):
+        fleet.advance(k, float(k))
+    assert fleet.ready[0, SPOT] == survivors

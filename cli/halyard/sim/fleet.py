@@ -231,8 +231,8 @@ class Fleet:
                 gpus = np.round((self.ready[lanes, SPOT] + self.pipe_total[lanes, SPOT]) * self.gpr[lanes])
                 idle = max(self.nodes[v, SPOT] * gpn - gpus.sum(), 0.0)
                 colors = np.append(gpus, idle).astype(np.int64)
-                self.nodes[v, SPOT] -= 1
-                self.nodes_up[v, SPOT] = min(self.nodes_up[v, SPOT], self.nodes[v, SPOT])
+                self.nodes[v, SPOT] -= 1  # a reclaim takes a node that is up
+                self.nodes_up[v, SPOT] = min(max(self.nodes_up[v, SPOT] - 1, 0), self.nodes[v, SPOT])
                 if colors.sum() <= 0:
                     continue
                 share = rngs[v].multivariate_hypergeometric(colors, min(gpn, int(colors.sum())))[:-1]
