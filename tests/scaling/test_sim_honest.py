@@ -232,3 +232,16 @@ def test_a_reclaim_takes_a_node_that_is_up_so_the_booting_one_still_gives_no_war
     for k in range(4, 3 + 91):
         fleet.advance(k, float(k))
     assert fleet.ready[0, SPOT] == survivors
+
+
+def test_replicas_that_fill_a_booting_node_are_ready_with_it_even_when_the_same_ask_launches_another():
+    pool = Pool("od", "on-demand", 8, 4, 4.0, 180.0, 90.0)  # cold start 270 s
+    fleet = Fleet({"on-demand": pool}, np.array([1]), np.array([0]), np.array([0]), np.ones(1, dtype=bool), 1.0, 1)
+    fleet.target[0, OD] = 1
+    fleet.reconcile(0, 0.0)  # node A
+    for k in range(1, 30):
+        fleet.advance(k, float(k))
+    fleet.target[0, OD] = 12  # 7 on A's free GPUs, 4 on a new node B
+    fleet.reconcile(30, 30.0)
+    assert _ready_at(fleet, 0, 8, 31) == 270  # with node A
+    assert _ready_at(fleet, 0, 12, 271) == 300  # with node B

@@ -123,8 +123,8 @@ class Fleet:
             want = self.target[:, p] - self.existing(p)
             self.unsched[:, p] = 0
             if (want > 0).any():
+                waited = np.floor((t - self.last_launch[self.variant_of, p]) / self.dt + 1e-9)  # before this launch
                 grant, warm, booting = self._allocate(p, np.maximum(want, 0), t, k)
-                waited = np.floor((t - self.last_launch[self.variant_of, p]) / self.dt + 1e-9)
                 boot = np.maximum(self.warm[:, p], self.cold[:, p] - np.minimum(waited, self.cold[:, p])).astype(int)
                 for n, delay in ((warm, self.warm[:, p]), (booting, boot), (grant - warm - booting, self.cold[:, p])):
                     np.add.at(self.pipe, (np.arange(len(n)), p, (k + delay) % self.R), n)
