@@ -82,8 +82,9 @@ def test_critical_preempts_batch_when_gpus_are_scarce(kubectl, operator, namespa
     batch = _live_pods(kubectl, namespace, "batch")
     bound = [p for p in batch if p["spec"].get("nodeName")]
     assert len(bound) == 1, [p["metadata"]["name"] for p in bound]  # one batch replica preempted
-    events = kubectl.items("events", "-n", namespace, "--field-selector", "reason=Preempted")
-    assert events, "no Preempted event from the scheduler"
+    # the scheduler's event recorder sends its events asynchronously, so the Event may trail the binding
+    wait_for(lambda: kubectl.items("events", "-n", namespace, "--field-selector", "reason=Preempted"), 30,
+             "a Preempted event from the scheduler")
 
     # The tier arbiter then shrinks batch to what is left: no replica stays Pending, and status says why.
     def batch_held_back():
