@@ -147,10 +147,12 @@ class Fleet:
         """Replicas granted per lane (in allocation order: tier, then lane), how many of them
         start warm on nodes up and how many on free GPUs of nodes still provisioning (nodes
         up are filled first); launches the nodes the rest need."""
+        if self.pools[p] is None:
+            return np.zeros_like(want), np.zeros_like(want), np.zeros_like(want)
         live = self.live_gpus(p)
         up = self.nodes_up[:, p] * self.gpn[p]
-        warm_free = np.maximum(up - np.minimum(live, up), 0) if self.pools[p] else 0
-        boot_free = np.maximum(self.nodes[:, p] * self.gpn[p] - np.maximum(live, up), 0) if self.pools[p] else 0
+        warm_free = np.maximum(up - live, 0)
+        boot_free = np.maximum(self.nodes[:, p] * self.gpn[p] - np.maximum(live, up), 0)
         free = self.free_gpus(p, t)
         order = self.order
         req, var = want[order] * self.gpr[order], self.variant_of[order]
@@ -161,22 +163,18 @@ class Fleet:
             cum = np.cumsum(req[m])
             granted[m] = np.clip(free[v] - (cum - req[m]), 0, req[m])
             before[m] = np.cumsum(granted[m]) - granted[m]
-        if self.pools[p]:
-            warm_gpus = np.clip(np.asarray(warm_free)[var] - before, 0, granted)
-            boot_gpus = np.clip(np.asarray(warm_free + boot_free)[var] - before, 0, granted) - warm_gpus
-        else:
-            warm_gpus = boot_gpus = granted * 0
+        warm_gpus = np.clip(warm_free[var] - before, 0, granted)
+        boot_gpus = np.clip((warm_free + boot_free)[var] - before, 0, granted) - warm_gpus
         grant, warm, booting = np.zeros_like(want), np.zeros_like(want), np.zeros_like(want)
         grant[order] = np.floor(granted / self.gpr[order] + 1e-9)
         warm[order] = np.minimum(np.floor(warm_gpus / self.gpr[order] + 1e-9), grant[order])
         booting[order] = np.minimum(np.floor(boot_gpus / self.gpr[order] + 1e-9), grant[order] - warm[order])
-        if self.pools[p]:
-            held = live + np.bincount(self.variant_of, weights=grant * self.gpr, minlength=self.V)
-            launched = np.maximum(np.ceil(held / self.gpn[p] - 1e-9) - self.nodes[:, p], 0)
-            if launched.any():
-                self.nodes[:, p] += launched
-                self.arrivals[:, p, (k + self.prov[p]) % self.R] += launched
-                self.last_launch[:, p] = np.where(launched > 0, t, self.last_launch[:, p])
+        held = live + np.bincount(self.variant_of, weights=grant * self.gpr, minlength=self.V)
+        launched = np.maximum(np.ceil(held / self.gpn[p] - 1e-9) - self.nodes[:, p], 0)
+        if launched.any():
+            self.nodes[:, p] += launched
+            self.arrivals[:, p, (k + self.prov[p]) % self.R] += launched
+            self.last_launch[:, p] = np.where(launched > 0, t, self.last_launch[:, p])
         return grant, warm, booting
 
     def _shrink(self, p: int, excess: np.ndarray, k: int) -> None:
@@ -232,7 +230,7 @@ class Fleet:
                 idle = max(self.nodes[v, SPOT] * gpn - gpus.sum(), 0.0)
                 colors = np.append(gpus, idle).astype(np.int64)
                 self.nodes[v, SPOT] -= 1  # a reclaim takes a node that is up
-                self.nodes_up[v, SPOT] = min(max(self.nodes_up[v, SPOT] - 1, 0), self.nodes[v, SPOT])
+                self.nodes_up[v, SPOT] = max(self.nodes_up[v, SPOT] - 1, 0)  # (never above nodes)
                 if colors.sum() <= 0:
                     continue
                 share = rngs[v].multivariate_hypergeometric(colors, min(gpn, int(colors.sum())))[:-1]

@@ -152,18 +152,17 @@ class Simulation:
         """Scrape noise, drawn per policy from its own generators (all seeded alike): one
         policy's decisions never change the draws another policy sees (a Poisson draw
         takes a number of random values that depends on its mean)."""
-        out = [np.empty_like(queue), np.empty_like(running), np.empty(len(done)), np.ones(len(done)),
-               np.array(budget, dtype=float)]
+        queue, running, done = (np.maximum(np.asarray(x, dtype=float), 0) for x in (queue, running, done))
+        budget, err = np.array(budget, dtype=float), np.ones(len(done))
         for v in range(self.V):
             lanes = slice(v * self.D, (v + 1) * self.D)
-            rng, brng = self.noise_rngs[v], self.budget_rngs[v]
-            out[0][lanes] = rng.poisson(np.maximum(queue[lanes], 0))
-            out[1][lanes] = rng.poisson(np.maximum(running[lanes], 0))
-            out[2][lanes] = rng.poisson(np.maximum(done[lanes], 0))
+            rng = self.noise_rngs[v]
+            queue[lanes], running[lanes] = rng.poisson(queue[lanes]), rng.poisson(running[lanes])
             sigma = np.clip(1 / np.sqrt(np.maximum(done[lanes], 1)), 0.02, 0.3)
-            out[3][lanes] = np.exp(rng.normal(0, sigma, self.D))
-            out[4][lanes] = budget[lanes] * np.exp(brng.normal(0, BUDGET_NOISE, self.D))
-        return tuple(out)
+            done[lanes] = rng.poisson(done[lanes])
+            err[lanes] = np.exp(rng.normal(0, sigma, self.D))
+            budget[lanes] *= np.exp(self.budget_rngs[v].normal(0, BUDGET_NOISE, self.D))
+        return queue, running, done, err, budget
 
     @staticmethod
     def _serving_pods(now: float, mean: float) -> int:
